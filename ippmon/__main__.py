@@ -1,0 +1,3 @@
+from ippmon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""A submitted job: the one place that reads ipyparallel's client objects while monitoring.
+
+`map_async` blocks while it sends (20,000 tasks take ~30 s), so a job sends its inputs from a
+background thread in slices, one `map_async(..., return_exceptions=True)` per slice: the first
+tasks run and show while the rest are still being sent, and a cancel can stop the sending.
+`return_exceptions=True` is what lets an aborted map finish at all (NOTES-ipyparallel.md).
+
+Each chunk's future gets three callbacks (iopub activity, reply, output complete) that only append
+the chunk's key to the tracker's event queue from the client's IO thread; `poll()` then looks at
+just those chunks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from ippmon import __version__
+from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskState
+from ippmon.records import RunRecord, iso, jsonable, new_run_id, result_line
+from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Chunk, Tracker, chunk_detail
+
+if TYPE_CHECKING:
+    from ipyparallel import Client
+
+    from ippmon.jobspec import JobSpec
+
+SLICE_TASKS = 256  # chunks sent per map_async call
+
+
+class NotSubmitted(Exception):
+    """Stands in for the reply of a task whose sending was stopped by a cancel."""
+
+    ename = "TaskAborted"
+    evalue = "cancelled before it was sent"
+
+
+def partitions(n: int, chunksize: int | None) -> list[range]:
+    """The item ranges ipyparallel's map gives each chunk (`Map.getPartition`, balanced view)."""
+    if n == 0:
+        return []
+    parts = n // chunksize + int(n % chunksize > 0) if chunksize else n
+    base, extra = divmod(n, parts)
+    out, low = [], 0
+    for p in range(parts):
+        high = low + base + (1 if p < extra else 0)
+        out.append(range(low, high))
+        low = high
+    return out
+
+
+class Job:
+    """One job on one cluster, with all of its attempts, and its run record."""
+
+    def __init__(
+        self,
+        client: Client,
+        spec: JobSpec,
+        *,
+        info: ClusterInfo,
+        runs_dir: str | None = None,
+        clock: Callable[[], float] = time.time,
+        slice_tasks: int = SLICE_TASKS,
+    ) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.client = client
+        self.info = info
+        self.clock = clock
+        self.slice_tasks = slice_tasks
+        self.inputs = list(spec.load_inputs())
+        self.function = spec.task_function()
+        flags = spec.flags()
+        self.map_flags = {k: flags[k] for k in ("chunksize", "ordered") if k in flags}
+        self.view = client.load_balanced_view()
+        view_flags = {k: flags[k] for k in ("retries", "timeout") if k in flags}
+        if view_flags:
+            self.view.set_flags(**view_flags)
+        now = clock()
+        self.run_id = new_run_id(spec.name, now)
+        self.record = RunRecord.create(runs_dir, self.run_id)
+        self.tracker = Tracker(
+            spec.name, len(self.inputs), clock=clock, cluster=info.label, run_id=self.run_id
+        )
+        self._msg_ids: dict[int, str] = {}
+        self._ars: list[Any] = []
+        self._attempts: list[dict[str, object]] = []
+        self._stop_sending = threading.Event()
+        self._sender: threading.Thread | None = None
+        self._state = "running"
+        self._created = now
+        self._record_lock = threading.Lock()
+        self._write_run()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Send every input (attempt 1) from a background thread; returns at once."""
+        self.submit(range(len(self.inputs)), attempt=1)
+
+    def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
+        """Send these inputs again (or for the first time) as a new attempt. Returns the attempt."""
+        indices = list(indices)
+        if attempt is None:
+            attempt = self.tracker.attempt + 1
+        if self._sender is not None and self._sender.is_alive():
+            raise RuntimeError("a submission is still being sent")
+        self._stop_sending.clear()
+        self.tracker.cancelling = False
+        self.tracker.submitting = True
+        self.tracker.submitted = self.tracker.total - len(indices)
+        self._state = "running"
+        self._sender = threading.Thread(
+            target=self._send, args=(indices, attempt), name="ippmon-submit", daemon=True
+        )
+        self._sender.start()
+        return attempt
+
+    def _send(self, indices: list[int], attempt: int) -> None:
+        tracker = self.tracker
+        msg_ids: list[str] = []
+        self._attempts.append({"attempt": attempt, "n": len(indices), "msg_ids": msg_ids})
+        sent = 0
+        try:
+            step = self.slice_tasks * int(self.map_flags.get("chunksize") or 1)
+            for start in range(0, len(indices), step):
+                if self._stop_sending.is_set():
+                    break
+                batch = indices[start : start + step]
+                ar = self.view.map_async(
+                    self.function,
+                    [self.inputs[i] for i in batch],
+                    return_exceptions=True,
+                    **self.map_flags,
+                )
+                self._ars.append(ar)
+                parts = partitions(len(batch), self.map_flags.get("chunksize"))
+                children = ar._children
+                chunks = [
+                    ([batch[i] for i in part], child.output.metadata)
+                    for part, child in zip(parts, children)
+                ]
+                keys = tracker.add_chunks(chunks, attempt)
+                for key, child in zip(keys, children):
+                    self._msg_ids[key] = child.msg_id
+                    msg_ids.append(child.msg_id)
+                    child.iopub_callbacks.append(partial(self._on_iopub, key))
+                    child.add_done_callback(partial(self._on_reply, key))
+                    child.output.add_done_callback(partial(self._on_output, key))
+                tracker.catch_up(keys)
+                sent += len(batch)
+                tracker.submitted += len(batch)
+        except Exception as exc:  # the cluster refused or went away mid-send
+            tracker.message = f"sending stopped after {sent} tasks: {type(exc).__name__}: {exc}"
+        finally:
+            unsent = indices[sent:]
+            if unsent:
+                keys = tracker.add_chunks([([i], {}) for i in unsent], attempt)
+                for key in keys:
+                    tracker.notify(key, DONE, NotSubmitted())
+            tracker.submitted = tracker.total
+            tracker.submitting = False
+            self._write_run()
+
+    def _on_iopub(self, key: int, _msg: object) -> None:
+        self.tracker.notify(key, ACTIVITY)
+
+    def _on_reply(self, key: int, future: Any) -> None:
+        exc = future.exception()
+        self.tracker.notify(key, DONE, exc if exc is not None else future.result())
+
+    def _on_output(self, key: int, _future: object) -> None:
+        self.tracker.notify(key, OUTPUT_DONE)
+
+    # -- monitoring (JobHandle) ------------------------------------------------------------
+
+    def poll(self) -> JobSnapshot:
+        tracker = self.tracker
+        tracker.set_engines(self.client.ids)
+        ready = tracker.poll()
+        if ready:
+            with self._record_lock:
+                self.record.append_results(
+                    result_line(detail, self._msg_ids.get(chunk.key))
+                    for chunk in ready
+                    for detail in self._details(chunk)
+                )
+        if tracker.settled and self._state == "running":
+            self._state = "finished"
+            self._write_run()
+        return tracker.snapshot()
+
+    def _details(self, chunk: Chunk) -> list[TaskDetail]:
+        return [chunk_detail(chunk, i) for i in chunk.indices]
+
+    def snapshot(self) -> JobSnapshot:
+        return self.tracker.snapshot()
+
+    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
+        return self.tracker.output_since(seq)
+
+    def task(self, index: int) -> TaskDetail:
+        detail = self.tracker.detail(index)
+        detail.extra.setdefault("input", self.inputs[index])
+        return detail
+
+    @property
+    def finished(self) -> bool:
+        return self.tracker.settled and not self.tracker.submitting
+
+    def cancel(self) -> None:
+        """Stop sending, abort every task not yet started, interrupt the ones running now."""
+        tracker = self.tracker
+        tracker.cancelling = True
+        self._stop_sending.set()
+        for ar in list(self._ars):
+            try:
+                ar.abort()
+            except RuntimeError:
+                pass  # that slice had already finished
+        engines = tracker.running_engines()
+        if engines:
+            self.client.send_signal("SIGINT", targets=engines, block=True)
+
+    def retryable(self) -> list[int]:
+        return self.tracker.indices_in((TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST))
+
+    def wait(self, timeout: float | None = None, interval: float = 0.2) -> bool:
+        """Poll until finished (headless use). True when finished."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        idle = threading.Event()
+        while True:
+            self.poll()
+            if self.finished:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            idle.wait(interval)
+
+    def close(self, detached: bool = False) -> None:
+        """Flush the record. Tasks still running stay running on the cluster."""
+        self._stop_sending.set()
+        if self._sender is not None:
+            self._sender.join(timeout=5)
+        with self._record_lock:
+            if not self.finished:
+                self._state = "detached" if detached else "closed"
+            self._write_run()
+            self.record.close()
+
+    def _write_run(self) -> None:
+        snap = self.tracker.snapshot()
+        spec = self.spec
+        self.record.write_run(
+            {
+                "run_id": self.run_id,
+                "ippmon": __version__,
+                "state": self._state,
+                "job": spec.name,
+                "spec": {
+                    "description": spec.description,
+                    "function": spec.function,
+                    "origin": spec.origin,
+                    "inputs": spec.inputs_desc,
+                    "kwargs": _jsonable_map(spec.kwargs),
+                    "flags": spec.flags(),
+                },
+                "inputs_count": len(self.inputs),
+                "cluster": {
+                    "profile": self.info.profile,
+                    "cluster_id": self.info.cluster_id,
+                    "location": self.info.location,
+                    "engines": self.info.engines,
+                },
+                "created": iso(self._created),
+                "updated": iso(self.clock()),
+                "elapsed_s": round(snap.elapsed_s, 3),
+                "serial_s": round(snap.serial_s, 3),
+                "counts": {s.value: n for s, n in snap.counts.items()},
+                "attempts": [dict(a, msg_ids=list(a["msg_ids"])) for a in self._attempts],
+            }
+        )
+
+
+def _jsonable_map(values: Any) -> dict[str, object]:
+    return {k: jsonable(v)[0] for k, v in dict(values).items()}

@@ -1,0 +1,125 @@
+"""Run records on disk: `run.json` (what was run, where) and `results.jsonl` (one line per finished
+task, appended as it finishes). Files are created 0600 in 0700 folders; the connection key is
+never written (nothing here ever receives it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import platformdirs
+
+from ippmon.model import TaskDetail
+
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.jsonl"
+
+
+def default_runs_dir() -> Path:
+    return platformdirs.user_state_path("ippmon") / "runs"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).isoformat()
+
+
+def new_run_id(name: str, now: float) -> str:
+    stamp = dt.datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40]
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+
+
+def jsonable(value: object) -> tuple[object, bool]:
+    """The value itself when JSON can hold it, else its repr; and whether repr was used."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value), True
+    return value, False
+
+
+def _open_private(path: Path, flags: int) -> int:
+    return os.open(path, flags | os.O_CREAT, 0o600)
+
+
+class RunRecord:
+    """The folder of one run. Appends are flushed per batch so a crash loses nothing finished."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.run_id = folder.name
+        self._results_fd: int | None = None
+
+    @classmethod
+    def create(cls, runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
+        root = Path(runs_dir) if runs_dir else default_runs_dir()
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = root / run_id
+        folder.mkdir(mode=0o700)
+        return cls(folder)
+
+    def write_run(self, meta: Mapping[str, object]) -> None:
+        """Replace run.json atomically."""
+        tmp = self.folder / (RUN_FILE + ".tmp")
+        fd = _open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, self.folder / RUN_FILE)
+
+    def append_results(self, lines: Iterable[Mapping[str, object]]) -> int:
+        data = "".join(json.dumps(line, default=str) + "\n" for line in lines)
+        if not data:
+            return 0
+        if self._results_fd is None:
+            self._results_fd = _open_private(self.folder / RESULTS_FILE, os.O_WRONLY | os.O_APPEND)
+        os.write(self._results_fd, data.encode("utf-8"))
+        return data.count("\n")
+
+    def close(self) -> None:
+        if self._results_fd is not None:
+            os.close(self._results_fd)
+            self._results_fd = None
+
+
+def result_line(task: TaskDetail, msg_id: str | None = None) -> dict[str, object]:
+    """One `results.jsonl` line (DESIGN.md, "Run records")."""
+    result, is_repr = jsonable(task.result)
+    line: dict[str, object] = {
+        "index": task.index,
+        "attempt": task.attempt,
+        "status": task.state.value,
+        "engine": task.engine,
+        "submitted": iso(task.submitted),
+        "started": iso(task.started),
+        "completed": iso(task.completed),
+        "duration_s": None if task.duration_s is None else round(task.duration_s, 6),
+        "result": result,
+        "error": (
+            {"ename": task.ename, "evalue": task.evalue, "traceback": task.traceback}
+            if task.ename
+            else None
+        ),
+        "stdout": task.stdout,
+        "stderr": task.stderr,
+    }
+    if is_repr:
+        line["result_is_repr"] = True
+    if msg_id:
+        line["msg_id"] = msg_id
+    line.update(task.extra)
+    return line
+
+
+def read_results(folder: Path) -> list[dict]:
+    path = folder / RESULTS_FILE
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,90 @@
+"""The seams between the screens and the cluster: what the UI may ask of a connection and a job.
+
+The real implementations live in `connect.py` (Backend, Session) and `job.py` (Job); tests and
+snapshots pass recorded stand-ins that satisfy the same protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail
+
+if TYPE_CHECKING:
+    from ippmon.jobspec import JobSpec
+
+
+class ConnectError(Exception):
+    """A cluster could not be reached. `str()` is one line for people: what was tried, a hint."""
+
+
+@dataclass(frozen=True)
+class ClusterChoice:
+    """A running cluster found by discovery (or named on the command line)."""
+
+    profile: str = "default"
+    cluster_id: str = ""
+    engines: int | None = None  # as last recorded by the cluster file; None if unknown
+    controller: str = ""  # e.g. "tcp://127.0.0.1:50123", for display
+
+    @property
+    def label(self) -> str:
+        name = self.profile + (f":{self.cluster_id}" if self.cluster_id else "")
+        engines = "?" if self.engines is None else str(self.engines)
+        return f"{name} - {engines} engines"
+
+
+class JobHandle(Protocol):
+    """A submitted job. `poll` is called from the UI's polling thread, never the UI loop."""
+
+    name: str
+
+    def poll(self) -> JobSnapshot:
+        """Take in what changed on the cluster (cost ~ what changed) and return a fresh snapshot."""
+
+    def snapshot(self) -> JobSnapshot:
+        """The latest snapshot, without polling."""
+
+    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
+        """Lines with `seq` greater than the argument, oldest first, and how many were dropped
+        from the bounded buffer before the caller could read them."""
+
+    def task(self, index: int) -> TaskDetail:
+        """One task in full."""
+
+    def cancel(self) -> None:
+        """Abort queued tasks and interrupt running ones. Returns quickly."""
+
+    def close(self) -> None:
+        """Flush the run record. Leaves tasks running on the cluster."""
+
+
+class Session(Protocol):
+    """A live connection to one cluster."""
+
+    info: ClusterInfo
+
+    def submit(self, spec: JobSpec, runs_dir: str | None = None) -> JobHandle:
+        """Start a job: returns at once, sending happens on a background thread."""
+
+    def engine_ids(self) -> list[int]: ...
+
+    def close(self) -> None:
+        """Disconnect; stop the cluster if this session started it (`--local`)."""
+
+
+class Backend(Protocol):
+    """How the app finds and reaches clusters. Built by the CLI from its arguments."""
+
+    def target_given(self) -> bool:
+        """True when the command line named a cluster (or --local), so no picker is needed."""
+
+    def discover(self) -> list[ClusterChoice]:
+        """Running clusters of the profile. Blocking but quick; run off the UI loop."""
+
+    def connect(self, choice: ClusterChoice | None = None) -> Session:
+        """Blocking; raises ConnectError within the timeout. None = what the command line named."""
+
+    def start_local(self, n: int) -> Session:
+        """Start a private local cluster with n engines. Blocking (~7 s); raises ConnectError."""

@@ -1,0 +1,481 @@
+"""An incremental model of one job, fed by events, published as immutable snapshots.
+
+ipyparallel's own accessors (`ar.progress`, `ar.elapsed`, `ar.metadata`, `ar.serial_time`) walk every
+task on each call. The tracker instead is told *which* chunk changed (by callbacks the client's IO
+thread fires: see `job.py`), and on `poll()` looks only at those chunks' metadata dicts. A poll
+therefore costs in proportion to what changed, not to the size of the job.
+
+No ipyparallel or Textual import here: the metadata is a plain dict per chunk (ipyparallel's
+`Metadata`, mutated in place by the client), so tests and benchmarks feed recorded dicts.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ippmon.model import (
+    EngineView,
+    Failure,
+    JobSnapshot,
+    OutputLine,
+    Phase,
+    TaskDetail,
+    TaskState,
+)
+
+ACTIVITY = "io"  # an iopub message arrived for the chunk (engine assigned, output, ...)
+DONE = (
+    "done"  # the reply arrived; payload: the chunk's result (list of item results, or an exception)
+)
+OUTPUT_DONE = "out"  # all of the chunk's output arrived
+
+OUTPUT_GRACE_S = 1.0  # how long a finished chunk waits for late output before it is recorded
+RATE_WINDOW_S = 10.0
+MAX_FAILURES_SHOWN = 20
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _epoch(value: object) -> float | None:
+    """Seconds since the epoch from what the client stores: a datetime, or (for `submitted` and
+    `completed`, taken from message headers) an ISO string."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+@dataclass(eq=False)
+class Chunk:
+    """One message sent to the cluster: a chunk of consecutive input items of one attempt."""
+
+    key: int
+    indices: list[int]
+    attempt: int
+    md: dict
+    state: TaskState = TaskState.QUEUED
+    engine: int | None = None  # remembered: ipyparallel resets engine_id when an engine dies
+    running_since: float | None = None
+    done_at: float | None = None
+    out_done: bool = False
+    recorded: bool = False
+    results: list | None = None
+    error: tuple[str, str, str] | None = None  # ename, evalue, traceback (no ANSI)
+    lens: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    partial: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
+
+    @property
+    def duration_s(self) -> float | None:
+        started, completed = _epoch(self.md.get("started")), _epoch(self.md.get("completed"))
+        if started is None or completed is None:
+            return None
+        return max(0.0, completed - started)
+
+
+@dataclass
+class _Engine:
+    id: int
+    alive: bool = True
+    chunk: Chunk | None = None
+    since: float = 0.0
+    tasks_done: int = 0
+    busy_s: float = 0.0
+    last_line: str = ""
+
+
+def classify(result: object, cancelling: bool) -> tuple[TaskState, tuple[str, str, str] | None]:
+    """The final state of a chunk from its reply, and its error (ename, evalue, traceback)."""
+    if not isinstance(result, BaseException):
+        return TaskState.OK, None
+    ename = getattr(result, "ename", None) or type(result).__name__
+    evalue = getattr(result, "evalue", None)
+    if evalue is None:
+        evalue = str(result)
+    tb = getattr(result, "traceback", None) or ""
+    if isinstance(tb, list):
+        tb = "\n".join(tb)
+    error = (ename, evalue or "", strip_ansi(str(tb)))
+    if ename == "TaskAborted" or type(result).__name__ == "TaskAborted":
+        return TaskState.CANCELLED, error
+    if ename == "KeyboardInterrupt" and cancelling:
+        return TaskState.CANCELLED, error
+    if ename == "EngineError":
+        return TaskState.LOST, error
+    return TaskState.ERROR, error
+
+
+class Tracker:
+    """The live state of one job (all its attempts). Thread-safe: poll from one thread, read from
+    another."""
+
+    def __init__(
+        self,
+        name: str,
+        total: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_output_lines: int = 100_000,
+        cluster: str = "",
+        run_id: str = "",
+    ) -> None:
+        self.name = name
+        self.total = total
+        self.clock = clock
+        self.cluster = cluster
+        self.run_id = run_id
+        self.events: deque[tuple[int, str, object, float]] = deque()
+        self._lock = threading.RLock()
+        self._chunks: list[Chunk] = []
+        self._task_chunk: list[Chunk | None] = [None] * total
+        self._counts = {s: 0 for s in TaskState}
+        self._counts[TaskState.QUEUED] = total
+        self._engines: dict[int, _Engine] = {}
+        self._waiting_output: list[Chunk] = []
+        self._output: deque[OutputLine] = deque(maxlen=max_output_lines)
+        self._seq = 0
+        self._failures: deque[Failure] = deque(maxlen=MAX_FAILURES_SHOWN)
+        self._n_failures = 0
+        self._serial_s = 0.0
+        self._rate_samples: deque[tuple[float, int]] = deque()
+        self._started_at: float | None = None
+        self._finished_at: float | None = None
+        self.submitted = 0
+        self.submitting = False
+        self.cancelling = False
+        self.attempt = 1
+        self.message = ""
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def notify(self, key: int, kind: str, payload: object = None) -> None:
+        """Record that chunk `key` changed. Called from the client's IO thread: only appends."""
+        self.events.append((key, kind, payload, self.clock()))
+
+    def add_chunks(self, chunks: Sequence[tuple[list[int], dict]], attempt: int) -> list[int]:
+        """Register sent chunks (item indices, live metadata dict); returns their keys.
+
+        The items go back to `queued` (a resubmission) and their newest chunk becomes this one.
+        """
+        with self._lock:
+            if self._started_at is None:
+                self._started_at = self.clock()
+            self._finished_at = None
+            self.attempt = max(self.attempt, attempt)
+            keys = []
+            for indices, md in chunks:
+                chunk = Chunk(key=len(self._chunks), indices=list(indices), attempt=attempt, md=md)
+                self._chunks.append(chunk)
+                keys.append(chunk.key)
+                for i in chunk.indices:
+                    old = self._task_chunk[i]
+                    if old is not None:
+                        self._counts[old.state] -= 1
+                        self._counts[TaskState.QUEUED] += 1
+                    self._task_chunk[i] = chunk
+            return keys
+
+    def catch_up(self, keys: Iterable[int]) -> None:
+        """Look once at chunks that may have changed before their callbacks were registered."""
+        for key in keys:
+            md = self._chunks[key].md
+            if md.get("engine_id") is not None or md.get("stdout") or md.get("stderr"):
+                self.notify(key, ACTIVITY)
+
+    def set_engines(self, ids: Iterable[int]) -> None:
+        """The engines registered right now (`rc.ids`: cheap). Missing ones are marked gone."""
+        ids = set(ids)
+        with self._lock:
+            for eid in ids:
+                if eid not in self._engines:
+                    self._engines[eid] = _Engine(eid)
+                else:
+                    self._engines[eid].alive = True
+            for eid, eng in self._engines.items():
+                if eid not in ids:
+                    eng.alive = False
+
+    # -- polling -----------------------------------------------------------------------------
+
+    def poll(self) -> list[Chunk]:
+        """Apply queued events. Returns the chunks that are now final and complete (output in),
+        each returned exactly once, for the run record."""
+        with self._lock:
+            now = self.clock()
+            touched: dict[int, float] = {}
+            done: list[tuple[Chunk, object, float]] = []
+            events = self.events
+            while events:
+                key, kind, payload, t = events.popleft()
+                chunk = self._chunks[key]
+                if kind == DONE:
+                    done.append((chunk, payload, t))
+                    touched.setdefault(key, t)
+                elif kind == OUTPUT_DONE:
+                    chunk.out_done = True
+                    touched.setdefault(key, t)
+                else:
+                    touched.setdefault(key, t)
+            for key, t in touched.items():
+                self._observe(self._chunks[key], t)
+            for chunk, result, t in done:
+                self._finish(chunk, result, t)
+            ready = self._take_recordable(now)
+            self._sample_rate(now)
+            if self._finished_at is None and not self.submitting and self.done == self.total:
+                self._finished_at = now
+            return ready
+
+    def _observe(self, chunk: Chunk, t: float) -> None:
+        md = chunk.md
+        eid = md.get("engine_id")
+        if eid is not None and chunk.engine is None:
+            chunk.engine = eid
+        if chunk.state is TaskState.QUEUED and eid is not None and md.get("completed") is None:
+            self._set_state(chunk, TaskState.RUNNING)
+            chunk.running_since = t
+            eng = self._engine(eid)
+            eng.chunk, eng.since = chunk, t
+        for stream in ("stdout", "stderr"):
+            text = md.get(stream) or ""
+            if len(text) > chunk.lens[stream]:
+                new = text[chunk.lens[stream] :]
+                chunk.lens[stream] = len(text)
+                self._emit(chunk, stream, new, final=False)
+
+    def _emit(self, chunk: Chunk, stream: str, new: str, final: bool) -> None:
+        text = chunk.partial[stream] + new
+        lines = text.split("\n")
+        chunk.partial[stream] = "" if final else lines.pop()
+        if final and lines and lines[-1] == "":
+            lines.pop()
+        index = chunk.indices[0]
+        for line in lines:
+            self._seq += 1
+            self._output.append(OutputLine(self._seq, index, chunk.engine, stream, line))
+        if lines and chunk.engine is not None:
+            self._engine(chunk.engine).last_line = lines[-1]
+
+    def _finish(self, chunk: Chunk, result: object, t: float) -> None:
+        if chunk.state.finished:
+            return
+        was_running = chunk.state is TaskState.RUNNING
+        state, error = classify(result, self.cancelling)
+        chunk.error = error
+        if state is TaskState.OK:
+            items = result if isinstance(result, list) else [result]
+            chunk.results = list(items) if len(items) == len(chunk.indices) else [result]
+        self._set_state(chunk, state)
+        chunk.done_at = t
+        duration = chunk.duration_s
+        if duration is not None:
+            self._serial_s += duration
+        eid = chunk.engine
+        if eid is not None and (was_running or duration is not None):
+            eng = self._engine(eid)
+            if eng.chunk is chunk:
+                eng.chunk = None
+            if state is not TaskState.LOST:
+                eng.tasks_done += len(chunk.indices)
+            eng.busy_s += duration if duration is not None else max(0.0, t - eng.since)
+        if error and state is not TaskState.CANCELLED:
+            self._n_failures += len(chunk.indices)
+            self._failures.append(Failure(chunk.indices[0], state, eid, error[0], error[1]))
+        if state is TaskState.LOST:
+            chunk.out_done = True  # its engine is gone: no more output will come
+        self._waiting_output.append(chunk)
+
+    def _take_recordable(self, now: float) -> list[Chunk]:
+        ready, waiting = [], []
+        for chunk in self._waiting_output:
+            if chunk.out_done or now - (chunk.done_at or now) >= OUTPUT_GRACE_S:
+                for stream in ("stdout", "stderr"):
+                    if chunk.partial[stream]:
+                        self._emit(chunk, stream, "", final=True)
+                chunk.recorded = True
+                ready.append(chunk)
+            else:
+                waiting.append(chunk)
+        self._waiting_output = waiting
+        return ready
+
+    def _set_state(self, chunk: Chunk, state: TaskState) -> None:
+        for i in chunk.indices:
+            if self._task_chunk[i] is chunk:
+                self._counts[chunk.state] -= 1
+                self._counts[state] += 1
+        chunk.state = state
+
+    def _engine(self, eid: int) -> _Engine:
+        eng = self._engines.get(eid)
+        if eng is None:
+            eng = self._engines[eid] = _Engine(eid)
+        return eng
+
+    def _sample_rate(self, now: float) -> None:
+        samples = self._rate_samples
+        samples.append((now, self.done))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+            samples.popleft()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def done(self) -> int:
+        c = self._counts
+        return c[TaskState.OK] + c[TaskState.ERROR] + c[TaskState.CANCELLED] + c[TaskState.LOST]
+
+    @property
+    def finished(self) -> bool:
+        return self._finished_at is not None
+
+    @property
+    def settled(self) -> bool:
+        """Finished, and every finished chunk handed out for recording."""
+        return self._finished_at is not None and not self._waiting_output
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            now = self.clock()
+            start = self._started_at if self._started_at is not None else now
+            end = self._finished_at if self._finished_at is not None else now
+            elapsed = max(0.0, end - start)
+            rate = self._rate(now)
+            remaining = self.total - self.done
+            eta = remaining / rate if rate > 0 and self._finished_at is None else None
+            if self._finished_at is not None:
+                phase, eta = Phase.FINISHED, 0.0
+            elif self.submitting:
+                phase = Phase.SUBMITTING
+            elif self.cancelling:
+                phase = Phase.CANCELLING
+            else:
+                phase = Phase.RUNNING
+            engines = tuple(self._engine_view(e, end, elapsed) for e in self._engines.values())
+            return JobSnapshot(
+                name=self.name,
+                phase=phase,
+                total=self.total,
+                submitted=self.submitted,
+                counts=dict(self._counts),
+                elapsed_s=elapsed,
+                serial_s=self._serial_s,
+                tasks_per_s=rate,
+                eta_s=eta,
+                engines=engines,
+                failures=tuple(self._failures),
+                n_failures=self._n_failures,
+                attempt=self.attempt,
+                output_seq=self._seq,
+                cluster=self.cluster,
+                run_id=self.run_id,
+                message=self.message,
+            )
+
+    def _engine_view(self, eng: _Engine, now: float, elapsed: float) -> EngineView:
+        running = eng.chunk is not None and eng.alive
+        running_for = max(0.0, now - eng.since) if running else 0.0
+        busy = eng.busy_s + running_for
+        return EngineView(
+            id=eng.id,
+            alive=eng.alive,
+            task=eng.chunk.indices[0] if running and eng.chunk else None,
+            running_for_s=running_for,
+            tasks_done=eng.tasks_done,
+            busy_s=busy,
+            busy_pct=min(100.0, 100.0 * busy / elapsed) if elapsed > 0 else 0.0,
+            last_line=eng.last_line,
+        )
+
+    def _rate(self, now: float) -> float:
+        samples = self._rate_samples
+        if len(samples) < 2:
+            return 0.0
+        (t0, d0), (t1, d1) = samples[0], samples[-1]
+        if self._finished_at is not None and self._started_at is not None:
+            span = self._finished_at - self._started_at
+            return self.total / span if span > 0 else 0.0
+        return (d1 - d0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
+
+    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
+        """Lines newer than `seq`, oldest first, and how many the bounded buffer dropped before
+        they could be read. Costs in proportion to the lines returned."""
+        with self._lock:
+            out: list[OutputLine] = []
+            for line in reversed(self._output):
+                if line.seq <= seq:
+                    break
+                out.append(line)
+            out.reverse()
+            first = out[0].seq if out else self._seq + 1
+            return out, max(0, first - seq - 1)
+
+    def states(self, indices: Iterable[int] | None = None) -> list[TaskState]:
+        idx = range(self.total) if indices is None else indices
+        return [self._state_of(i) for i in idx]
+
+    def _state_of(self, index: int) -> TaskState:
+        chunk = self._task_chunk[index]
+        return TaskState.QUEUED if chunk is None else chunk.state
+
+    def indices_in(self, states: Iterable[TaskState]) -> list[int]:
+        """Input indices whose newest attempt is in one of `states` (O(total): not for polls)."""
+        wanted = set(states)
+        with self._lock:
+            return [i for i in range(self.total) if self._state_of(i) in wanted]
+
+    def detail(self, index: int) -> TaskDetail:
+        with self._lock:
+            chunk = self._task_chunk[index]
+            if chunk is None:
+                return TaskDetail(index, TaskState.QUEUED, 0, None, None, None, None, None)
+            return chunk_detail(chunk, index)
+
+    def running_engines(self) -> list[int]:
+        with self._lock:
+            return [e.id for e in self._engines.values() if e.chunk is not None and e.alive]
+
+
+def chunk_detail(chunk: Chunk, index: int) -> TaskDetail:
+    """The full record of item `index` as its chunk knows it."""
+    md = chunk.md
+    pos = chunk.indices.index(index) if index in chunk.indices else 0
+    result = None
+    if chunk.results is not None and pos < len(chunk.results):
+        result = chunk.results[pos]
+    ename, evalue, tb = chunk.error or ("", "", "")
+    first = pos == 0
+    return TaskDetail(
+        index=index,
+        state=chunk.state,
+        attempt=chunk.attempt,
+        engine=chunk.engine,
+        submitted=_epoch(md.get("submitted")),
+        started=_epoch(md.get("started")),
+        completed=_epoch(md.get("completed")),
+        duration_s=chunk.duration_s,
+        result=result,
+        ename=ename,
+        evalue=evalue,
+        traceback=tb,
+        stdout=(md.get("stdout") or "") if first else "",
+        stderr=(md.get("stderr") or "") if first else "",
+        extra={} if len(chunk.indices) == 1 else {"chunk": [chunk.indices[0], chunk.indices[-1]]},
+    )
