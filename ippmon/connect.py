@@ -198,7 +198,7 @@ def _info(opts: ConnectOptions, engines: int = 0) -> ClusterInfo:
 
 
 def connect_client(opts: ConnectOptions) -> Client:
-    """A connected Client within `opts.timeout`, or ConnectError (one line, no key, no traceback)."""
+    """A connected Client within `opts.timeout`, or ConnectError (one line, no key, no trace)."""
     import ipyparallel as ipp
 
     kwargs: dict[str, Any] = {"timeout": opts.timeout}

@@ -12,6 +12,7 @@ just those chunks.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -141,10 +142,10 @@ class Job:
                 children = ar._children
                 chunks = [
                     ([batch[i] for i in part], child.output.metadata)
-                    for part, child in zip(parts, children)
+                    for part, child in zip(parts, children, strict=True)
                 ]
                 keys = tracker.add_chunks(chunks, attempt)
-                for key, child in zip(keys, children):
+                for key, child in zip(keys, children, strict=True):
                     self._msg_ids[key] = child.msg_id
                     msg_ids.append(child.msg_id)
                     child.iopub_callbacks.append(partial(self._on_iopub, key))
@@ -217,10 +218,8 @@ class Job:
         tracker.cancelling = True
         self._stop_sending.set()
         for ar in list(self._ars):
-            try:
+            with contextlib.suppress(RuntimeError):  # that slice had already finished
                 ar.abort()
-            except RuntimeError:
-                pass  # that slice had already finished
         engines = tracker.running_engines()
         if engines:
             self.client.send_signal("SIGINT", targets=engines, block=True)

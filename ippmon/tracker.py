@@ -1,9 +1,9 @@
 """An incremental model of one job, fed by events, published as immutable snapshots.
 
-ipyparallel's own accessors (`ar.progress`, `ar.elapsed`, `ar.metadata`, `ar.serial_time`) walk every
-task on each call. The tracker instead is told *which* chunk changed (by callbacks the client's IO
-thread fires: see `job.py`), and on `poll()` looks only at those chunks' metadata dicts. A poll
-therefore costs in proportion to what changed, not to the size of the job.
+ipyparallel's own accessors (`ar.progress`, `ar.elapsed`, `ar.metadata`, `ar.serial_time`) walk
+every task on each call. The tracker instead is told *which* chunk changed (by callbacks the
+client's IO thread fires: see `job.py`), and on `poll()` looks only at those chunks' metadata
+dicts. A poll therefore costs in proportion to what changed, not to the size of the job.
 
 No ipyparallel or Textual import here: the metadata is a plain dict per chunk (ipyparallel's
 `Metadata`, mutated in place by the client), so tests and benchmarks feed recorded dicts.
