@@ -221,7 +221,7 @@ def connect_client(opts: ConnectOptions) -> Client:
             f"(its connection file may be stale); {HINT}"
         ) from None
     except OSError as exc:
-        reason = exc.strerror or str(exc).splitlines()[0]
+        reason = (exc.strerror or str(exc).splitlines()[0]).rstrip(".")
         raise ConnectError(f"could not connect to {opts.describe()}: {reason}; {HINT}") from None
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

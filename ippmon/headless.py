@@ -1,0 +1,137 @@
+"""Running a job without a screen: progress lines on stderr, a summary at the end.
+
+Ctrl-C cancels the job (queued tasks aborted, running ones interrupted); a second Ctrl-C stops
+waiting and leaves whatever still runs on the cluster.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from rich.console import Console
+
+from ippmon.model import JobSnapshot, Phase, TaskState, format_duration
+from ippmon.session import JobHandle
+
+PROGRESS_EVERY_S = 2.0
+POLL_S = 0.2
+
+
+def progress_line(snap: JobSnapshot) -> str:
+    """One line of headless progress."""
+    c = snap.count
+    parts = [f"[{snap.name}] {snap.done}/{snap.total} done"]
+    detail = f"ok {c(TaskState.OK)}"
+    for state in (TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST):
+        if c(state):
+            detail += f", {state.label} {c(state)}"
+    parts[0] += f" ({detail})"
+    if snap.phase is Phase.SUBMITTING:
+        parts.append(f"sending {snap.submitted}/{snap.total}")
+    parts.append(f"running {c(TaskState.RUNNING)}")
+    if snap.tasks_per_s:
+        parts.append(f"{snap.tasks_per_s:.1f} tasks/s")
+    parts.append(f"elapsed {format_duration(snap.elapsed_s)}")
+    if snap.eta_s is not None and snap.phase is not Phase.FINISHED:
+        parts.append(f"ETA {format_duration(snap.eta_s)}")
+    if snap.message:
+        parts.append(snap.message)
+    return " · ".join(parts)
+
+
+def summary_lines(snap: JobSnapshot, record: str | None = None) -> list[str]:
+    """The end-of-run summary (plain text: rich prints it without interpreting markup)."""
+    c = snap.count
+    finished = snap.phase is Phase.FINISHED
+    head = f"{snap.name} {'finished' if finished else 'stopped waiting'}: {snap.total} tasks"
+    counts = ", ".join(
+        f"{c(s)} {s.label}"
+        for s in (TaskState.OK, TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST)
+    )
+    pending = c(TaskState.QUEUED) + c(TaskState.RUNNING)
+    if pending:
+        counts += f", {pending} still queued or running on the cluster"
+    lines = [f"{head} - {counts}"]
+    timing = f"elapsed {format_duration(snap.elapsed_s)} · serial {format_duration(snap.serial_s)}"
+    if snap.speedup is not None:
+        timing += f" · speedup {snap.speedup:.2f}x on {snap.n_engines} engines"
+        if snap.efficiency is not None:
+            timing += f" (efficiency {snap.efficiency:.0%})"
+    lines.append(timing)
+    if snap.n_failures:
+        shown = [f for f in snap.failures if f.state is not TaskState.CANCELLED]
+        lines.append(f"failures ({snap.n_failures}):")
+        for f in shown[-10:]:
+            engine = f" (engine {f.engine})" if f.engine is not None else ""
+            lines.append(f"  #{f.index}{engine} {f.state.label}: {f.line}")
+        if snap.n_failures > len(shown[-10:]):
+            lines.append(f"  ... {snap.n_failures - len(shown[-10:])} more in the run record")
+    if record:
+        lines.append(f"run record: {record}")
+    return lines
+
+
+def exit_code(snap: JobSnapshot) -> int:
+    return 0 if snap.succeeded else 1
+
+
+class _Interrupts:
+    """Counts Ctrl-C presses while installed; restores the previous handler afterwards."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.event = threading.Event()
+        self._previous: object = None
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, _sig: int, _frame: object) -> None:
+        self.count += 1
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+
+
+def run_headless(
+    job: JobHandle,
+    *,
+    err: TextIO,
+    out: TextIO,
+    record: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Wait for the job, printing progress to `err`; print the summary to `out`; exit code."""
+    console_err = Console(file=err, highlight=False, markup=False, soft_wrap=True)
+    console_out = Console(file=out, highlight=False, markup=False, soft_wrap=True)
+    last_print = -PROGRESS_EVERY_S
+    with _Interrupts() as interrupts:
+        while True:
+            snap = job.poll()
+            now = clock()
+            finished = getattr(job, "finished", snap.phase is Phase.FINISHED)
+            if finished:
+                break
+            if interrupts.count >= 2:
+                console_err.print("second Ctrl-C: leaving the remaining tasks on the cluster")
+                break
+            if interrupts.count == 1 and interrupts.event.is_set():
+                interrupts.event.clear()
+                console_err.print("Ctrl-C: cancelling (press again to leave tasks running)")
+                job.cancel()
+            if now - last_print >= PROGRESS_EVERY_S:
+                console_err.print(progress_line(snap))
+                last_print = now
+            interrupts.event.wait(POLL_S)
+    console_err.print(progress_line(snap))
+    for line in summary_lines(snap, record):
+        console_out.print(line)
+    return exit_code(snap) if finished else 1
