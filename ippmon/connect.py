@@ -95,9 +95,35 @@ class ClientSession:
         self.close()
 
 
-def stop_cluster(cluster: Cluster) -> None:
+def _cluster_processes(cluster: Any) -> list[Any]:
+    """The controller, the engines' nannies and their kernels: every process the cluster made."""
+    import psutil
+
+    pids = [getattr(cluster.controller, "pid", None)] if cluster.controller else []
+    for engine_set in cluster.engines.values():
+        pids += [getattr(el, "pid", None) for el in getattr(engine_set, "launchers", {}).values()]
+    procs = []
+    for pid in filter(None, pids):
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            procs += [proc, *proc.children(recursive=True)]
+    return procs
+
+
+def stop_cluster(cluster: Cluster, wait_s: float = 10.0) -> None:
+    """Stop a cluster we started and wait until its processes are gone (kill what lingers), so
+    that nothing outlives ippmon."""
+    import psutil
+
+    procs = []
+    with contextlib.suppress(Exception):
+        procs = _cluster_processes(cluster)
     with contextlib.suppress(Exception):
         cluster.stop_cluster_sync()
+    _, alive = psutil.wait_procs(procs, timeout=wait_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
 
 
 def _engine_count(cluster: Any) -> int | None:

@@ -12,6 +12,14 @@ from ippmon.connect import ClientSession, start_local
 TEST_ENGINES = 2
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep tests away from the user's own profiles and clusters: a private IPYTHONDIR that the
+    engines inherit too."""
+    import tempfile
+
+    os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="ippmon-test-ipython-")
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[ClientSession]:
     """A private local cluster of 2 engines for the whole test session, stopped at the end."""

@@ -1,0 +1,162 @@
+"""Submitting, tracking and recording against a real local cluster (started once per session)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ippmon.connect import ClientSession
+from ippmon.jobspec import load_catalog
+from ippmon.model import Phase, TaskState
+from ippmon.records import read_results
+
+pytestmark = pytest.mark.cluster
+
+
+def until(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:  # noqa: ANN001
+    """Wait for a condition the cluster will make true (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        pause.wait(step)
+    return predicate()
+
+
+def write_spec(folder: Path, toml: str, files: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        (folder / name).write_text(textwrap.dedent(text))
+    path = folder / "ippmon.toml"
+    path.write_text(textwrap.dedent(toml))
+    return path
+
+
+BLOCKING_TASKS = """
+    import os, time
+
+    def wait_for_flag(x, flag):
+        print(f"task {x} waiting", flush=True)
+        deadline = time.time() + 60
+        while not os.path.exists(flag) and time.time() < deadline:
+            time.sleep(0.01)
+        return x + 100
+"""
+
+
+def test_submit_squares_gives_right_results_and_records_them(
+    cluster: ClientSession, client, runs_dir: str
+) -> None:
+    spec = load_catalog(None).get("squares")
+    spec = type(spec)(**{**spec.__dict__, "kwargs": {"delay": 0.01}})
+    job = cluster.submit(spec, runs_dir=runs_dir)
+    assert job.wait(timeout=60)
+    snap = job.poll()
+    assert snap.phase is Phase.FINISHED and snap.succeeded
+    assert snap.count(TaskState.OK) == 100
+    assert snap.speedup is not None and snap.serial_s > 0
+    lines = read_results(job.record.folder)
+    assert sorted(line["index"] for line in lines) == list(range(100))
+    assert all(line["status"] == "ok" and line["result"] == line["index"] ** 2 for line in lines)
+    assert all(line["engine"] in (0, 1) and line["duration_s"] >= 0 for line in lines)
+    assert all("square" in line["stdout"] for line in lines)
+    for name in ("run.json", "results.jsonl"):
+        mode = stat.S_IMODE(os.stat(job.record.folder / name).st_mode)
+        assert mode == 0o600, name
+    run = json.loads((job.record.folder / "run.json").read_text())
+    assert run["state"] == "finished" and run["counts"]["ok"] == 100
+    assert len(run["attempts"][0]["msg_ids"]) == 100
+
+
+def test_failures_are_recorded_with_ename_evalue_and_plain_traceback(
+    cluster: ClientSession, client, runs_dir: str, tmp_path: Path
+) -> None:
+    path = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.half]
+        function = "ippmon.demo:flaky"
+        inputs = [1, 2, 3, 4, 5, 6]
+        kwargs = { rate = 1.0, delay = 0.0 }
+        """,
+    )
+    job = cluster.submit(load_catalog(path).get("half"), runs_dir=runs_dir)
+    assert job.wait(timeout=60)
+    snap = job.poll()
+    assert snap.count(TaskState.ERROR) == 6 and not snap.succeeded
+    assert snap.n_failures == 6 and "TransientError" in snap.failures[-1].line
+    lines = read_results(job.record.folder)
+    assert len(lines) == 6
+    for line in lines:
+        assert line["status"] == "error"
+        assert line["error"]["ename"] == "TransientError"
+        assert str(line["index"] + 1) in line["error"]["evalue"]
+        assert "Traceback" in line["error"]["traceback"]
+        assert "\x1b[" not in line["error"]["traceback"]
+
+
+def test_stdout_and_stderr_stream_into_the_tracker_and_the_record(
+    cluster: ClientSession, client, runs_dir: str, tmp_path: Path
+) -> None:
+    path = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.talk]
+        function = "ippmon.demo:chatty"
+        inputs = [0, 1, 2, 3]
+        kwargs = { lines = 120, delay = 0.0 }
+        """,
+    )
+    job = cluster.submit(load_catalog(path).get("talk"), runs_dir=runs_dir)
+    assert job.wait(timeout=60)
+    out, dropped = job.output_since(0)
+    assert dropped == 0
+    assert [line.seq for line in out] == list(range(1, len(out) + 1))
+    per_task = {i: [ln for ln in out if ln.index == i] for i in range(4)}
+    assert all(len(lines) == 120 for lines in per_task.values())
+    assert any(ln.stream == "stderr" for ln in out)
+    assert all(ln.engine in (0, 1) for ln in out)
+    records = read_results(job.record.folder)
+    assert all(len(r["stdout"].splitlines()) + len(r["stderr"].splitlines()) == 120 for r in records)
+
+
+def test_engine_view_shows_running_tasks_while_they_run(
+    cluster: ClientSession, client, runs_dir: str, tmp_path: Path
+) -> None:
+    flag = tmp_path / "go"
+    path = write_spec(
+        tmp_path / "spec",
+        f"""
+        [jobs.block]
+        function = "tasks.py:wait_for_flag"
+        inputs = {{ range = [0, 5] }}
+        kwargs = {{ flag = "{flag}" }}
+        """,
+        {"tasks.py": BLOCKING_TASKS},
+    )
+    job = cluster.submit(load_catalog(path).get("block"), runs_dir=runs_dir)
+    try:
+        assert until(lambda: job.poll().count(TaskState.RUNNING) == 2)
+        assert until(lambda: all(e.last_line for e in job.poll().engines))
+        snap = job.poll()
+        assert snap.count(TaskState.QUEUED) == 3
+        running = sorted(e.task for e in snap.engines)
+        assert len(set(running)) == 2 and all(t is not None for t in running)
+        for engine in snap.engines:
+            assert engine.alive and engine.running_for_s >= 0
+            assert engine.last_line == f"task {engine.task} waiting"
+    finally:
+        flag.touch()
+    assert job.wait(timeout=60)
+    snap = job.poll()
+    assert snap.count(TaskState.OK) == 5
+    assert sum(e.tasks_done for e in snap.engines) == 5
+    assert sorted(r["result"] for r in read_results(job.record.folder)) == list(range(100, 105))

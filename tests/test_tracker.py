@@ -1,0 +1,240 @@
+"""The tracker's arithmetic and bookkeeping on recorded metadata (no cluster, no terminal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from ippmon.model import Phase, TaskState
+from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Tracker, classify
+
+
+class Clock:
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@dataclass
+class FakeRemoteError(Exception):
+    ename: str
+    evalue: str
+    traceback: str = ""
+
+
+def md(**kw: object) -> dict:
+    base = dict.fromkeys(("engine_id", "started", "completed", "submitted"))
+    base.update(stdout="", stderr="")
+    base.update(kw)
+    return base
+
+
+def make(n: int, clock: Clock) -> tuple[Tracker, list[dict]]:
+    tracker = Tracker("t", n, clock=clock)
+    mds = [md() for _ in range(n)]
+    tracker.add_chunks([([i], m) for i, m in enumerate(mds)], attempt=1)
+    tracker.set_engines([0, 1])
+    return tracker, mds
+
+
+def start(tracker: Tracker, mds: list[dict], i: int, engine: int) -> None:
+    mds[i]["engine_id"] = engine
+    tracker.notify(i, ACTIVITY)
+
+
+def finish(tracker: Tracker, mds: list[dict], i: int, t0: float, t1: float, result=None) -> None:
+    mds[i]["started"], mds[i]["completed"] = t0, t1
+    tracker.notify(i, DONE, [result] if not isinstance(result, BaseException) else result)
+    tracker.notify(i, OUTPUT_DONE)
+
+
+def test_counts_engines_and_timing_follow_events() -> None:
+    clock = Clock()
+    tracker, mds = make(4, clock)
+    start(tracker, mds, 0, 0)
+    start(tracker, mds, 1, 1)
+    clock.t += 1
+    tracker.poll()
+    snap = tracker.snapshot()
+    assert snap.count(TaskState.RUNNING) == 2 and snap.count(TaskState.QUEUED) == 2
+    e0, e1 = snap.engines
+    assert (e0.task, e1.task) == (0, 1)
+    assert e0.running_for_s == pytest.approx(1.0)
+
+    clock.t += 1
+    finish(tracker, mds, 0, 1000.0, 1002.0, result=0)
+    finish(tracker, mds, 1, 1000.0, 1001.5, result=FakeRemoteError("ValueError", "bad"))
+    ready = tracker.poll()
+    assert sorted(c.indices[0] for c in ready) == [0, 1]
+    snap = tracker.snapshot()
+    assert snap.count(TaskState.OK) == 1 and snap.count(TaskState.ERROR) == 1
+    assert snap.serial_s == pytest.approx(3.5)
+    assert snap.elapsed_s == pytest.approx(2.0)
+    assert snap.speedup == pytest.approx(1.75)
+    assert snap.efficiency == pytest.approx(0.875)
+    assert snap.engines[0].task is None and snap.engines[0].tasks_done == 1
+    assert snap.engines[0].busy_s == pytest.approx(2.0)
+    assert snap.engines[0].busy_pct == pytest.approx(100.0)
+    assert snap.failures[0].line == "ValueError: bad"
+    assert snap.phase is Phase.RUNNING
+
+
+def test_job_finishes_when_every_task_is_final() -> None:
+    clock = Clock()
+    tracker, mds = make(2, clock)
+    for i in range(2):
+        start(tracker, mds, i, i)
+    tracker.poll()
+    clock.t += 2
+    for i in range(2):
+        finish(tracker, mds, i, 1000.0, 1002.0, result=i)
+    tracker.poll()
+    clock.t += 5  # time after the end does not count
+    snap = tracker.snapshot()
+    assert snap.phase is Phase.FINISHED and tracker.settled
+    assert snap.elapsed_s == pytest.approx(2.0)
+    assert snap.succeeded and snap.eta_s == 0.0
+
+
+def test_a_task_started_and_finished_between_polls_is_counted_once() -> None:
+    clock = Clock()
+    tracker, mds = make(3, clock)
+    start(tracker, mds, 0, 1)
+    finish(tracker, mds, 0, 1000.0, 1000.5, result=7)
+    ready = tracker.poll()
+    assert len(ready) == 1 and tracker.poll() == []
+    snap = tracker.snapshot()
+    assert snap.count(TaskState.OK) == 1 and snap.count(TaskState.QUEUED) == 2
+    assert snap.engines[1].tasks_done == 1 and snap.engines[1].task is None
+    assert tracker.detail(0).result == 7
+
+
+def test_output_stream_has_every_line_once_in_order_with_partial_lines_held() -> None:
+    clock = Clock()
+    tracker, mds = make(2, clock)
+    start(tracker, mds, 0, 0)
+    mds[0]["stdout"] = "a\nb\npar"
+    tracker.poll()
+    lines, dropped = tracker.output_since(0)
+    assert [ln.text for ln in lines] == ["a", "b"] and dropped == 0
+    mds[0]["stdout"] += "tial\nc\n"
+    mds[0]["stderr"] = "oops\n"
+    tracker.notify(0, ACTIVITY)
+    tracker.poll()
+    newer, _ = tracker.output_since(lines[-1].seq)
+    assert [(ln.stream, ln.text) for ln in newer] == [
+        ("stdout", "partial"),
+        ("stdout", "c"),
+        ("stderr", "oops"),
+    ]
+    assert [ln.seq for ln in lines + newer] == [1, 2, 3, 4, 5]
+    assert tracker.output_since(5) == ([], 0)
+    assert tracker.snapshot().engines[0].last_line == "oops"
+
+
+def test_unterminated_last_line_is_flushed_when_the_task_finishes() -> None:
+    clock = Clock()
+    tracker, mds = make(1, clock)
+    start(tracker, mds, 0, 0)
+    mds[0]["stdout"] = "done without newline"
+    finish(tracker, mds, 0, 1000.0, 1001.0, result=1)
+    tracker.poll()
+    lines, _ = tracker.output_since(0)
+    assert [ln.text for ln in lines] == ["done without newline"]
+
+
+def test_bounded_output_reports_what_a_slow_reader_missed() -> None:
+    clock = Clock()
+    tracker = Tracker("t", 1, clock=clock, max_output_lines=10)
+    m = md(engine_id=0, stdout="".join(f"{i}\n" for i in range(25)))
+    tracker.add_chunks([([0], m)], attempt=1)
+    tracker.notify(0, ACTIVITY)
+    tracker.poll()
+    lines, dropped = tracker.output_since(0)
+    assert [ln.text for ln in lines] == [str(i) for i in range(15, 25)]
+    assert dropped == 15
+
+
+def test_engine_death_makes_its_task_lost_and_remembers_the_engine() -> None:
+    clock = Clock()
+    tracker, mds = make(2, clock)
+    start(tracker, mds, 0, 1)
+    tracker.poll()
+    mds[0]["engine_id"] = None  # ipyparallel forgets
+    tracker.set_engines([0])
+    tracker.notify(0, DONE, FakeRemoteError("EngineError", "Engine 1 died"))
+    tracker.poll()
+    snap = tracker.snapshot()
+    assert snap.count(TaskState.LOST) == 1
+    assert tracker.detail(0).engine == 1
+    gone = [e for e in snap.engines if e.id == 1][0]
+    assert not gone.alive and snap.n_engines == 1
+
+
+def test_resubmitted_items_go_back_to_queued_with_the_next_attempt() -> None:
+    clock = Clock()
+    tracker, mds = make(2, clock)
+    finish(tracker, mds, 1, 1000.0, 1000.1, result=FakeRemoteError("RuntimeError", "transient"))
+    finish(tracker, mds, 0, 1000.0, 1000.1, result=0)
+    tracker.poll()
+    assert tracker.indices_in([TaskState.ERROR]) == [1]
+    again = md()
+    (key,) = tracker.add_chunks([([1], again)], attempt=2)
+    snap = tracker.snapshot()
+    assert snap.count(TaskState.ERROR) == 0 and snap.count(TaskState.QUEUED) == 1
+    again.update(engine_id=0)
+    tracker.notify(key, ACTIVITY)
+    tracker.notify(key, DONE, [1])
+    tracker.poll()
+    assert tracker.snapshot().count(TaskState.OK) == 2
+    assert tracker.detail(1).attempt == 2 and tracker.detail(1).result == 1
+
+
+def test_chunks_spread_results_over_their_items() -> None:
+    clock = Clock()
+    tracker = Tracker("t", 4, clock=clock)
+    mds = [md(engine_id=0), md(engine_id=1)]
+    tracker.add_chunks([([0, 1], mds[0]), ([2, 3], mds[1])], attempt=1)
+    tracker.notify(0, DONE, [10, 11])
+    tracker.notify(1, DONE, FakeRemoteError("ZeroDivisionError", "division by zero"))
+    tracker.poll()
+    snap = tracker.snapshot()
+    assert snap.count(TaskState.OK) == 2 and snap.count(TaskState.ERROR) == 2
+    assert [tracker.detail(i).result for i in (0, 1)] == [10, 11]
+    assert tracker.detail(3).ename == "ZeroDivisionError"
+
+
+def test_rate_and_eta_come_from_a_window_of_samples() -> None:
+    clock = Clock()
+    tracker, mds = make(10, clock)
+    tracker.poll()
+    for i in range(4):
+        clock.t += 1
+        finish(tracker, mds, i, clock.t - 1, clock.t, result=i)
+        tracker.poll()
+    snap = tracker.snapshot()
+    assert snap.tasks_per_s == pytest.approx(1.0)
+    assert snap.eta_s == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize(
+    ("ename", "cancelling", "state"),
+    [
+        ("TaskAborted", False, TaskState.CANCELLED),
+        ("KeyboardInterrupt", True, TaskState.CANCELLED),
+        ("KeyboardInterrupt", False, TaskState.ERROR),
+        ("EngineError", False, TaskState.LOST),
+        ("ValueError", True, TaskState.ERROR),
+    ],
+)
+def test_classify_maps_errors_to_states(ename: str, cancelling: bool, state: TaskState) -> None:
+    got, error = classify(FakeRemoteError(ename, "x", "\x1b[31mred\x1b[0m tb"), cancelling)
+    assert got is state
+    assert error == (ename, "x", "red tb")
+
+
+def test_classify_ok_results() -> None:
+    assert classify([1, 2], cancelling=False) == (TaskState.OK, None)
