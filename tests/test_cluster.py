@@ -125,7 +125,8 @@ def test_stdout_and_stderr_stream_into_the_tracker_and_the_record(
     assert any(ln.stream == "stderr" for ln in out)
     assert all(ln.engine in (0, 1) for ln in out)
     records = read_results(job.record.folder)
-    assert all(len(r["stdout"].splitlines()) + len(r["stderr"].splitlines()) == 120 for r in records)
+    for r in records:
+        assert len(r["stdout"].splitlines()) + len(r["stderr"].splitlines()) == 120
 
 
 def test_engine_view_shows_running_tasks_while_they_run(
