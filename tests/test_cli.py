@@ -1,0 +1,238 @@
+"""The `ippmon` command end to end, as a user runs it: exit codes, run records, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ippmon.connect import ClientSession
+from ippmon.records import read_results
+
+IPPMON = [sys.executable, "-m", "ippmon"]
+
+
+def run(args: list[str], *, env: dict | None = None, timeout: float = 120, cwd=None):  # noqa: ANN001
+    return subprocess.run(
+        IPPMON + args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def cluster_processes() -> set[int]:
+    found = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "ipyparallel" in cmd or "ipengine" in cmd or "ipcontroller" in cmd:
+            found.add(proc.pid)
+    return found
+
+
+def no_new_cluster_processes(before: set[int], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not (cluster_processes() - before):
+            return True
+        psutil.wait_procs([], timeout=0.1)
+    return not (cluster_processes() - before)
+
+
+def fresh_ipython_env(tmp_path: Path) -> dict:
+    env = dict(os.environ)
+    env["IPYTHONDIR"] = str(tmp_path / "empty-ipython")
+    return env
+
+
+@pytest.mark.cluster
+def test_local_squares_headless_exits_0_with_100_right_results_and_no_orphans(
+    tmp_path: Path, cluster: ClientSession
+) -> None:
+    before = cluster_processes()
+    runs = tmp_path / "runs"
+    proc = run(["--local", "2", "--job", "squares", "--headless", "--runs-dir", str(runs)])
+    assert proc.returncode == 0, proc.stderr
+    (results,) = runs.glob("*/results.jsonl")
+    lines = read_results(results.parent)
+    assert len(lines) == 100
+    assert all(r["status"] == "ok" and r["result"] == r["index"] ** 2 for r in lines)
+    assert "100 ok" in proc.stdout and "speedup" in proc.stdout
+    assert "done" in proc.stderr  # progress lines go to stderr
+    assert no_new_cluster_processes(before)
+
+
+@pytest.mark.cluster
+def test_flaky_job_exits_1_with_failures_recorded(
+    tmp_path: Path, cluster: ClientSession, client
+) -> None:
+    spec = tmp_path / "jobs.toml"
+    spec.write_text(
+        '[jobs.flaky]\nfunction = "ippmon.demo:flaky"\ninputs = { range = [0, 30] }\n'
+        "kwargs = { rate = 0.5, delay = 0.0 }\n"
+    )
+    runs = tmp_path / "runs"
+    proc = run(
+        ["--cluster-id", cluster.info.cluster_id, "--jobs", str(spec), "--job", "flaky"]
+        + ["--headless", "--runs-dir", str(runs)]
+    )
+    assert proc.returncode == 1, proc.stderr
+    (results,) = runs.glob("*/results.jsonl")
+    lines = read_results(results.parent)
+    failed = [r for r in lines if r["status"] == "error"]
+    assert len(lines) == 30 and failed
+    assert all(r["error"]["ename"] == "TransientError" and r["error"]["traceback"] for r in failed)
+    assert "failures" in proc.stdout and "TransientError" in proc.stdout
+
+
+@pytest.mark.cluster
+def test_function_from_a_py_file_beside_the_spec_runs_on_the_cluster(
+    tmp_path: Path, cluster: ClientSession, client
+) -> None:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("def triple(x):\n    return 3 * x\n")
+    (folder / "work.py").write_text(
+        "from helpers import triple\n\ndef run(x, offset=0):\n"
+        "    print('running', x)\n    return triple(x) + offset\n"
+    )
+    (folder / "ippmon.toml").write_text(
+        '[jobs.mine]\nfunction = "work.py:run"\ninputs = [1, 2, 3]\nkwargs = { offset = 1 }\n'
+    )
+    runs = tmp_path / "runs"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run(
+        ["--cluster-id", cluster.info.cluster_id, "--jobs", str(folder / "ippmon.toml")]
+        + ["--job", "mine", "--headless", "--runs-dir", str(runs)],
+        cwd=elsewhere,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    (results,) = runs.glob("*/results.jsonl")
+    assert sorted(r["result"] for r in read_results(results.parent)) == [4, 7, 10]
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        (
+            '[jobs.x]\nfunction = "ippmon.demo:slow_square"\ninputs = [1]\nchunksize = -1\n',
+            "chunksize",
+        ),
+        ('[jobs.x]\nfunction = "no_such_module:f"\ninputs = [1]\n', "function"),
+        ("[jobs.x\n", None),
+    ],
+)
+def test_broken_spec_exits_2_with_one_line_naming_file_and_field(
+    tmp_path: Path, toml: str, field: str | None
+) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text(toml)
+    proc = run(["--jobs", str(spec), "--job", "x", "--headless"], env=fresh_ipython_env(tmp_path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.toml" in lines[0] and "Traceback" not in proc.stderr
+    if field:
+        assert field in lines[0] and "'x'" in lines[0]
+
+
+def test_unknown_job_exits_2_listing_the_jobs(tmp_path: Path) -> None:
+    proc = run(["--job", "nope", "--headless"], env=fresh_ipython_env(tmp_path))
+    assert proc.returncode == 2
+    assert "nope" in proc.stderr and "squares" in proc.stderr
+
+
+def test_no_running_cluster_exits_3_at_once_with_a_hint(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = run(
+        ["--job", "squares", "--headless", "--timeout", "2"], env=fresh_ipython_env(tmp_path)
+    )
+    assert proc.returncode == 3
+    assert "no running cluster" in proc.stderr and "--local" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - started < 15
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_stale_connection_file_exits_3_within_the_timeout_without_printing_the_key(
+    tmp_path: Path,
+) -> None:
+    key = "0123456789abcdef-secret-key"
+    conn = {
+        "ssh": "",
+        "interface": "tcp://127.0.0.1",
+        "registration": _free_port(),
+        "control": _free_port(),
+        "mux": _free_port(),
+        "task": _free_port(),
+        "iopub": _free_port(),
+        "hb_ping": _free_port(),
+        "hb_pong": _free_port(),
+        "broadcast": [_free_port(), _free_port()],
+        "notification": _free_port(),
+        "location": "127.0.0.1",
+        "pack": "json",
+        "unpack": "json",
+        "signature_scheme": "hmac-sha256",
+        "key": key,
+        "task_scheme": "leastload",
+    }
+    path = tmp_path / "client.json"
+    path.write_text(json.dumps(conn))
+    started = time.monotonic()
+    proc = run(
+        ["--file", str(path), "--job", "squares", "--headless", "--timeout", "2"],
+        env=fresh_ipython_env(tmp_path),
+    )
+    took = time.monotonic() - started
+    assert proc.returncode == 3, proc.stderr
+    assert "client.json" in proc.stderr and "2 s" in proc.stderr
+    assert key not in proc.stderr + proc.stdout
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert took < 2 + 10  # the timeout plus interpreter start-up, not a hang
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_local_cluster_is_stopped_when_interrupted(
+    tmp_path: Path, sig: signal.Signals, cluster: ClientSession
+) -> None:
+    before = cluster_processes()
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        IPPMON + ["--local", "1", "--job", "squares", "--headless", "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    # Wait until tasks are running: the first progress line with a finished task.
+    for line in proc.stderr:
+        if "done (ok" in line and not line.split("]")[1].strip().startswith("0/"):
+            break
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    if sig == signal.SIGINT:
+        (results,) = runs.glob("*/results.jsonl")
+        statuses = {r["status"] for r in read_results(results.parent)}
+        assert "cancelled" in statuses and "ok" in statuses
+        assert "cancelled" in out
+    assert no_new_cluster_processes(before)
