@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class RunRecord:
         self.folder = folder
         self.run_id = folder.name
         self._results_fd: int | None = None
+        self._lock = threading.Lock()  # the sender thread and the poller both update run.json
 
     @classmethod
     def create(cls, runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
@@ -67,11 +69,12 @@ class RunRecord:
     def write_run(self, meta: Mapping[str, object]) -> None:
         """Replace run.json atomically."""
         tmp = self.folder / (RUN_FILE + ".tmp")
-        fd = _open_private(tmp, os.O_WRONLY | os.O_TRUNC)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, self.folder / RUN_FILE)
+        with self._lock:
+            fd = _open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(meta, f, indent=2, default=str)
+                f.write("\n")
+            os.replace(tmp, self.folder / RUN_FILE)
 
     def append_results(self, lines: Iterable[Mapping[str, object]]) -> int:
         data = "".join(json.dumps(line, default=str) + "\n" for line in lines)

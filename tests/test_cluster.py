@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-import textwrap
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from cluster_helpers import BLOCKING_TASKS, until, write_spec
 
 from ippmon.connect import ClientSession
 from ippmon.jobspec import load_catalog
@@ -18,38 +16,6 @@ from ippmon.model import Phase, TaskState
 from ippmon.records import read_results
 
 pytestmark = pytest.mark.cluster
-
-
-def until(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:  # noqa: ANN001
-    """Wait for a condition the cluster will make true (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        pause.wait(step)
-    return predicate()
-
-
-def write_spec(folder: Path, toml: str, files: dict[str, str] | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in (files or {}).items():
-        (folder / name).write_text(textwrap.dedent(text))
-    path = folder / "ippmon.toml"
-    path.write_text(textwrap.dedent(toml))
-    return path
-
-
-BLOCKING_TASKS = """
-    import os, time
-
-    def wait_for_flag(x, flag):
-        print(f"task {x} waiting", flush=True)
-        deadline = time.time() + 60
-        while not os.path.exists(flag) and time.time() < deadline:
-            time.sleep(0.01)
-        return x + 100
-"""
 
 
 def test_submit_squares_gives_right_results_and_records_them(
