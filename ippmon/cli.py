@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job", metavar="NAME", help="submit this job at once")
     p.add_argument("--headless", action="store_true", help="no TUI (automatic when piped)")
     p.add_argument("--runs-dir", metavar="DIR", help="where run records go")
+    p.add_argument(
+        "--retry-failed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="headless: resubmit failed and lost tasks up to N times",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"ippmon {__version__}")
     return p
@@ -53,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.local is not None and args.local < 1:
         return _fail(EXIT_USAGE, f"--local needs at least 1 engine, got {args.local}")
+    if args.retry_failed < 0:
+        return _fail(EXIT_USAGE, f"--retry-failed must be 0 or more, got {args.retry_failed}")
     if args.timeout <= 0:
         return _fail(EXIT_USAGE, f"--timeout must be positive, got {args.timeout:g}")
     # SIGTERM ends the process through `finally` blocks, so a --local cluster is stopped.
@@ -125,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
         except SpecError as exc:
             return _fail(EXIT_USAGE, str(exc))
         record = str(job.record.folder) if hasattr(job, "record") else None
-        return run_headless(job, err=sys.stderr, out=sys.stdout, record=record)
+        return run_headless(
+            job, err=sys.stderr, out=sys.stdout, record=record, retry_failed=args.retry_failed
+        )
     finally:
         session.close()

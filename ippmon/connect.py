@@ -60,8 +60,10 @@ class ClientSession:
         *,
         cluster: Cluster | None = None,
         clock: Callable[[], float] = time.time,
+        timeout: float = 10.0,
     ) -> None:
         self.client = client
+        self.timeout = timeout
         self.info = info
         self.cluster = cluster
         self.clock = clock
@@ -70,7 +72,14 @@ class ClientSession:
     def submit(self, spec: JobSpec, runs_dir: str | None = None) -> Job:
         from ippmon.job import Job
 
-        job = Job(self.client, spec, info=self.info, runs_dir=runs_dir, clock=self.clock)
+        job = Job(
+            self.client,
+            spec,
+            info=self.info,
+            runs_dir=runs_dir,
+            clock=self.clock,
+            controller_timeout=self.timeout,
+        )
         self.jobs.append(job)
         job.start()
         return job
@@ -193,7 +202,8 @@ class ClusterBackend:
                 timeout=opts.timeout,
             )
         client = connect_client(opts)
-        return ClientSession(client, _info(opts, len(client.ids)), clock=self.clock)
+        info = _info(opts, len(client.ids))
+        return ClientSession(client, info, clock=self.clock, timeout=opts.timeout)
 
     def start_local(self, n: int) -> ClientSession:
         return start_local(n, timeout=max(self.options.timeout, 60.0), clock=self.clock)

@@ -107,19 +107,45 @@ def run_headless(
     err: TextIO,
     out: TextIO,
     record: str | None = None,
+    retry_failed: int = 0,
+    controller_grace_s: float = 20.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Wait for the job, printing progress to `err`; print the summary to `out`; exit code."""
+    """Wait for the job, printing progress to `err`; print the summary to `out`; exit code.
+
+    `retry_failed`: resubmit failed and lost tasks up to that many times before giving up.
+    A controller that stays unreachable for `controller_grace_s` ends the wait (exit 1): the
+    results finished so far are already in the run record.
+    """
     console_err = Console(file=err, highlight=False, markup=False, soft_wrap=True)
     console_out = Console(file=out, highlight=False, markup=False, soft_wrap=True)
     last_print = -PROGRESS_EVERY_S
+    retries_left = retry_failed
+    lost_at: float | None = None
     with _Interrupts() as interrupts:
         while True:
             snap = job.poll()
             now = clock()
             finished = getattr(job, "finished", snap.phase is Phase.FINISHED)
+            if finished and retries_left and interrupts.count == 0:
+                failed = job.failed()  # type: ignore[attr-defined]
+                if failed:
+                    retries_left -= 1
+                    attempt = job.submit(failed)  # type: ignore[attr-defined]
+                    console_err.print(
+                        f"retrying {len(failed)} failed tasks (attempt {attempt}, "
+                        f"{retries_left} retries left)"
+                    )
+                    continue
             if finished:
                 break
+            if getattr(job, "controller_lost", False):
+                lost_at = now if lost_at is None else lost_at
+                if now - lost_at >= controller_grace_s:
+                    console_err.print(f"ippmon: {snap.message}")
+                    break
+            else:
+                lost_at = None
             if interrupts.count >= 2:
                 console_err.print("second Ctrl-C: leaving the remaining tasks on the cluster")
                 break

@@ -53,6 +53,48 @@ def partitions(n: int, chunksize: int | None) -> list[range]:
     return out
 
 
+class ControllerProbe:
+    """Asks the controller a cheap question (`queue_request`) every few seconds without ever
+    blocking: ipyparallel's own calls wait forever when the controller is gone. A question left
+    unanswered longer than `timeout` means the controller is unreachable."""
+
+    def __init__(self, client: Client, *, every: float = 2.0, timeout: float = 10.0) -> None:
+        self.client = client
+        self.every = every
+        self.timeout = timeout
+        self._future: Any = None
+        self._sent_at = 0.0
+        self._answered_at = time.monotonic()
+        self.unreachable_since: float | None = None  # time.time() of the last answer
+        self._last_answer_wall = time.time()
+
+    def check(self) -> bool:
+        """True while the controller answers (or has not been silent for `timeout`)."""
+        now = time.monotonic()
+        fut = self._future
+        if fut is not None and fut.done():
+            self._future = None
+            self._answered_at = now
+            self._last_answer_wall = time.time()
+            self.unreachable_since = None
+        elif fut is not None and now - self._sent_at > self.timeout:
+            if self.unreachable_since is None:
+                self.unreachable_since = self._last_answer_wall
+            return False
+        if self._future is None and now - self._answered_at >= self.every:
+            try:
+                self._future = self.client._send(
+                    self.client._query_stream,
+                    "queue_request",
+                    content={"targets": list(self.client.ids), "verbose": False},
+                )
+                self._sent_at = now
+            except Exception:
+                self._future = None  # a client without these internals: assume reachable
+                self._answered_at = now
+        return self.unreachable_since is None
+
+
 class Job:
     """One job on one cluster, with all of its attempts, and its run record."""
 
@@ -65,6 +107,7 @@ class Job:
         runs_dir: str | None = None,
         clock: Callable[[], float] = time.time,
         slice_tasks: int = SLICE_TASKS,
+        controller_timeout: float = 10.0,
     ) -> None:
         self.name = spec.name
         self.spec = spec
@@ -94,6 +137,7 @@ class Job:
         self._state = "running"
         self._created = now
         self._record_lock = threading.Lock()
+        self.probe = ControllerProbe(client, timeout=controller_timeout)
         self._write_run()
 
     # -- sending -----------------------------------------------------------------------------
@@ -181,6 +225,14 @@ class Job:
     def poll(self) -> JobSnapshot:
         tracker = self.tracker
         tracker.set_engines(self.client.ids)
+        if self.probe.check():
+            tracker.message = "" if tracker.message.startswith("controller") else tracker.message
+        else:
+            since = time.strftime("%H:%M:%S", time.localtime(self.probe.unreachable_since))
+            tracker.message = (
+                f"controller unreachable (no answer since {since}); finished results are saved "
+                f"in {self.record.folder}"
+            )
         ready = tracker.poll()
         if ready:
             with self._record_lock:
@@ -212,6 +264,10 @@ class Job:
     def finished(self) -> bool:
         return self.tracker.settled and not self.tracker.submitting
 
+    @property
+    def controller_lost(self) -> bool:
+        return self.probe.unreachable_since is not None
+
     def cancel(self) -> None:
         """Stop sending, abort every task not yet started, interrupt the ones running now."""
         tracker = self.tracker
@@ -225,7 +281,12 @@ class Job:
             self.client.send_signal("SIGINT", targets=engines, block=True)
 
     def retryable(self) -> list[int]:
+        """Inputs whose newest attempt failed, was cancelled or was lost (the `r` key)."""
         return self.tracker.indices_in((TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST))
+
+    def failed(self) -> list[int]:
+        """Inputs whose newest attempt failed or was lost (`--retry-failed`)."""
+        return self.tracker.indices_in((TaskState.ERROR, TaskState.LOST))
 
     def wait(self, timeout: float | None = None, interval: float = 0.2) -> bool:
         """Poll until finished (headless use). True when finished."""

@@ -235,3 +235,37 @@ def test_local_cluster_is_stopped_when_interrupted(
         assert "cancelled" in statuses and "ok" in statuses
         assert "cancelled" in out
     assert no_new_cluster_processes(before)
+
+
+@pytest.mark.cluster
+def test_retry_failed_resubmits_transient_failures_until_none_are_left(
+    tmp_path: Path, cluster: ClientSession, client
+) -> None:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "tasks.py").write_text(
+        "import os\n\ndef fail_once(x, folder):\n"
+        "    path = os.path.join(folder, str(x))\n"
+        "    if x % 2 == 0 and not os.path.exists(path):\n"
+        "        open(path, 'w').close()\n"
+        "        raise RuntimeError(f'transient failure on item {x}')\n"
+        "    return x\n"
+    )
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    (folder / "ippmon.toml").write_text(
+        '[jobs.once]\nfunction = "tasks.py:fail_once"\ninputs = { range = [0, 10] }\n'
+        f'kwargs = {{ folder = "{seen}" }}\n'
+    )
+    runs = tmp_path / "runs"
+    proc = run(
+        ["--cluster-id", cluster.info.cluster_id, "--jobs", str(folder / "ippmon.toml")]
+        + ["--job", "once", "--headless", "--runs-dir", str(runs), "--retry-failed", "2"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "retrying 5 failed tasks (attempt 2" in proc.stderr
+    (results,) = runs.glob("*/results.jsonl")
+    lines = read_results(results.parent)
+    assert len(lines) == 15
+    assert sorted(r["index"] for r in lines if r["attempt"] == 2) == [0, 2, 4, 6, 8]
+    assert all(r["status"] == "ok" for r in lines if r["attempt"] == 2)

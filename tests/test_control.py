@@ -150,3 +150,29 @@ def test_killed_engine_makes_its_task_lost_and_resubmit_finishes_the_job(
             if r["index"] == lost_index
         )
         assert statuses == [(1, "lost"), (2, "ok")]
+
+
+def test_controller_gone_is_reported_and_finished_results_are_on_disk(
+    runs_dir: str, tmp_path: Path, cluster: ClientSession
+) -> None:
+    spec = spec_from(
+        tmp_path,
+        """
+        [jobs.j]
+        function = "ippmon.demo:slow_square"
+        inputs = { range = [0, 30] }
+        kwargs = { delay = 0.3, steps = 1 }
+        """,
+    )
+    with start_local(2, timeout=60) as own:
+        own.timeout = 2.0
+        job = own.submit(spec, runs_dir=runs_dir)
+        assert until(lambda: job.poll().count(TaskState.OK) >= 4)
+        os.kill(own.cluster.controller.pid, signal.SIGKILL)
+        assert until(lambda: "controller unreachable" in job.poll().message, timeout=20)
+        assert job.controller_lost
+        snap = job.poll()
+        assert snap.phase is not Phase.FINISHED
+        recorded = read_results(job.record.folder)
+        assert len(recorded) == snap.count(TaskState.OK) >= 4
+        assert all(r["status"] == "ok" for r in recorded)
