@@ -1,7 +1,10 @@
 """The `ippmon` command: parse arguments, load job specs, connect, then run the TUI or headless.
 
-Exit codes (DESIGN.md): 0 every task succeeded; 1 some task failed or was cancelled;
-2 usage or job-spec error; 3 could not connect to a cluster.
+    ippmon [connection] [--jobs FILE] [--job NAME] [--headless] [--runs-dir DIR]
+    ippmon runs | attach [RUN_ID] | resume RUN_ID | export RUN_ID --format csv|jsonl|parquet
+
+Exit codes (DESIGN.md): 0 every task succeeded; 1 some task failed or was cancelled (or the run
+was left running); 2 usage, job-spec or run-record error; 3 could not connect to a cluster.
 """
 
 from __future__ import annotations
@@ -9,18 +12,22 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from ippmon import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
+SUBCOMMANDS = ("runs", "attach", "resume", "export")
+
+# Set by SIGHUP/SIGTERM (terminal closed, ssh dropped, kill): stop watching, keep tasks running.
+DETACH = threading.Event()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ippmon",
-        description="Submit a job to an ipyparallel cluster and watch it live.",
-    )
+def _connection_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
     conn = p.add_argument_group("connection (default: find running clusters of the profile)")
     conn.add_argument("--profile", help="IPython profile name (default: 'default')")
     conn.add_argument("--cluster-id", help="cluster id within the profile")
@@ -29,16 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="connect timeout (10)"
     )
-    conn.add_argument(
-        "--local",
-        type=int,
-        metavar="N",
-        help="start a private local cluster of N engines for this session",
-    )
-    p.add_argument("--jobs", metavar="FILE", help="job-spec file (default: ./ippmon.toml)")
-    p.add_argument("--job", metavar="NAME", help="submit this job at once")
+    return p
+
+
+def _common_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--runs-dir", metavar="DIR", help="where run records are (default: state dir)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _watch_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--headless", action="store_true", help="no TUI (automatic when piped)")
-    p.add_argument("--runs-dir", metavar="DIR", help="where run records go")
     p.add_argument(
         "--retry-failed",
         type=int,
@@ -46,8 +56,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="headless: resubmit failed and lost tasks up to N times",
     )
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ippmon",
+        description="Submit a job to an ipyparallel cluster and watch it live. "
+        "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID (see ippmon CMD -h).",
+        parents=[_connection_options(), _common_options(), _watch_options()],
+    )
+    p.add_argument(
+        "--local", type=int, metavar="N", help="start a private local cluster of N engines"
+    )
+    p.add_argument("--jobs", metavar="FILE", help="job-spec file (default: ./ippmon.toml)")
+    p.add_argument("--job", metavar="NAME", help="submit this job at once")
     p.add_argument("--version", action="version", version=f"ippmon {__version__}")
+    return p
+
+
+def build_subparser(command: str) -> argparse.ArgumentParser:
+    common = _common_options()
+    if command == "runs":
+        return argparse.ArgumentParser(
+            prog="ippmon runs", description="List runs, newest first.", parents=[common]
+        )
+    if command == "export":
+        p = argparse.ArgumentParser(
+            prog="ippmon export",
+            description="Write one row per task (its final attempt).",
+            parents=[common],
+        )
+        p.add_argument("run_id", metavar="RUN_ID")
+        p.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv")
+        p.add_argument("--output", "-o", metavar="PATH", help="default: inside the run folder")
+        return p
+    p = argparse.ArgumentParser(
+        prog=f"ippmon {command}",
+        description=(
+            "Watch a run again: finished tasks from its record, the rest from the controller."
+            if command == "attach"
+            else "Resubmit a run's failed, cancelled and lost tasks, and watch them."
+        ),
+        parents=[_connection_options(), common, _watch_options()],
+    )
+    p.add_argument("run_id", metavar="RUN_ID", nargs="?" if command == "attach" else None)
     return p
 
 
@@ -56,18 +109,47 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
+class _SignalState:
+    app: Any = None  # the running TUI, told to exit
+    watching = False  # the headless loop is running: it sees DETACH itself
+
+
+def _on_detach_signal(signum: int, _frame: object) -> None:
+    DETACH.set()
+    if _SignalState.app is not None:
+        _SignalState.app.exit(EXIT_FAILED)
+    elif not _SignalState.watching:
+        raise _Detached()
+
+
+class _Detached(Exception):
+    """Raised in the main thread by SIGHUP/SIGTERM outside the headless loop."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.local is not None and args.local < 1:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    parser = build_subparser(command) if command else build_parser()
+    args = parser.parse_args(argv[1:] if command else argv)
+    args.command = command
+    if getattr(args, "local", None) is not None and args.local < 1:
         return _fail(EXIT_USAGE, f"--local needs at least 1 engine, got {args.local}")
-    if args.retry_failed < 0:
+    if getattr(args, "retry_failed", 0) < 0:
         return _fail(EXIT_USAGE, f"--retry-failed must be 0 or more, got {args.retry_failed}")
-    if args.timeout <= 0:
+    if getattr(args, "timeout", 1) <= 0:
         return _fail(EXIT_USAGE, f"--timeout must be positive, got {args.timeout:g}")
-    # SIGTERM ends the process through `finally` blocks, so a --local cluster is stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_FAILED))
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, _on_detach_signal)
     try:
+        if command == "runs":
+            return _runs(args)
+        if command == "export":
+            return _export(args)
+        if command in ("attach", "resume"):
+            return _attach(args, resume=command == "resume")
         return _run(args)
+    except _Detached:
+        return _fail(EXIT_FAILED, "detached: tasks keep running on the cluster")
     except KeyboardInterrupt:
         return _fail(EXIT_FAILED, "interrupted")
     except Exception as exc:
@@ -78,12 +160,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_FAILED, f"unexpected error: {name}: {first} (--debug shows more)")
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ippmon.connect import ClusterBackend, ConnectOptions
-    from ippmon.jobspec import SpecError, load_catalog
-    from ippmon.session import ConnectError
+def _headless(args: argparse.Namespace) -> bool:
+    return bool(args.headless) or not sys.stdout.isatty()
 
-    headless = args.headless or not sys.stdout.isatty()
+
+def _options(args: argparse.Namespace, cluster: dict[str, Any] | None = None) -> Any:
+    from ippmon.connect import ConnectOptions
+
+    named = any(getattr(args, k, None) for k in ("profile", "cluster_id", "file"))
+    if cluster and not named:  # attach/resume: the run's own cluster unless told otherwise
+        return ConnectOptions(
+            profile=cluster.get("profile") or "default",
+            cluster_id=cluster.get("cluster_id") or None,
+            sshserver=args.sshserver,
+            timeout=args.timeout,
+        )
+    return ConnectOptions(
+        profile=args.profile,
+        cluster_id=args.cluster_id,
+        file=args.file,
+        sshserver=args.sshserver,
+        timeout=args.timeout,
+        local=getattr(args, "local", None),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ippmon.connect import ClusterBackend
+    from ippmon.jobspec import SpecError, load_catalog
+
+    headless = _headless(args)
     catalog = load_catalog(args.jobs)
     spec = None
     if args.job or headless:
@@ -94,15 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             spec = catalog.get(args.job)
         except SpecError as exc:
             return _fail(EXIT_USAGE, str(exc))
-    options = ConnectOptions(
-        profile=args.profile,
-        cluster_id=args.cluster_id,
-        file=args.file,
-        sshserver=args.sshserver,
-        timeout=args.timeout,
-        local=args.local,
-    )
-    backend = ClusterBackend(options)
+    backend = ClusterBackend(_options(args))
     if not headless:
         from ippmon.ui.app import IppmonApp
 
@@ -113,29 +211,162 @@ def _run(args: argparse.Namespace) -> int:
             job_name=args.job,
             local_engines=args.local,
         )
-        code = app.run()
-        return EXIT_FAILED if code is None else int(code)
-
+        return _run_app(app)
     assert spec is not None
-    from ippmon.headless import run_headless
-
+    session = _connect_headless(backend, args.local)
+    if isinstance(session, int):
+        return session
     try:
-        if args.local:
-            print(f"ippmon: starting a local cluster of {args.local} engines...", file=sys.stderr)
-            session = backend.start_local(args.local)
-        else:
-            session = backend.connect()
-    except ConnectError as exc:
-        return _fail(EXIT_CONNECT, str(exc))
-    try:
-        print(f"ippmon: connected to {session.info.label}", file=sys.stderr)
         try:
             job = session.submit(spec, runs_dir=args.runs_dir)
         except SpecError as exc:
             return _fail(EXIT_USAGE, str(exc))
-        record = str(job.record.folder) if hasattr(job, "record") else None
-        return run_headless(
-            job, err=sys.stderr, out=sys.stdout, record=record, retry_failed=args.retry_failed
-        )
+        return _watch_headless(job, args)
     finally:
         session.close()
+
+
+def _run_app(app: Any) -> int:
+    _SignalState.app = app
+    try:
+        code = app.run()
+    finally:
+        _SignalState.app = None
+    return EXIT_FAILED if code is None else int(code)
+
+
+def _connect_headless(backend: Any, local: int | None) -> Any:
+    from ippmon.session import ConnectError
+
+    try:
+        if local:
+            print(f"ippmon: starting a local cluster of {local} engines...", file=sys.stderr)
+            session = backend.start_local(local)
+        else:
+            session = backend.connect()
+    except ConnectError as exc:
+        return _fail(EXIT_CONNECT, str(exc))
+    print(f"ippmon: connected to {session.info.label}", file=sys.stderr)
+    return session
+
+
+def _watch_headless(job: Any, args: argparse.Namespace) -> int:
+    from ippmon.headless import run_headless
+
+    _SignalState.watching = True
+    try:
+        return run_headless(
+            job,
+            err=sys.stderr,
+            out=sys.stdout,
+            record=str(job.record.folder),
+            retry_failed=args.retry_failed,
+            detach=DETACH,
+        )
+    finally:
+        _SignalState.watching = False
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ippmon.attach import list_runs, runs_root
+    from ippmon.model import format_duration
+
+    runs = list_runs(args.runs_dir)
+    console = Console(highlight=False)
+    if not runs:
+        console.print(f"no runs in {runs_root(args.runs_dir)}", markup=False)
+        return EXIT_OK
+    table = Table(box=None, pad_edge=False)
+    for col in ("run id", "job", "state", "done", "ok", "failed", "cancelled", "lost", "age"):
+        right = col in ("done", "ok", "failed", "cancelled", "lost", "age")
+        table.add_column(col, justify="right" if right else "left", no_wrap=col == "run id")
+    now = time.time()
+    for r in runs:
+        c = r.counts
+        age = format_duration(now - r.created) if r.created else "?"
+        table.add_row(
+            r.run_id,
+            r.job,
+            r.state,
+            f"{r.done}/{r.total}",
+            str(c.get("ok", 0)),
+            str(c.get("error", 0)),
+            str(c.get("cancelled", 0)),
+            str(c.get("lost", 0)),
+            age,
+        )
+    console.print(table)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ippmon.attach import RunError, find_run
+    from ippmon.export import ExportError, export_run
+
+    try:
+        folder = find_run(args.runs_dir, args.run_id)
+        target = export_run(folder, args.format, args.output)
+    except (RunError, ExportError) as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    print(f"ippmon: wrote {target}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _attach(args: argparse.Namespace, *, resume: bool) -> int:
+    from ippmon.attach import RunError, cluster_of, find_run, needs_cluster, reattach
+    from ippmon.connect import ClusterBackend
+    from ippmon.model import ClusterInfo
+
+    try:
+        folder = find_run(args.runs_dir, args.run_id)
+        cluster = cluster_of(folder)
+        online = resume or needs_cluster(folder)
+    except RunError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    session = None
+    if online:
+        options = _options(args, cluster)
+        session = _connect_headless(ClusterBackend(options), None)
+        if isinstance(session, int):
+            return session
+    info = (
+        session.info
+        if session
+        else ClusterInfo(
+            profile=cluster.get("profile", "default"),
+            cluster_id=cluster.get("cluster_id", ""),
+            engines=int(cluster.get("engines") or 0),
+            location=str(cluster.get("location", "local")),
+        )
+    )
+    try:
+        try:
+            job = reattach(
+                folder,
+                session.client if session else None,
+                info,
+                controller_timeout=args.timeout,
+            )
+        except RunError as exc:
+            return _fail(EXIT_USAGE, str(exc))
+        if session:
+            session.jobs.append(job)
+        if resume:
+            todo = job.retryable()
+            if not todo and job.finished:
+                print("ippmon: nothing to resume: every task succeeded", file=sys.stderr)
+                return EXIT_OK
+            if todo:
+                attempt = job.submit(todo)
+                print(f"ippmon: resubmitted {len(todo)} tasks (attempt {attempt})", file=sys.stderr)
+        if _headless(args):
+            return _watch_headless(job, args)
+        from ippmon.ui.app import IppmonApp
+
+        return _run_app(IppmonApp.for_job(job))
+    finally:
+        if session:
+            session.close()  # closes the job too: its record says whether it was left running

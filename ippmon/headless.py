@@ -109,11 +109,13 @@ def run_headless(
     record: str | None = None,
     retry_failed: int = 0,
     controller_grace_s: float = 20.0,
+    detach: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Wait for the job, printing progress to `err`; print the summary to `out`; exit code.
 
     `retry_failed`: resubmit failed and lost tasks up to that many times before giving up.
+    `detach` (set on SIGHUP/SIGTERM): stop watching at once and leave the tasks running.
     A controller that stays unreachable for `controller_grace_s` ends the wait (exit 1): the
     results finished so far are already in the run record.
     """
@@ -138,6 +140,11 @@ def run_headless(
                     )
                     continue
             if finished:
+                break
+            if detach is not None and detach.is_set():
+                console_err.print(
+                    f"detached: tasks keep running; `ippmon attach {snap.run_id}` follows them"
+                )
                 break
             if getattr(job, "controller_lost", False):
                 lost_at = now if lost_at is None else lost_at

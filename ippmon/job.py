@@ -16,6 +16,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,18 @@ if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
 
 SLICE_TASKS = 256  # chunks sent per map_async call
+SPEC_FILE = "spec.pickle"  # the JobSpec, so `resume` can rerun without the spec file's job table
+INPUTS_FILE = "inputs.pickle"  # the inputs as sent, so `resume` resends exactly these
+
+
+@dataclass
+class Restored:
+    """What an earlier process left in a run folder (see `attach.py`)."""
+
+    record: RunRecord
+    inputs: list
+    created: float
+    attempts: list[dict[str, Any]]
 
 
 class NotSubmitted(Exception):
@@ -100,7 +113,7 @@ class Job:
 
     def __init__(
         self,
-        client: Client,
+        client: Client | None,
         spec: JobSpec,
         *,
         info: ClusterInfo,
@@ -108,37 +121,68 @@ class Job:
         clock: Callable[[], float] = time.time,
         slice_tasks: int = SLICE_TASKS,
         controller_timeout: float = 10.0,
+        restore: Restored | None = None,
     ) -> None:
+        """A new job (sends nothing until `start`), or with `restore` one read back from its run
+        record to be watched again (`ippmon attach`); `client` is None for a run that needs no
+        cluster any more (everything recorded)."""
         self.name = spec.name
         self.spec = spec
         self.client = client
         self.info = info
         self.clock = clock
         self.slice_tasks = slice_tasks
-        self.inputs = list(spec.load_inputs())
-        self.function = spec.task_function()
         flags = spec.flags()
         self.map_flags = {k: flags[k] for k in ("chunksize", "ordered") if k in flags}
-        self.view = client.load_balanced_view()
-        view_flags = {k: flags[k] for k in ("retries", "timeout") if k in flags}
-        if view_flags:
-            self.view.set_flags(**view_flags)
+        self._view_flags = {k: flags[k] for k in ("retries", "timeout") if k in flags}
+        self._view: Any = None
+        self._function: Callable[[object], object] | None = None
         now = clock()
-        self.run_id = new_run_id(spec.name, now)
-        self.record = RunRecord.create(runs_dir, self.run_id)
+        if restore is None:
+            self.inputs = list(spec.load_inputs())
+            self._function = spec.task_function()
+            self.run_id = new_run_id(spec.name, now)
+            self.record = RunRecord.create(runs_dir, self.run_id)
+            self.record.save_pickle(SPEC_FILE, spec)
+            self.record.save_pickle(INPUTS_FILE, self.inputs)
+            self._created = now
+            self._attempts: list[dict[str, Any]] = []
+        else:
+            self.inputs = restore.inputs
+            self.record = restore.record
+            self.run_id = restore.record.run_id
+            self._created = restore.created
+            self._attempts = restore.attempts
         self.tracker = Tracker(
             spec.name, len(self.inputs), clock=clock, cluster=info.label, run_id=self.run_id
         )
         self._msg_ids: dict[int, str] = {}
+        self._recorded_keys: set[int] = set()  # restored chunks: already in results.jsonl
         self._ars: list[Any] = []
-        self._attempts: list[dict[str, object]] = []
         self._stop_sending = threading.Event()
         self._sender: threading.Thread | None = None
         self._state = "running"
-        self._created = now
-        self._record_lock = threading.Lock()
-        self.probe = ControllerProbe(client, timeout=controller_timeout)
-        self._write_run()
+        self._record_lock = threading.RLock()
+        self.probe = ControllerProbe(client, timeout=controller_timeout) if client else None
+        self.watcher: Any = None  # attach.HubWatcher for tasks sent by an earlier process
+        if restore is None:
+            self._write_run()
+
+    @property
+    def view(self) -> Any:
+        if self._view is None:
+            if self.client is None:
+                raise RuntimeError("not connected to a cluster")
+            self._view = self.client.load_balanced_view()
+            if self._view_flags:
+                self._view.set_flags(**self._view_flags)
+        return self._view
+
+    @property
+    def function(self) -> Callable[[object], object]:
+        if self._function is None:
+            self._function = self.spec.task_function()
+        return self._function
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -149,6 +193,8 @@ class Job:
     def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
         """Send these inputs again (or for the first time) as a new attempt. Returns the attempt."""
         indices = list(indices)
+        if self.client is None:
+            raise RuntimeError("not connected to a cluster")
         if attempt is None:
             attempt = self.tracker.attempt + 1
         if self._sender is not None and self._sender.is_alive():
@@ -167,7 +213,10 @@ class Job:
     def _send(self, indices: list[int], attempt: int) -> None:
         tracker = self.tracker
         msg_ids: list[str] = []
-        self._attempts.append({"attempt": attempt, "n": len(indices), "msg_ids": msg_ids})
+        chunk_indices: list[list[int]] = []
+        self._attempts.append(
+            {"attempt": attempt, "n": len(indices), "msg_ids": msg_ids, "chunks": chunk_indices}
+        )
         sent = 0
         try:
             step = self.slice_tasks * int(self.map_flags.get("chunksize") or 1)
@@ -189,9 +238,10 @@ class Job:
                     for part, child in zip(parts, children, strict=True)
                 ]
                 keys = tracker.add_chunks(chunks, attempt)
-                for key, child in zip(keys, children, strict=True):
+                for key, child, (items, _md) in zip(keys, children, chunks, strict=True):
                     self._msg_ids[key] = child.msg_id
                     msg_ids.append(child.msg_id)
+                    chunk_indices.append(items)
                     child.iopub_callbacks.append(partial(self._on_iopub, key))
                     child.add_done_callback(partial(self._on_reply, key))
                     child.output.add_done_callback(partial(self._on_output, key))
@@ -224,8 +274,9 @@ class Job:
 
     def poll(self) -> JobSnapshot:
         tracker = self.tracker
-        tracker.set_engines(self.client.ids)
-        if self.probe.check():
+        if self.client is not None:
+            tracker.set_engines(self.client.ids)
+        if self.probe is None or self.probe.check():
             tracker.message = "" if tracker.message.startswith("controller") else tracker.message
         else:
             since = time.strftime("%H:%M:%S", time.localtime(self.probe.unreachable_since))
@@ -239,6 +290,7 @@ class Job:
                 self.record.append_results(
                     result_line(detail, self._msg_ids.get(chunk.key))
                     for chunk in ready
+                    if chunk.key not in self._recorded_keys
                     for detail in self._details(chunk)
                 )
         if tracker.settled and self._state == "running":
@@ -266,13 +318,17 @@ class Job:
 
     @property
     def controller_lost(self) -> bool:
-        return self.probe.unreachable_since is not None
+        return self.probe is not None and self.probe.unreachable_since is not None
 
     def cancel(self) -> None:
         """Stop sending, abort every task not yet started, interrupt the ones running now."""
         tracker = self.tracker
         tracker.cancelling = True
         self._stop_sending.set()
+        if self.client is None:
+            return
+        if self.watcher is not None:
+            self.watcher.abort()
         for ar in list(self._ars):
             with contextlib.suppress(RuntimeError):  # that slice had already finished
                 ar.abort()
@@ -300,14 +356,20 @@ class Job:
                 return False
             idle.wait(interval)
 
-    def close(self, detached: bool = False) -> None:
-        """Flush the record. Tasks still running stay running on the cluster."""
+    def close(self) -> None:
+        """Flush the record. Tasks still running stay running on the cluster: the record says
+        the run was detached, and `ippmon attach` picks it up again."""
         self._stop_sending.set()
         if self._sender is not None:
             self._sender.join(timeout=5)
+        if self.watcher is not None:
+            self.watcher.stop()
         with self._record_lock:
+            if self.client is not None:
+                self.poll()  # take in and record what finished since the last poll
             if not self.finished:
-                self._state = "detached" if detached else "closed"
+                self._state = "detached"
+                self._detached_at = self.clock()
             self._write_run()
             self.record.close()
 
@@ -335,12 +397,17 @@ class Job:
                     "location": self.info.location,
                     "engines": self.info.engines,
                 },
+                "spec_file": spec.base_dir if spec.origin != "built-in" else None,
                 "created": iso(self._created),
+                "detached": iso(getattr(self, "_detached_at", None)),
                 "updated": iso(self.clock()),
                 "elapsed_s": round(snap.elapsed_s, 3),
                 "serial_s": round(snap.serial_s, 3),
                 "counts": {s.value: n for s, n in snap.counts.items()},
-                "attempts": [dict(a, msg_ids=list(a["msg_ids"])) for a in self._attempts],
+                "attempts": [
+                    dict(a, msg_ids=list(a["msg_ids"]), chunks=list(a.get("chunks", [])))
+                    for a in self._attempts
+                ],
             }
         )
 

@@ -76,6 +76,24 @@ class RunRecord:
                 f.write("\n")
             os.replace(tmp, self.folder / RUN_FILE)
 
+    def save_pickle(self, name: str, value: object) -> None:
+        """Inputs and the spec, pickled (cloudpickle: inputs may be any object), 0600."""
+        import cloudpickle
+
+        fd = _open_private(self.folder / name, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as f:
+            cloudpickle.dump(value, f)
+
+    def load_pickle(self, name: str) -> object:
+        import pickle
+
+        with (self.folder / name).open("rb") as f:
+            return pickle.load(f)
+
+    def read_run(self) -> dict:
+        with (self.folder / RUN_FILE).open(encoding="utf-8") as f:
+            return json.load(f)
+
     def append_results(self, lines: Iterable[Mapping[str, object]]) -> int:
         data = "".join(json.dumps(line, default=str) + "\n" for line in lines)
         if not data:

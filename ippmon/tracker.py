@@ -101,8 +101,20 @@ class _Engine:
     last_line: str = ""
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A final outcome known already (read back from a run record, or decided by ippmon):
+    `DONE` payload that skips classification."""
+
+    state: TaskState
+    result: object = None
+    error: tuple[str, str, str] | None = None
+
+
 def classify(result: object, cancelling: bool) -> tuple[TaskState, tuple[str, str, str] | None]:
     """The final state of a chunk from its reply, and its error (ename, evalue, traceback)."""
+    if isinstance(result, Recorded):
+        return result.state, result.error
     if not isinstance(result, BaseException):
         return TaskState.OK, None
     ename = getattr(result, "ename", None) or type(result).__name__
@@ -212,6 +224,17 @@ class Tracker:
                 if eid not in ids:
                     eng.alive = False
 
+    def restore_start(self, started: float) -> None:
+        """A job read back from its record started when the record says, not now."""
+        with self._lock:
+            self._started_at = started
+
+    def restore_end(self, finished: float) -> None:
+        """...and, when everything was recorded, ended when its last task completed."""
+        with self._lock:
+            if self.done == self.total and not self._waiting_output and finished:
+                self._finished_at = max(finished, self._started_at or finished)
+
     # -- polling -----------------------------------------------------------------------------
 
     def poll(self) -> list[Chunk]:
@@ -279,6 +302,8 @@ class Tracker:
         was_running = chunk.state is TaskState.RUNNING
         state, error = classify(result, self.cancelling)
         chunk.error = error
+        if isinstance(result, Recorded):
+            result = [result.result] * len(chunk.indices)
         if state is TaskState.OK:
             items = result if isinstance(result, list) else [result]
             chunk.results = list(items) if len(items) == len(chunk.indices) else [result]

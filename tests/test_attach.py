@@ -1,0 +1,146 @@
+"""Detach on hang-up, attach, resume and export, as a user runs them against a real cluster."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from cluster_helpers import write_spec
+from test_cli import IPPMON, run
+
+from ippmon.connect import ClientSession
+from ippmon.records import read_results
+
+pytestmark = pytest.mark.cluster
+
+SLOW = """
+[jobs.slow]
+function = "ippmon.demo:slow_square"
+inputs = { range = [0, 24] }
+kwargs = { delay = 0.4, steps = 1 }
+"""
+
+
+def detached_run(tmp_path: Path, cluster: ClientSession) -> Path:
+    """Start a headless run, hang up on it after some tasks finished; return its folder."""
+    spec = write_spec(tmp_path / "spec", SLOW)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        IPPMON
+        + ["--cluster-id", cluster.info.cluster_id, "--jobs", str(spec), "--job", "slow"]
+        + ["--headless", "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    for line in proc.stderr:
+        if "done (ok" in line and not line.split("]")[1].strip().startswith("0/"):
+            break
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert "detached" in err and "still queued or running" in out
+    (folder,) = runs.iterdir()
+    return folder
+
+
+def test_hangup_leaves_tasks_running_and_attach_completes_the_run_once_each(
+    tmp_path: Path, cluster: ClientSession, client
+) -> None:
+    folder = detached_run(tmp_path, cluster)
+    meta = json.loads((folder / "run.json").read_text())
+    assert meta["state"] == "detached" and meta["detached"]
+    recorded_before = len(read_results(folder))
+    assert 0 < recorded_before < 24
+    # the tasks kept running: the controller finishes them with nobody watching
+    msg_ids = meta["attempts"][0]["msg_ids"]
+    client.wait(msg_ids, timeout=60)
+
+    proc = run(["attach", "--runs-dir", str(folder.parent), "--headless"])
+    assert proc.returncode == 0, proc.stderr
+    lines = read_results(folder)
+    assert sorted(r["index"] for r in lines) == list(range(24))
+    assert all(r["status"] == "ok" and r["result"] == r["index"] ** 2 for r in lines)
+    assert json.loads((folder / "run.json").read_text())["state"] == "finished"
+
+    # a second attach shows it finished without any cluster: a bogus profile is never tried
+    again = run(
+        ["attach", folder.name, "--runs-dir", str(folder.parent), "--headless"]
+        + ["--profile", "no-such-profile"]
+    )
+    assert again.returncode == 0, again.stderr
+    assert "24 ok" in again.stdout and "connected" not in again.stderr
+    assert len(read_results(folder)) == 24
+
+
+def test_attach_whose_cluster_is_gone_exits_3_and_leaves_the_record_intact(
+    tmp_path: Path, cluster: ClientSession, client
+) -> None:
+    folder = detached_run(tmp_path, cluster)
+    copy = tmp_path / "copy" / folder.name
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "run.json").read_text())
+    meta["cluster"]["cluster_id"] = "long-gone"
+    (copy / "run.json").write_text(json.dumps(meta))
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    proc = run(
+        ["attach", folder.name, "--runs-dir", str(copy.parent), "--headless"] + ["--timeout", "2"]
+    )
+    assert proc.returncode == 3
+    assert "long-gone" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+    client.wait(json.loads((folder / "run.json").read_text())["attempts"][0]["msg_ids"], timeout=60)
+
+
+def test_resume_reruns_only_the_failures(tmp_path: Path, cluster: ClientSession, client) -> None:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    spec = write_spec(
+        tmp_path / "spec",
+        f"""
+        [jobs.once]
+        function = "tasks.py:fail_once"
+        inputs = {{ range = [0, 9] }}
+        kwargs = {{ folder = "{seen}" }}
+        """,
+        {
+            "tasks.py": """
+            import os
+
+            def fail_once(x, folder):
+                path = os.path.join(folder, str(x))
+                if x % 3 == 1 and not os.path.exists(path):
+                    open(path, "w").close()
+                    raise RuntimeError(f"transient failure on item {x}")
+                return x
+            """
+        },
+    )
+    runs = tmp_path / "runs"
+    first = run(
+        ["--cluster-id", cluster.info.cluster_id, "--jobs", str(spec), "--job", "once"]
+        + ["--headless", "--runs-dir", str(runs)]
+    )
+    assert first.returncode == 1
+    (folder,) = runs.iterdir()
+    proc = run(["resume", folder.name, "--runs-dir", str(runs), "--headless"])
+    assert proc.returncode == 0, proc.stderr
+    assert "resubmitted 3 tasks (attempt 2)" in proc.stderr
+    lines = read_results(folder)
+    assert sorted(r["index"] for r in lines if r["attempt"] == 2) == [1, 4, 7]
+    assert all(r["status"] == "ok" for r in lines if r["attempt"] == 2)
+    assert len(lines) == 12
+
+    out = tmp_path / "out.csv"
+    exp = run(["export", folder.name, "--runs-dir", str(runs), "--format", "csv", "-o", str(out)])
+    assert exp.returncode == 0, exp.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["index"]) for r in rows] == list(range(9))
+    assert {r["status"] for r in rows} == {"ok"}
+    assert [r["attempt"] for r in rows if r["index"] in ("1", "4", "7")] == ["2", "2", "2"]
