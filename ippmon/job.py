@@ -21,7 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ippmon import __version__
-from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskState
+from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskRow, TaskState
 from ippmon.records import RunRecord, iso, jsonable, new_run_id, result_line
 from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Chunk, Tracker, chunk_detail
 
@@ -306,6 +306,16 @@ class Job:
 
     def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
         return self.tracker.output_since(seq)
+
+    def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
+        return self.tracker.task_rows(states)
+
+    def export(self, fmt: str = "csv") -> str:
+        """Write the run's final rows (see `ippmon export`) into its folder; returns the path."""
+        from ippmon.export import export_run
+
+        with self._record_lock:
+            return str(export_run(self.record.folder, fmt))
 
     def task(self, index: int) -> TaskDetail:
         detail = self.tracker.detail(index)

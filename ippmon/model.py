@@ -144,6 +144,18 @@ class ClusterInfo:
 
 
 @dataclass(frozen=True)
+class TaskRow:
+    """One line of the tasks table: cheap to build for every task of a big job."""
+
+    index: int
+    state: TaskState
+    engine: int | None
+    attempt: int
+    duration_s: float | None
+    line: str  # first error line, else last output line
+
+
+@dataclass(frozen=True)
 class TaskDetail:
     """One task in full, for the task view and the run record."""
 

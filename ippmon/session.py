@@ -6,10 +6,11 @@ snapshots pass recorded stand-ins that satisfy the same protocols.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail
+from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskRow, TaskState
 
 if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
@@ -53,8 +54,26 @@ class JobHandle(Protocol):
     def task(self, index: int) -> TaskDetail:
         """One task in full."""
 
+    def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
+        """A row per task (O(total): call from a worker, not every tick)."""
+
+    def retryable(self) -> list[int]:
+        """Indices whose newest attempt failed, was cancelled or lost (what `r` resubmits)."""
+
+    def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
+        """Send these inputs again as the next attempt (a background thread sends); returns the
+        attempt number. Raises RuntimeError while an earlier submission is still sending."""
+
+    def export(self, fmt: str = "csv") -> str:
+        """Write the job's results (one row per task) into its run folder; returns the path."""
+
+    @property
+    def finished(self) -> bool:
+        """Every task final and recorded."""
+
     def cancel(self) -> None:
-        """Abort queued tasks and interrupt running ones. Returns quickly."""
+        """Abort queued tasks and interrupt running ones. Blocks up to ~1 s: call off the UI
+        loop."""
 
     def close(self) -> None:
         """Flush the run record. Leaves tasks running on the cluster."""

@@ -26,6 +26,7 @@ from ippmon.model import (
     OutputLine,
     Phase,
     TaskDetail,
+    TaskRow,
     TaskState,
 )
 
@@ -473,9 +474,45 @@ class Tracker:
                 return TaskDetail(index, TaskState.QUEUED, 0, None, None, None, None, None)
             return chunk_detail(chunk, index)
 
+    def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
+        """A row per task (newest attempt), optionally only those in `states`. O(total): for a
+        tasks view refreshed now and then from a worker thread, not for every poll."""
+        wanted = set(states) if states is not None else None
+        rows = []
+        with self._lock:
+            for i, chunk in enumerate(self._task_chunk):
+                state = TaskState.QUEUED if chunk is None else chunk.state
+                if wanted is not None and state not in wanted:
+                    continue
+                if chunk is None:
+                    rows.append(TaskRow(i, state, None, 0, None, ""))
+                    continue
+                rows.append(
+                    TaskRow(
+                        i,
+                        state,
+                        chunk.engine,
+                        chunk.attempt,
+                        chunk.duration_s,
+                        _first_line(chunk),
+                    )
+                )
+        return rows
+
     def running_engines(self) -> list[int]:
         with self._lock:
             return [e.id for e in self._engines.values() if e.chunk is not None and e.alive]
+
+
+def _first_line(chunk: Chunk) -> str:
+    if chunk.error:
+        ename, evalue, _tb = chunk.error
+        return f"{ename}: {evalue}".splitlines()[0] if evalue else ename
+    for stream in ("stderr", "stdout"):
+        text = (chunk.md.get(stream) or "").rstrip("\n")
+        if text:
+            return text.rsplit("\n", 1)[-1]
+    return ""
 
 
 def chunk_detail(chunk: Chunk, index: int) -> TaskDetail:

@@ -238,3 +238,22 @@ def test_classify_maps_errors_to_states(ename: str, cancelling: bool, state: Tas
 
 def test_classify_ok_results() -> None:
     assert classify([1, 2], cancelling=False) == (TaskState.OK, None)
+
+
+def test_task_rows_show_state_engine_attempt_duration_and_the_telling_line() -> None:
+    clock = Clock()
+    tracker, mds = make(3, clock)
+    start(tracker, mds, 0, 1)
+    mds[0]["stdout"] = "first\nlast\n"
+    finish(tracker, mds, 0, 1000.0, 1001.5, result=0)
+    finish(tracker, mds, 1, 1000.0, 1000.5, result=FakeRemoteError("KeyError", "'x'\nmore"))
+    tracker.poll()
+    rows = tracker.task_rows()
+    assert [(r.index, r.state, r.attempt) for r in rows] == [
+        (0, TaskState.OK, 1),
+        (1, TaskState.ERROR, 1),
+        (2, TaskState.QUEUED, 1),
+    ]
+    assert rows[0].engine == 1 and rows[0].duration_s == pytest.approx(1.5)
+    assert rows[0].line == "last" and rows[1].line == "KeyError: 'x'"
+    assert [r.index for r in tracker.task_rows([TaskState.ERROR])] == [1]
