@@ -10,7 +10,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,7 @@ class ClientSession:
         self.cluster = cluster
         self.clock = clock
         self.jobs: list[Job] = []
+        self.processes: list[Any] = []  # of a cluster we started, seen at start
 
     def submit(self, spec: JobSpec, runs_dir: str | None = None) -> Job:
         from ippmon.job import Job
@@ -94,7 +95,7 @@ class ClientSession:
         with contextlib.suppress(Exception):
             self.client.close()
         if self.cluster is not None:
-            stop_cluster(self.cluster)
+            stop_cluster(self.cluster, known=self.processes)
             self.cluster = None
 
     def __enter__(self) -> ClientSession:
@@ -119,20 +120,31 @@ def _cluster_processes(cluster: Any) -> list[Any]:
     return procs
 
 
-def stop_cluster(cluster: Cluster, wait_s: float = 10.0) -> None:
+def stop_cluster(cluster: Cluster, wait_s: float = 10.0, known: Iterable[Any] = ()) -> None:
     """Stop a cluster we started and wait until its processes are gone (kill what lingers), so
-    that nothing outlives ippmon."""
+    that nothing outlives ippmon. `known`: processes seen at start (a controller killed since
+    then leaves its scheduler processes orphaned, out of reach of the tree walk)."""
     import psutil
 
-    procs = []
+    procs = list(known)
     with contextlib.suppress(Exception):
-        procs = _cluster_processes(cluster)
+        procs += _cluster_processes(cluster)
+    procs = [p for p in {p.pid: p for p in procs}.values() if _same_process(p)]
     with contextlib.suppress(Exception):
         cluster.stop_cluster_sync()
     _, alive = psutil.wait_procs(procs, timeout=wait_s)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
             proc.kill()
+    psutil.wait_procs(alive, timeout=3)  # reap them
+
+
+def _same_process(proc: Any) -> bool:
+    """Still the process we saw (not a new one that reused its pid)."""
+    try:
+        return proc.is_running() and proc.status() != "zombie"
+    except Exception:
+        return False
 
 
 def _engine_count(cluster: Any) -> int | None:
@@ -285,4 +297,7 @@ def start_local(
             f"could not start a local cluster of {n} engines: {type(exc).__name__}: {exc}"
         ) from None
     info = ClusterInfo(profile="default", cluster_id=cluster_id, engines=n, location="local")
-    return ClientSession(client, info, cluster=cluster, clock=clock)
+    session = ClientSession(client, info, cluster=cluster, clock=clock)
+    with contextlib.suppress(Exception):
+        session.processes = _cluster_processes(cluster)
+    return session

@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from cluster_helpers import BLOCKING_TASKS, until, write_spec
 
@@ -16,6 +17,13 @@ from ippmon.model import Phase, TaskState
 from ippmon.records import read_results
 
 pytestmark = pytest.mark.cluster
+
+
+def alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def spec_from(tmp_path: Path, toml: str, files: dict[str, str] | None = None, name: str = "j"):
@@ -176,3 +184,6 @@ def test_controller_gone_is_reported_and_finished_results_are_on_disk(
         recorded = read_results(job.record.folder)
         assert len(recorded) == snap.count(TaskState.OK) >= 4
         assert all(r["status"] == "ok" for r in recorded)
+        spawned = list(own.processes)
+    assert len(spawned) >= 3
+    assert not [p.pid for p in spawned if alive(p)]  # no orphaned schedulers or engines
