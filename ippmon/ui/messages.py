@@ -1,0 +1,58 @@
+"""Messages the polling thread sends to the monitor screen.
+
+The poller can outrun the screen (a slow terminal over SSH), so a newer `JobUpdate` replaces a
+queued older one (`can_replace`). The snapshot of the older one is stale and can go; its output
+lines cannot, so the surviving message takes them over before the older one is dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from ippmon.model import JobSnapshot, OutputLine
+
+_stamps = itertools.count(1)
+
+
+@dataclass
+class JobUpdate(Message):
+    """A fresh snapshot plus the output lines that arrived since the previous update."""
+
+    snapshot: JobSnapshot
+    lines: list[OutputLine] = field(default_factory=list)
+    dropped: int = 0  # lines lost from the job's bounded buffer before they were read
+    stamp: int = field(default_factory=lambda: next(_stamps))
+    _absorbed: set[int] = field(default_factory=set, repr=False)
+
+    def can_replace(self, message: Message) -> bool:
+        """True for any other JobUpdate; the newer of the two keeps both sets of lines.
+
+        Textual asks the queued message whether the next one may replace it, so either object
+        may be the older: the merge goes by `stamp`, and is idempotent (asking twice is harmless).
+        """
+        if not isinstance(message, JobUpdate) or message is self:
+            return False
+        older, newer = (self, message) if self.stamp < message.stamp else (message, self)
+        newer.absorb(older)
+        return True
+
+    def absorb(self, older: JobUpdate) -> None:
+        """Take over the lines and drop count of an older update that will not be handled."""
+        if older.stamp in self._absorbed:
+            return
+        self._absorbed.add(older.stamp)
+        self._absorbed.update(older._absorbed)
+        first = self.lines[0].seq if self.lines else None
+        carried = [line for line in older.lines if first is None or line.seq < first]
+        self.lines = carried + self.lines
+        self.dropped += older.dropped
+
+
+@dataclass
+class PollFailed(Message):
+    """`job.poll()` raised; the poller keeps trying. `error` is one line for people."""
+
+    error: str

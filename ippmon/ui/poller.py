@@ -1,0 +1,42 @@
+"""The loop behind the monitor's one polling thread, kept free of Textual so it can be tested alone.
+
+It asks the job for a snapshot and new output about four times a second and hands both to `post`
+(the screen's thread-safe `post_message`). It waits on `stop` (a `threading.Event`, the worker's
+`cancelled_event`) instead of sleeping, so quitting or leaving the screen ends it at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from textual.message import Message
+
+from ippmon.model import Phase
+from ippmon.session import JobHandle
+from ippmon.ui.messages import JobUpdate, PollFailed
+
+
+def poll_job(
+    job: JobHandle,
+    post: Callable[[Message], object],
+    stop: threading.Event,
+    *,
+    interval: float = 0.25,
+    last_seq: int = 0,
+) -> int:
+    """Poll until the job finishes or `stop` is set; returns the seq of the last line posted."""
+    while not stop.is_set():
+        try:
+            snapshot = job.poll()
+            lines, dropped = job.output_since(last_seq)
+        except Exception as error:  # the client can fail in many ways; say so and keep going
+            post(PollFailed(f"{type(error).__name__}: {error}".splitlines()[0]))
+        else:
+            if lines:
+                last_seq = lines[-1].seq
+            post(JobUpdate(snapshot, list(lines), dropped))
+            if snapshot.phase is Phase.FINISHED:
+                break
+        stop.wait(interval)
+    return last_seq

@@ -1,0 +1,56 @@
+"""Leaving: flush the run record and close the session off the UI loop, saying so on screen.
+
+Stopping a cluster ippmon started takes seconds; a frozen last frame would look like a hang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Header, Label, Static
+from textual.worker import Worker, WorkerState
+
+from ippmon.ui.screens.base import StepScreen
+
+
+class ClosingScreen(StepScreen[None]):
+    """Runs `close` in a thread worker, then dismisses (whatever `close` raised)."""
+
+    BINDINGS: list = []
+
+    def __init__(self, close: Callable[[], None], *, stopping_cluster: bool) -> None:
+        super().__init__()
+        self._close = close
+        self._stopping_cluster = stopping_cluster
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="connect-box") as box:
+            box.border_title = "Closing"
+            if self._stopping_cluster:
+                yield Label("Stopping the local cluster ippmon started…", id="connect-status")
+                yield Static(
+                    "Its engines and controller shut down; this takes a few seconds.",
+                    id="connect-detail",
+                )
+            else:
+                yield Label("Disconnecting…", id="connect-status")
+                yield Static("Tasks still running stay on the cluster.", id="connect-detail")
+
+    def on_mount(self) -> None:
+        self._run()
+
+    @work(thread=True, exit_on_error=False, group="close", description="session.close")
+    def _run(self) -> None:
+        self._close()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "close":
+            return
+        if event.state is WorkerState.ERROR:
+            self.log.error("closing failed", event.worker.error)
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            self.finish(None)

@@ -1,0 +1,90 @@
+"""Yes/no dialogs for the two actions that cannot be undone: quitting mid-job and cancelling."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Dismisses with True for the action, False to stay. The safe button has the focus."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", show=False),
+        Binding("n,escape", "answer(False)", "No", show=False),
+        Binding("left,h", "app.focus_previous", "Previous", show=False),
+        Binding("right,l", "app.focus_next", "Next", show=False),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        question: str,
+        *,
+        yes: str,
+        no: str,
+        yes_keys: str = "y",
+        danger: bool = True,
+    ) -> None:
+        super().__init__()
+        self._title = title
+        self._question = question
+        self._yes = yes
+        self._no = no
+        self._yes_keys = yes_keys
+        self._danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = self._title
+            yield Static(self._question, id="question", markup=False)
+            yield Label(
+                f"{self._yes_keys} {self._yes.lower()}  ·  n / esc {self._no.lower()}", id="keys"
+            )
+            with Horizontal(id="buttons"):
+                yield Button(self._yes, id="yes", variant="error" if self._danger else "primary")
+                yield Button(self._no, id="no", variant="default")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class QuitConfirm(ConfirmScreen):
+    """Quit while a job runs: the tasks go on without us. `q` again means quit."""
+
+    BINDINGS = [Binding("q", "answer(True)", "Quit", show=False)]
+
+    def __init__(self, job_name: str, remaining: int) -> None:
+        tasks = f"{remaining:,} unfinished task{'s' if remaining != 1 else ''}"
+        super().__init__(
+            "Quit while the job runs?",
+            f"Job {job_name!r} is still running. Its {tasks} keep running on the cluster; "
+            "ippmon just stops watching them (the run record keeps what finished so far).",
+            yes="Quit",
+            no="Stay",
+            yes_keys="q / y",
+        )
+
+
+class CancelConfirm(ConfirmScreen):
+    """Cancel the job: abort what waits, interrupt what runs."""
+
+    def __init__(self, job_name: str, queued: int, running: int) -> None:
+        super().__init__(
+            f"Cancel {job_name}?",
+            f"Abort {queued:,} queued task{'s' if queued != 1 else ''} and interrupt "
+            f"{running:,} running one{'s' if running != 1 else ''}? "
+            "Tasks that already finished keep their results.",
+            yes="Cancel job",
+            no="Keep running",
+        )

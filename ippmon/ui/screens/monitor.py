@@ -1,0 +1,307 @@
+"""One submitted job, live: progress, timing, every engine, and the tasks' output.
+
+The screen hands the spec to the cluster in a thread worker (`session.submit`), then ONE polling
+thread (`poll_job`) sends `JobUpdate`s; each update is drawn by the widgets' `apply`. With
+`poll_interval=0` there is no polling thread: the screen shows what the job had at submit time
+(`job.snapshot()` and `job.output_since(0)`), which is how tests and screenshots feed it recorded
+state. Messages that arrive after the screen is gone are ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
+from ippmon.session import JobHandle, Session
+from ippmon.ui.messages import JobUpdate, PollFailed
+from ippmon.ui.poller import poll_job
+from ippmon.ui.screens.confirm import CancelConfirm
+from ippmon.ui.widgets.engine_panel import EngineBoard
+from ippmon.ui.widgets.job_status import JobStatus, Notice
+from ippmon.ui.widgets.output_log import OutputLog
+from ippmon.ui.widgets.progress_panel import ProgressPanel
+from ippmon.ui.widgets.summary_panel import FailureList, SummaryPanel
+from ippmon.ui.widgets.timing_panel import TimingPanel
+
+if TYPE_CHECKING:
+    from ippmon.jobspec import JobSpec
+
+
+def one_line(error: BaseException | None) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+class MonitorScreen(Screen["JobSnapshot | None"]):
+    """Dismisses (Escape, once the job finished) with the last snapshot."""
+
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel", id="cancel"),
+        Binding("r", "resubmit", "Resubmit", id="resubmit"),
+        Binding("f", "follow", "Follow", id="follow"),
+        Binding("x", "export", "Export CSV", id="export", show=False),
+        Binding("escape,b", "back", "Back", id="back", key_display="esc"),
+    ]
+
+    phase: reactive[Phase | None] = reactive(None, bindings=True)
+    submit_failed: reactive[bool] = reactive(False, bindings=True)
+
+    def __init__(
+        self,
+        spec: JobSpec | None = None,
+        *,
+        session: Session | None = None,
+        job: JobHandle | None = None,
+        runs_dir: str | None = None,
+        poll_interval: float = 0.25,
+    ) -> None:
+        """Submit `spec` through `session`, or watch a `job` submitted before (re-attach)."""
+        super().__init__()
+        if job is not None:
+            self.job_name = job.name
+        elif spec is not None and session is not None:
+            self.job_name = spec.name
+        else:
+            raise ValueError("MonitorScreen needs a spec and a session, or a job")
+        self.spec = spec
+        self.session = session
+        self.runs_dir = runs_dir
+        self.poll_interval = poll_interval
+        self.job: JobHandle | None = None
+        self._given_job = job
+        self._job_closed = False
+        self._last_seq = 0  # newest output line shown; a restarted poller goes on from there
+        self.snapshot: JobSnapshot | None = None
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield JobStatus(id="status")
+        yield Notice(id="notice")
+        with Vertical(id="live"):
+            yield ProgressPanel(id="progress")
+            yield TimingPanel(id="timing")
+        yield EngineBoard(id="engines")
+        yield SummaryPanel(id="summary")
+        with Horizontal(id="bottom"):
+            yield OutputLog(id="output")
+            yield FailureList(id="recent-failures")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OutputLog).focus()
+        if self._given_job is not None:
+            self._start_watching(self._given_job)
+            return
+        n = self.spec.n_inputs if self.spec is not None else None
+        self.query_one(JobStatus).show_pending(
+            self.job_name, f"sending {n:,} tasks to the cluster…" if n else "sending tasks…"
+        )
+        self._submit()
+
+    # -- what the app asks ----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while tasks may still run on the cluster because of this screen."""
+        if self.submit_failed:
+            return False
+        return self.snapshot is None or self.snapshot.phase is not Phase.FINISHED
+
+    @property
+    def remaining(self) -> int:
+        if self.snapshot is None:
+            return (self.spec.n_inputs if self.spec is not None else None) or 0
+        return max(0, self.snapshot.total - self.snapshot.done)
+
+    # -- workers --------------------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="submit", description="session.submit")
+    def _submit(self) -> JobHandle:
+        assert self.session is not None and self.spec is not None
+        return self.session.submit(self.spec, self.runs_dir)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="poll", description="job.poll")
+    def _poll(self, job: JobHandle, last_seq: int) -> int:
+        stop = get_current_worker().cancelled_event
+        return poll_job(
+            job, self.post_message, stop, interval=self.poll_interval, last_seq=last_seq
+        )
+
+    @work(thread=True, exit_on_error=False, group="cancel", description="job.cancel")
+    def _cancel(self, job: JobHandle) -> None:
+        job.cancel()
+
+    @work(thread=True, exit_on_error=False, group="resubmit", description="job.submit")
+    def _resubmit(self, job: JobHandle) -> tuple[int, int]:
+        indices = job.retryable()
+        return (len(indices), job.submit(indices)) if indices else (0, 0)
+
+    @work(thread=True, exit_on_error=False, group="export", description="job.export")
+    def _export(self, job: JobHandle) -> str:
+        return job.export("csv")
+
+    FAILED_TO = {
+        "submit": "Could not submit",
+        "cancel": "Could not cancel",
+        "poll": "Stopped polling",
+        "resubmit": "Could not resubmit",
+        "export": "Could not export",
+    }
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if not self.is_attached:
+            return
+        group, result = event.worker.group, event.worker.result
+        if event.state is WorkerState.ERROR and group in self.FAILED_TO:
+            self._notice(f"{self.FAILED_TO[group]} {self.job_name}: {one_line(event.worker.error)}")
+            if group == "submit":
+                self.submit_failed = True
+                self.query_one(JobStatus).show_pending(self.job_name, "not submitted")
+            self.refresh_bindings()
+        elif event.state is not WorkerState.SUCCESS:
+            return
+        elif group == "submit":
+            self._start_watching(result)
+        elif group == "resubmit":
+            self._resubmitted(*result)
+        elif group == "export":
+            self.notify(f"results written to {result}", title="Exported", timeout=10)
+
+    def _start_watching(self, job: JobHandle) -> None:
+        self.job = job
+        lines, dropped = job.output_since(0)
+        self._apply(job.snapshot(), lines, dropped)
+        self._follow_job()
+
+    def _follow_job(self) -> None:
+        if self.job is not None and self.poll_interval > 0 and self.running:
+            self._poll(self.job, self._last_seq)
+
+    def _resubmitted(self, count: int, attempt: int) -> None:
+        self.refresh_bindings()
+        if not count or self.job is None:
+            self.notify("nothing to resubmit: no task failed, was cancelled or lost")
+            return
+        self.notify(f"resubmitted {count:,} tasks as attempt {attempt}", timeout=5)
+        self._apply(self.job.snapshot(), [], 0)
+        self._follow_job()
+
+    # -- updates --------------------------------------------------------------------------------
+
+    def on_job_update(self, message: JobUpdate) -> None:
+        message.stop()
+        if self.is_attached:
+            self._apply(message.snapshot, message.lines, message.dropped)
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        message.stop()
+        if self.is_attached:
+            self._notice(f"Lost touch with the cluster: {message.error} (retrying)")
+
+    def _apply(self, snapshot: JobSnapshot, lines: list[OutputLine], dropped: int) -> None:
+        finished = snapshot.phase is Phase.FINISHED
+        if lines:
+            self._last_seq = max(self._last_seq, lines[-1].seq)
+        try:
+            self.query_one(JobStatus).apply(snapshot)
+            self._notice(snapshot.message)
+            self.query_one(ProgressPanel).apply(snapshot)
+            self.query_one(TimingPanel).apply(snapshot)
+            if finished:
+                self.query_one(SummaryPanel).apply(snapshot)
+            else:
+                self.query_one(EngineBoard).apply(snapshot)
+                self.query_one("#recent-failures", FailureList).apply(snapshot)
+            self.query_one(OutputLog).write_output(lines, dropped)
+        except NoMatches:  # the screen is being torn down
+            return
+        self.snapshot = snapshot
+        self.phase = snapshot.phase
+        self.sub_title = snapshot.cluster or self.sub_title
+        self.set_class(finished, "-finished")
+        self.set_class(bool(snapshot.failures) and not finished, "-has-failures")
+
+    def _notice(self, text: str) -> None:
+        with contextlib.suppress(NoMatches):
+            self.query_one(Notice).show(text)
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.job is not None and self.phase in (Phase.SUBMITTING, Phase.RUNNING) or None
+        if action == "back":
+            return self.phase is Phase.FINISHED or self.submit_failed or None
+        if action == "resubmit":
+            snapshot = self.snapshot
+            return (
+                snapshot is not None
+                and snapshot.phase is Phase.FINISHED
+                and not snapshot.succeeded
+                and not self._busy("resubmit")
+            ) or None
+        if action == "export":
+            return self.job is not None or None
+        return True
+
+    def _busy(self, group: str) -> bool:
+        return any(w.group == group and w.is_running for w in self.workers)
+
+    def action_resubmit(self) -> None:
+        if self.job is not None and self.check_action("resubmit", ()) is True:
+            self._resubmit(self.job)
+            self.refresh_bindings()
+
+    def action_export(self) -> None:
+        if self.job is not None:
+            self._export(self.job)
+
+    def action_follow(self) -> None:
+        self.query_one(OutputLog).toggle_follow()  # its border says which
+
+    def action_cancel(self) -> None:
+        snapshot, job = self.snapshot, self.job
+        if snapshot is None or job is None or self.check_action("cancel", ()) is not True:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.job is not None and self.running:
+                self._notice("Cancelling: aborting queued tasks, interrupting running ones…")
+                self._cancel(self.job)
+
+        self.app.push_screen(
+            CancelConfirm(
+                snapshot.name, snapshot.count(TaskState.QUEUED), snapshot.count(TaskState.RUNNING)
+            ),
+            answered,
+        )
+
+    def action_back(self) -> None:
+        if self.check_action("back", ()) is True:
+            self.dismiss(self.snapshot)
+
+    def stop_polling(self) -> None:
+        self.workers.cancel_group(self, "poll")
+
+    def close_job(self) -> None:
+        """Flush the run record, once; the tasks themselves are left alone. Any thread."""
+        job = self.job
+        if job is not None and not self._job_closed:
+            self._job_closed = True
+            job.close()
+
+    def on_unmount(self) -> None:
+        self.close_job()

@@ -1,0 +1,83 @@
+"""The monitor's top line (job, phase, what the phase is doing) and its notice bar."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Label, ProgressBar, Static
+
+from ippmon.model import JobSnapshot, Phase, TaskState
+
+
+def phase_detail(snapshot: JobSnapshot) -> str:
+    if snapshot.phase is Phase.SUBMITTING:
+        return f"sending {snapshot.submitted:,} / {snapshot.total:,}"
+    if snapshot.phase is Phase.CANCELLING:
+        return "aborting queued tasks, interrupting running ones"
+    if snapshot.phase is Phase.FINISHED:
+        if snapshot.succeeded:
+            return "every task ok"
+        not_ok = snapshot.total - snapshot.count(TaskState.OK)
+        return f"{not_ok:,} not ok: r resubmits them"
+    return f"attempt {snapshot.attempt}" if snapshot.attempt > 1 else ""
+
+
+class JobStatus(Horizontal):
+    """`squares  RUNNING  sending 1,200 / 20,000 ... run 20260509-1"` in one line."""
+
+    DEFAULT_CSS = """
+    JobStatus { height: 1; }
+    JobStatus #job-name { width: auto; text-style: bold; margin-right: 1; }
+    JobStatus #phase { width: auto; padding: 0 1; margin-right: 1; }
+    JobStatus #send-bar { width: auto; display: none; margin-right: 1; }
+    JobStatus #send-bar Bar { width: 24; }
+    JobStatus.-submitting #send-bar { display: block; }
+    JobStatus #phase-detail { width: 1fr; }
+    JobStatus #run-id { width: auto; color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label(id="job-name", markup=False)
+        yield Label(id="phase")
+        yield ProgressBar(id="send-bar", show_eta=False, show_percentage=False)
+        yield Label(id="phase-detail", markup=False)
+        yield Label(id="run-id", markup=False)
+
+    def show_pending(self, name: str, what: str) -> None:
+        """Before there is a snapshot (the job is being handed to the cluster)."""
+        self.query_one("#job-name", Label).update(name)
+        self._phase("submitting", Phase.SUBMITTING.value)
+        self.query_one("#phase-detail", Label).update(what)
+
+    def apply(self, snapshot: JobSnapshot) -> None:
+        self.query_one("#job-name", Label).update(snapshot.name)
+        outcome = snapshot.phase.value
+        if snapshot.phase is Phase.FINISHED:
+            outcome = "succeeded" if snapshot.succeeded else "failed"
+        self._phase(snapshot.phase.value.upper(), outcome)
+        self.query_one("#phase-detail", Label).update(phase_detail(snapshot))
+        self.set_class(snapshot.phase is Phase.SUBMITTING, "-submitting")
+        if snapshot.phase is Phase.SUBMITTING:
+            self.query_one("#send-bar", ProgressBar).update(
+                total=max(snapshot.total, 1), progress=snapshot.submitted
+            )
+        self.query_one("#run-id", Label).update(f"run {snapshot.run_id}" if snapshot.run_id else "")
+
+    def _phase(self, text: str, kind: str) -> None:
+        label = self.query_one("#phase", Label)
+        label.update(text.upper())
+        label.set_classes(f"-{kind}")
+
+
+class Notice(Static):
+    """A one-line notice (`JobSnapshot.message`, a poll or submit error); hidden when empty."""
+
+    DEFAULT_CSS = """
+    Notice { display: none; height: auto; padding: 0 1; text-style: bold; }
+    Notice.-shown { display: block; }
+    """
+
+    def show(self, text: str) -> None:
+        self.update(Content(text))
+        self.set_class(bool(text), "-shown")

@@ -1,0 +1,510 @@
+"""Recorded stand-ins for the cluster, for the UI's snapshot and pilot tests and the screenshots.
+
+`FakeBackend`, `FakeSession` and `FakeJob` satisfy the protocols of `ippmon.session` with fixed
+data and no threads of their own. A FakeJob returns the same recorded snapshot and output lines
+every time, so an app built with `poll_interval=0` (no polling thread) shows exactly one recorded
+moment of a job: the monitor reads `job.snapshot()` and `job.output_since(0)` once, at submit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from textual.pilot import Pilot
+
+from ippmon.jobspec import Catalog, JobSpec, SpecError
+from ippmon.model import (
+    ClusterInfo,
+    EngineView,
+    Failure,
+    JobSnapshot,
+    OutputLine,
+    Phase,
+    TaskDetail,
+    TaskRow,
+    TaskState,
+)
+from ippmon.session import ClusterChoice, ConnectError
+from ippmon.ui import IppmonApp
+
+NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fixed clock of every recorded app
+CLUSTER = ClusterInfo(profile="default", cluster_id="", engines=4, location="local")
+RUN_ID = "20260101-000000-a1b2"
+
+
+def fixed_clock() -> float:
+    return NOW
+
+
+# -- the catalog ------------------------------------------------------------------------------
+
+
+def spec(
+    name: str,
+    description: str,
+    function: str,
+    n: int | None,
+    *,
+    inputs_desc: str | None = None,
+    kwargs: dict | None = None,
+    origin: str = "ippmon.toml",
+    **flags: object,
+) -> JobSpec:
+    return JobSpec(
+        name=name,
+        description=description,
+        function=function,
+        origin=origin,
+        inputs_desc=inputs_desc or f"range(0, {n})",
+        n_inputs=n,
+        kwargs=kwargs or {},
+        **flags,
+    )
+
+
+def catalog(*, file_error: bool = False) -> Catalog:
+    """Four good specs (two built-in, two from a file) and a broken one; or, with `file_error`,
+    what is left when the spec file cannot be read."""
+    specs = {
+        "squares": spec(
+            "squares",
+            "Square 100 numbers, 0.05-0.5 s each, a few output lines per task (~14 s)",
+            "ippmon.demo:slow_square",
+            100,
+            origin="built-in",
+        ),
+        "flaky": spec(
+            "flaky",
+            "50 short tasks; about one in seven fails with TransientError",
+            "ippmon.demo:flaky",
+            50,
+            kwargs={"delay": 0.1},
+            origin="built-in",
+        ),
+        "render-frames": spec(
+            "render-frames",
+            "Render the 20,000 frames of the [intro] sequence",
+            "render.py:render_frame",
+            20_000,
+            inputs_desc="file frames.jsonl",
+            kwargs={"quality": "high"},
+            chunksize=8,
+            ordered=False,
+            retries=2,
+        ),
+        "sweep": spec(
+            "sweep",
+            "Parameter sweep, inputs computed at submit time",
+            "sweep:run_point",
+            None,
+            inputs_desc="call sweep:points",
+            timeout=30.0,
+        ),
+    }
+    errors = {
+        "broken": SpecError(
+            "cannot import module 'numpyy' (did you mean 'numpy'?)",
+            path="ippmon.toml",
+            job="broken",
+            field="function",
+        )
+    }
+    if file_error:  # as load_catalog reports an unreadable file: the built-ins only
+        error = SpecError("TOML syntax error: Expected '=' (line 12, column 7)", path="ippmon.toml")
+        builtins = {k: v for k, v in specs.items() if v.origin == "built-in"}
+        return Catalog(builtins, file_error=error, path="ippmon.toml")
+    return Catalog(specs, errors, path="ippmon.toml")
+
+
+# -- recorded job states ----------------------------------------------------------------------
+
+
+def counts(**by_state: int) -> dict[TaskState, int]:
+    return {TaskState("error" if k == "failed" else k): v for k, v in by_state.items()}
+
+
+def output_lines(n: int = 40, *, engines: int = 4, start_task: int = 30) -> list[OutputLine]:
+    """Task output as a chatty job writes it: progress on stdout, warnings on stderr."""
+    lines = []
+    for seq in range(1, n + 1):
+        task = start_task + seq // 3
+        engine = task % engines
+        if seq % 7 == 0:
+            text = f"WARNING: slow read of input {task} [retry 2/3]"  # [..] is not markup
+            stream = "stderr"
+        elif seq % 3 == 0:
+            text = f"task {task}: squared {task} -> {task * task}"
+            stream = "stdout"
+        else:
+            text = f"task {task}: step {seq % 3 + 1}/3 reading input {task}"
+            stream = "stdout"
+        lines.append(OutputLine(seq, task, engine, stream, text))
+    return lines
+
+
+def failures() -> tuple[Failure, ...]:
+    return (
+        Failure(7, TaskState.ERROR, 3, "TransientError", "flaky failure on input 7"),
+        Failure(21, TaskState.ERROR, 1, "ValueError", "math domain error\nsecond line hidden"),
+        Failure(28, TaskState.ERROR, 0, "ZeroDivisionError", "division by zero"),
+        Failure(35, TaskState.LOST, None, "", ""),
+    )
+
+
+def mid_run() -> JobSnapshot:
+    """squares on 4 engines: three running, one gone; some done, some failed."""
+    return JobSnapshot(
+        name="squares",
+        phase=Phase.RUNNING,
+        total=100,
+        submitted=100,
+        counts=counts(queued=39, running=3, ok=55, failed=3),
+        elapsed_s=21.4,
+        serial_s=58.9,
+        tasks_per_s=2.7,
+        eta_s=15.2,
+        engines=(
+            EngineView(0, True, 41, 0.4, 15, 19.8, 92.5, "task 41: step 2/3 reading input 41"),
+            EngineView(1, True, 42, 3.2, 14, 18.1, 84.6, "task 42: step 1/3 reading input 42"),
+            EngineView(2, True, 43, 1.1, 16, 19.0, 88.8, "task 40: squared 40 -> 1600"),
+            EngineView(3, False, None, 0.0, 13, 2.0, 9.3, "WARNING: slow input 28, retrying"),
+        ),
+        failures=failures()[:3],
+        n_failures=3,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+        message="engine 3 stopped answering; its task 28 was lost",
+    )
+
+
+def submitting() -> JobSnapshot:
+    return JobSnapshot(
+        name="render-frames",
+        phase=Phase.SUBMITTING,
+        total=20_000,
+        submitted=1_200,
+        counts=counts(queued=19_988, running=4, ok=8),
+        elapsed_s=2.1,
+        serial_s=1.6,
+        tasks_per_s=3.8,
+        eta_s=None,
+        engines=tuple(
+            EngineView(i, True, 8 + i, 0.2 * i, 2, 1.4, 66.0, f"frame {8 + i}: rendering")
+            for i in range(4)
+        ),
+        output_seq=12,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def many_engines(n: int = 64) -> JobSnapshot:
+    engines = []
+    for i in range(n):
+        if i % 17 == 16:
+            engines.append(EngineView(i, False, None, 0.0, 3, 4.0, 6.1, "worker exited"))
+        elif i % 5 == 4:
+            engines.append(EngineView(i, True, None, 0.0, 11, 49.0, 74.8, f"task {900 + i} done"))
+        else:
+            engines.append(
+                EngineView(
+                    i, True, 1000 + i, 0.1 * (i % 30), 12, 60.2, 91.9, f"frame {1000 + i}: pass 2"
+                )
+            )
+    return JobSnapshot(
+        name="render-frames",
+        phase=Phase.RUNNING,
+        total=20_000,
+        submitted=20_000,
+        counts=counts(queued=12_301, running=48, ok=7_640, failed=11),
+        elapsed_s=65.5,
+        serial_s=3_902.0,
+        tasks_per_s=116.8,
+        eta_s=105.7,
+        engines=tuple(engines),
+        failures=failures()[:2],
+        n_failures=11,
+        output_seq=40,
+        cluster="default (64 engines, local)",
+        run_id=RUN_ID,
+    )
+
+
+def finished() -> JobSnapshot:
+    return JobSnapshot(
+        name="flaky",
+        phase=Phase.FINISHED,
+        total=50,
+        submitted=50,
+        counts=counts(ok=45, failed=3, cancelled=1, lost=1),
+        elapsed_s=3.9,
+        serial_s=13.2,
+        tasks_per_s=12.8,
+        eta_s=0.0,
+        engines=tuple(EngineView(i, True, None, 0.0, 12, 3.3, 84.0, "") for i in range(4)),
+        failures=failures(),
+        n_failures=5,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def succeeded() -> JobSnapshot:
+    return JobSnapshot(
+        name="squares",
+        phase=Phase.FINISHED,
+        total=100,
+        submitted=100,
+        counts=counts(ok=100),
+        elapsed_s=14.2,
+        serial_s=27.5,
+        tasks_per_s=7.0,
+        eta_s=0.0,
+        engines=tuple(EngineView(i, True, None, 0.0, 50, 13.7, 96.5, "") for i in range(2)),
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+# -- the fakes --------------------------------------------------------------------------------
+
+
+class FakeJob:
+    """A JobHandle that replays one recorded moment (or a script of snapshots, one per poll)."""
+
+    def __init__(
+        self,
+        snapshot: JobSnapshot,
+        lines: Sequence[OutputLine] = (),
+        *,
+        script: Iterable[JobSnapshot] = (),
+    ) -> None:
+        self.name = snapshot.name
+        self._snapshot = snapshot
+        self._lines = list(lines)
+        self._script = list(script)
+        self.polls = 0
+        self.poll_threads: set[threading.Thread] = set()
+        self.polled = threading.Event()
+        self.cancelled = False
+        self.closed = False
+        self.resubmitted: list[int] | None = None
+        self.exported: str | None = None
+
+    def poll(self) -> JobSnapshot:
+        self.poll_threads.add(threading.current_thread())
+        self.polls += 1
+        if self._script:
+            self._snapshot = self._script.pop(0)
+        self.polled.set()
+        return self._snapshot
+
+    def snapshot(self) -> JobSnapshot:
+        return self._snapshot
+
+    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
+        return [line for line in self._lines if line.seq > seq], 0
+
+    def task(self, index: int) -> TaskDetail:
+        return TaskDetail(index, TaskState.QUEUED, 1, None, None, None, None, None)
+
+    def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
+        return []
+
+    def retryable(self) -> list[int]:
+        return [failure.index for failure in self._snapshot.failures]
+
+    def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
+        """Resubmission: the job goes back to running as the next attempt."""
+        self.resubmitted = list(indices)
+        snapshot = self._snapshot
+        self._snapshot = replace(
+            snapshot,
+            phase=Phase.RUNNING,
+            attempt=snapshot.attempt + 1,
+            counts={**snapshot.counts, TaskState.QUEUED: len(self.resubmitted)},
+        )
+        return self._snapshot.attempt
+
+    def export(self, fmt: str = "csv") -> str:
+        self.exported = fmt
+        return f"/tmp/ippmon-test-runs/{RUN_ID}/results.{fmt}"
+
+    @property
+    def finished(self) -> bool:
+        return self._snapshot.phase is Phase.FINISHED
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeSession:
+    """Submits by handing out `job_for(spec)`; records what was submitted and whether closed."""
+
+    def __init__(
+        self,
+        job_for: Callable[[JobSpec], FakeJob] | None = None,
+        info: ClusterInfo = CLUSTER,
+        *,
+        gate: threading.Event | None = None,
+    ) -> None:
+        self.info = info
+        self.gate = gate  # close() waits for it, as stopping a local cluster takes a while
+        self.closing = threading.Event()
+        self.job_for = job_for or (lambda spec: FakeJob(mid_run(), output_lines()))
+        self.submitted: list[tuple[JobSpec, str | None]] = []
+        self.jobs: list[FakeJob] = []
+        self.closed = False
+        self.jobs_closed_first: bool | None = None
+
+    def submit(self, spec: JobSpec, runs_dir: str | None = None) -> FakeJob:
+        self.submitted.append((spec, runs_dir))
+        job = self.job_for(spec)
+        self.jobs.append(job)
+        return job
+
+    def engine_ids(self) -> list[int]:
+        return list(range(self.info.engines))
+
+    def close(self) -> None:
+        self.jobs_closed_first = all(job.closed for job in self.jobs)
+        self.closing.set()
+        if self.gate is not None:
+            self.gate.wait(30)
+        self.closed = True
+
+
+class FakeBackend:
+    """Finds `choices`, connects to `session` (or raises `error`). With `gate`, every call first
+    waits for the gate to open, so a test can look at the app while it is connecting."""
+
+    def __init__(
+        self,
+        session: FakeSession | None = None,
+        *,
+        choices: Sequence[ClusterChoice] = (ClusterChoice("default", "", 4, "tcp://127.0.0.1:5"),),
+        target: bool = False,
+        error: ConnectError | None = None,
+        gate: threading.Event | None = None,
+    ) -> None:
+        self.session = session or FakeSession()
+        self.choices = list(choices)
+        self.target = target
+        self.error = error
+        self.gate = gate
+        self.entered = threading.Event()
+        self.calls: list[tuple[str, object]] = []
+
+    def _call(self, name: str, argument: object = None) -> None:
+        self.calls.append((name, argument))
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(30)
+
+    def target_given(self) -> bool:
+        return self.target
+
+    def discover(self) -> list[ClusterChoice]:
+        self._call("discover")
+        return list(self.choices)
+
+    def connect(self, choice: ClusterChoice | None = None) -> FakeSession:
+        self._call("connect", choice)
+        if self.error is not None:
+            raise self.error
+        return self.session
+
+    def start_local(self, n: int) -> FakeSession:
+        self._call("start_local", n)
+        if self.error is not None:
+            raise self.error
+        return self.session
+
+
+CHOICES = [
+    ClusterChoice("default", "", 4, "tcp://127.0.0.1:50123"),
+    ClusterChoice("default", "1767225000-x7k2", 16, "tcp://10.0.4.17:41000"),
+    ClusterChoice("gpu", "", None, "tcp://gpu-node-3.example.org:40111"),
+]
+CONNECT_ERROR = ConnectError(
+    "no controller answered at tcp://10.0.4.17:41000 within 10 s "
+    "(profile 'default'); is the cluster running? Start one with: ipcluster start -n 4"
+)
+
+
+# -- building and settling apps ---------------------------------------------------------------
+
+
+def make_app(
+    backend: FakeBackend | None = None,
+    *,
+    catalog_: Catalog | None = None,
+    job_name: str | None = None,
+    poll_interval: float = 0.0,
+    local_engines: int | None = None,
+) -> IppmonApp:
+    """An app on recorded state: fixed clock, no animation, no polling thread by default."""
+    app = IppmonApp(
+        backend or FakeBackend(),
+        catalog_ or catalog(),
+        runs_dir="/tmp/ippmon-test-runs",
+        job_name=job_name,
+        clock=fixed_clock,
+        local_engines=local_engines,
+        poll_interval=poll_interval,
+    )
+    app.animation_level = "none"
+    return app
+
+
+def monitor_app(job: FakeJob, *, job_name: str | None = None, **kwargs: object) -> IppmonApp:
+    """Connects, submits `job_name` (default: the job's own name) and shows `job`."""
+    session = FakeSession(lambda spec: job)
+    return make_app(FakeBackend(session), job_name=job_name or job.name, **kwargs)
+
+
+async def settle(pilot: Pilot, *, rounds: int = 100) -> None:
+    """Let every worker finish and every screen they lead to mount: pause until the screen stack
+    and the worker set have stayed the same for two rounds with nothing running."""
+    app = pilot.app
+    last: object = None
+    stable = 0
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        state = (tuple(app.screen_stack), tuple((id(w), w.state) for w in app.workers))
+        busy = any(worker.is_running for worker in app.workers)
+        stable = stable + 1 if state == last and not busy else 0
+        if stable >= 2:
+            return
+        last = state
+    raise TimeoutError("the app did not settle")
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Pause until `condition()` holds (a thread of the fakes reached a point)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not reached")
+        await pilot.pause(0.01)
+
+
+def release_on_exit(app: IppmonApp, gate: threading.Event) -> None:
+    """Open a FakeBackend gate when the app exits, so its blocked worker thread ends with it."""
+    exit_ = app.exit
+
+    def exit_and_release(*args: object, **kwargs: object) -> None:
+        gate.set()
+        exit_(*args, **kwargs)
+
+    app.exit = exit_and_release  # type: ignore[method-assign]
