@@ -1,0 +1,272 @@
+"""Recorded tasks and runs for the tasks, task, runs and leave screens, and a tiny app per screen.
+
+`RecordedJob` answers the parts of `JobHandle` those screens use (`task_rows`, `task`,
+`snapshot`) from fixed data: a 40-task job with every state, a task with long stdout and stderr
+and one whose traceback carries terminal colours and markup-like brackets; or a 20,000-task job
+built row by row. `ScreenApp` shows one screen on its own, with no animation and no cursor blink.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input
+
+from ippmon.attach import RunSummary
+from ippmon.model import JobSnapshot, Phase, TaskDetail, TaskRow, TaskState
+
+NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+UTC = dt.timezone.utc
+RUN_ID = "20260101-000000-a1b2"
+
+
+def fixed_clock() -> float:
+    return NOW
+
+
+RED, GREEN, LINE, OFF = "\x1b[0;31m", "\x1b[0;32m", "\x1b[1;32m", "\x1b[0m"
+TRACEBACK = "\n".join(  # as IPython colours a remote traceback
+    [
+        f"{RED}{'-' * 75}{OFF}",
+        f"{RED}TransientError{OFF}{' ' * 28}Traceback (most recent call last)",
+        f"File {GREEN}~/ippmon/demo.py:41{OFF}, in flaky(x, delay)",
+        f"{LINE}     39{OFF}     time.sleep(delay)",
+        f"{LINE}     40{OFF}     if x % 7 == 0:",
+        f"{GREEN}---> 41{OFF}         raise TransientError("
+        'f"flaky failure on input {x} [red]not markup[/red]")',
+        f"{LINE}     42{OFF}     return x * x",
+        "",
+        f"{RED}TransientError{OFF}: flaky failure on input 7 [red]not markup[/red]",
+    ]
+)
+
+LONG_STDOUT = "\n".join(
+    f"step {i:>2}/60: read block {i * 4096:>7} [{'#' * (i % 20):<20}] ok" for i in range(1, 61)
+)
+LONG_STDERR = "\n".join(
+    [f"WARNING: slow read of block {i * 4096} [retry {i}/3]" for i in range(1, 4)]
+    + ["DeprecationWarning: `np.float` is a deprecated alias for `float`"] * 2
+)
+
+ERRORS = {
+    7: ("TransientError", "flaky failure on input 7 [red]not markup[/red]", TRACEBACK),
+    21: ("ValueError", "math domain error", "ValueError: math domain error"),
+    28: ("ZeroDivisionError", "division by zero", "ZeroDivisionError: division by zero"),
+}
+LOST = (35,)
+CANCELLED = (12,)
+RUNNING = (30, 31, 32, 33)
+QUEUED = (36, 37, 38, 39)
+
+
+def state_of(i: int) -> TaskState:
+    if i in ERRORS:
+        return TaskState.ERROR
+    for indices, state in (
+        (LOST, TaskState.LOST),
+        (CANCELLED, TaskState.CANCELLED),
+        (RUNNING, TaskState.RUNNING),
+        (QUEUED, TaskState.QUEUED),
+    ):
+        if i in indices:
+            return state
+    return TaskState.OK
+
+
+def recorded_detail(i: int) -> TaskDetail:
+    """Task `i` of the 40-task `flaky` job, in full."""
+    state = state_of(i)
+    engine = None if state is TaskState.QUEUED else i % 4
+    submitted = NOW - 120.0 + i * 0.5
+    started = None if state in (TaskState.QUEUED, TaskState.CANCELLED) else submitted + 0.25
+    duration = 0.1 + (i * 37 % 23) / 4 if state in (TaskState.OK, TaskState.ERROR) else None
+    completed = started + duration if started is not None and duration is not None else None
+    ename, evalue, tb = ERRORS.get(i, ("", "", ""))
+    if state is TaskState.LOST:
+        ename, evalue = "EngineError", "engine 3 died while running this task"
+    stdout = LONG_STDOUT if i == 3 else (f"task {i}: squared {i} -> {i * i}" if started else "")
+    stderr = LONG_STDERR if i == 3 else ""
+    return TaskDetail(
+        index=i,
+        state=state,
+        attempt=2 if i == 7 else (1 if started is not None or state.finished else 0),
+        engine=engine,
+        submitted=submitted,
+        started=started,
+        completed=completed,
+        duration_s=duration,
+        result={"x": i, "square": i * i, "path": f"/data/out/{i:05d}.npz"}
+        if state is TaskState.OK
+        else None,
+        ename=ename,
+        evalue=evalue,
+        traceback=tb,
+        stdout=stdout,
+        stderr=stderr,
+        extra={"input": i},
+    )
+
+
+def row_of(detail: TaskDetail) -> TaskRow:
+    """The row the tracker would build (first error line, else the last output line)."""
+    if detail.ename:
+        line = f"{detail.ename}: {detail.evalue}" if detail.evalue else detail.ename
+    else:
+        text = detail.stderr or detail.stdout
+        line = text.rsplit("\n", 1)[-1] if text else ""
+    return TaskRow(
+        detail.index,
+        detail.state,
+        detail.engine,
+        detail.attempt,
+        detail.duration_s,
+        line.splitlines()[0] if line else "",
+    )
+
+
+def big_row(i: int) -> TaskRow:
+    """Task `i` of the 20,000-frame job: 7,640 done (11 failed), 48 running, the rest queued."""
+    if i < 7_651:
+        if i % 701 == 700:
+            return TaskRow(i, TaskState.ERROR, i % 64, 1, 3.1, f"RenderError: frame {i}: NaN")
+        return TaskRow(i, TaskState.OK, i % 64, 1, 20.0 + (i * 7919 % 4000) / 100, f"frame {i} ok")
+    if i < 7_699:
+        return TaskRow(i, TaskState.RUNNING, i % 64, 1, None, f"frame {i}: pass 2")
+    return TaskRow(i, TaskState.QUEUED, None, 0, None, "")
+
+
+class RecordedJob:
+    """The `JobHandle` reads of the tasks screens, from recorded rows and details."""
+
+    def __init__(
+        self,
+        name: str,
+        rows: list[TaskRow],
+        details: dict[int, TaskDetail] | None = None,
+    ) -> None:
+        self.name = name
+        self.rows = rows
+        self.details = details or {}
+        self.row_calls = 0
+        self.task_calls: list[int] = []
+        self.threads: set[threading.Thread] = set()
+
+    def snapshot(self) -> JobSnapshot:
+        return JobSnapshot(
+            name=self.name,
+            phase=Phase.RUNNING,
+            total=len(self.rows),
+            submitted=len(self.rows),
+            counts={},
+            elapsed_s=0.0,
+            serial_s=0.0,
+            tasks_per_s=0.0,
+            eta_s=None,
+            run_id=RUN_ID,
+        )
+
+    def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
+        self.threads.add(threading.current_thread())
+        self.row_calls += 1
+        if states is None:
+            return list(self.rows)
+        wanted = set(states)
+        return [row for row in self.rows if row.state in wanted]
+
+    def task(self, index: int) -> TaskDetail:
+        self.threads.add(threading.current_thread())
+        self.task_calls.append(index)
+        if index in self.details:
+            return self.details[index]
+        row = self.rows[index]
+        return TaskDetail(
+            index,
+            row.state,
+            row.attempt,
+            row.engine,
+            None,
+            None,
+            None,
+            row.duration_s,
+            extra={"input": {"frame": index}},
+        )
+
+    def retryable(self) -> list[int]:
+        bad = (TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST)
+        return [row.index for row in self.rows if row.state in bad]
+
+
+def flaky_job() -> RecordedJob:
+    details = {i: recorded_detail(i) for i in range(40)}
+    return RecordedJob("flaky", [row_of(d) for d in details.values()], details)
+
+
+def big_job() -> RecordedJob:
+    return RecordedJob("render-frames", [big_row(i) for i in range(20_000)])
+
+
+def runs() -> list[RunSummary]:
+    """Five runs, newest first, as `list_runs` returns them."""
+
+    def run(run_id: str, job: str, state: str, total: int, ago: float | None, **counts: int):
+        done = sum(counts.values())
+        counts.setdefault("running", 0)
+        counts["queued"] = total - done
+        return RunSummary(
+            run_id,
+            Path("/home/ada/.local/share/ippmon/runs") / run_id,
+            job,
+            state,
+            total,
+            counts,
+            None if ago is None else NOW - ago,
+            "default",
+        )
+
+    return [
+        run(RUN_ID, "flaky", "finished", 50, 185, ok=45, error=3, cancelled=1, lost=1),
+        run("20251231-231500-9f3c", "render-frames", "running", 20_000, 2_700, ok=7_640, error=11),
+        run("20251231-180000-77de", "squares", "detached", 100, 6 * 3600 + 120, ok=55, error=3),
+        run("20251230-120000-0b1d", "sweep", "finished", 12, 36 * 3600, ok=12),
+        run("20251229-090000-c0de", "nightly-regression-suite", "finished", 4, None, ok=4),
+    ]
+
+
+# -- one screen in an app ---------------------------------------------------------------------
+
+
+class ScreenApp(App[None]):
+    """Shows `factory()` over an empty ippmon screen and records what it dismisses with."""
+
+    TITLE = "ippmon"
+    SUB_TITLE = "default (4 engines, local)"
+
+    def __init__(self, factory: Callable[[], Screen]) -> None:
+        super().__init__()
+        self.factory = factory
+        self.results: list[object] = []
+        self.animation_level = "none"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.push_screen(self.factory(), self.results.append)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Every worker done and its result drawn; no blinking cursor in the picture."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    while any(worker.is_running for worker in pilot.app.workers):  # one that started another
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
