@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,22 +33,57 @@ def run(args: list[str], *, env: dict | None = None, timeout: float = 120, cwd=N
     )
 
 
-def cluster_processes() -> set[int]:
-    found = set()
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if "ipyparallel" in cmd or "ipengine" in cmd or "ipcontroller" in cmd:
-            found.add(proc.pid)
-    return found
+class Descendants:
+    """Every process a running command starts (sampled while it runs), so a test can check
+    that all of them are gone afterwards, whatever else runs on the machine meanwhile."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.seen: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for child in self.root.children(recursive=True):
+                    self.seen.setdefault(child.pid, child)
+            except psutil.Error:
+                return
+            self._stop.wait(0.1)
+
+    def stop(self) -> list[psutil.Process]:
+        self._stop.set()
+        self._thread.join()
+        return list(self.seen.values())
 
 
-def no_new_cluster_processes(before: set[int], timeout: float = 15.0) -> bool:
+def alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def all_gone(procs: list[psutil.Process], timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not (cluster_processes() - before):
-            return True
+    while time.monotonic() < deadline and any(alive(p) for p in procs):
         psutil.wait_procs([], timeout=0.1)
-    return not (cluster_processes() - before)
+    return not any(alive(p) for p in procs)
+
+
+def run_watched(args: list[str], timeout: float = 120) -> tuple[subprocess.CompletedProcess, list]:
+    proc = subprocess.Popen(
+        IPPMON + args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    watch = Descendants(proc.pid)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), watch.stop()
 
 
 def fresh_ipython_env(tmp_path: Path) -> dict:
@@ -60,9 +96,10 @@ def fresh_ipython_env(tmp_path: Path) -> dict:
 def test_local_squares_headless_exits_0_with_100_right_results_and_no_orphans(
     tmp_path: Path, cluster: ClientSession
 ) -> None:
-    before = cluster_processes()
     runs = tmp_path / "runs"
-    proc = run(["--local", "2", "--job", "squares", "--headless", "--runs-dir", str(runs)])
+    proc, spawned = run_watched(
+        ["--local", "2", "--job", "squares", "--headless", "--runs-dir", str(runs)]
+    )
     assert proc.returncode == 0, proc.stderr
     (results,) = runs.glob("*/results.jsonl")
     lines = read_results(results.parent)
@@ -70,7 +107,7 @@ def test_local_squares_headless_exits_0_with_100_right_results_and_no_orphans(
     assert all(r["status"] == "ok" and r["result"] == r["index"] ** 2 for r in lines)
     assert "100 ok" in proc.stdout and "speedup" in proc.stdout
     assert "done" in proc.stderr  # progress lines go to stderr
-    assert no_new_cluster_processes(before)
+    assert len(spawned) >= 3 and all_gone(spawned)
 
 
 @pytest.mark.cluster
@@ -213,7 +250,6 @@ def test_stale_connection_file_exits_3_within_the_timeout_without_printing_the_k
 def test_local_cluster_is_stopped_when_interrupted(
     tmp_path: Path, sig: signal.Signals, cluster: ClientSession
 ) -> None:
-    before = cluster_processes()
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         IPPMON + ["--local", "1", "--job", "squares", "--headless", "--runs-dir", str(runs)],
@@ -222,6 +258,7 @@ def test_local_cluster_is_stopped_when_interrupted(
         text=True,
         stdin=subprocess.DEVNULL,
     )
+    watch = Descendants(proc.pid)
     # Wait until tasks are running: the first progress line with a finished task.
     for line in proc.stderr:
         if "done (ok" in line and not line.split("]")[1].strip().startswith("0/"):
@@ -234,7 +271,8 @@ def test_local_cluster_is_stopped_when_interrupted(
         statuses = {r["status"] for r in read_results(results.parent)}
         assert "cancelled" in statuses and "ok" in statuses
         assert "cancelled" in out
-    assert no_new_cluster_processes(before)
+    spawned = watch.stop()
+    assert len(spawned) >= 3 and all_gone(spawned)
 
 
 @pytest.mark.cluster
