@@ -112,14 +112,44 @@ def _fail(code: int, message: str) -> int:
 class _SignalState:
     app: Any = None  # the running TUI, told to exit
     watching = False  # the headless loop is running: it sees DETACH itself
+    exited = threading.Event()  # the TUI returned
+
+
+HARD_EXIT_AFTER_S = 3.0
 
 
 def _on_detach_signal(signum: int, _frame: object) -> None:
     DETACH.set()
     if _SignalState.app is not None:
-        _SignalState.app.exit(EXIT_FAILED)
+        app = _SignalState.app
+        app.exit(EXIT_FAILED)
+        # With the terminal gone (ssh dropped), Textual's shutdown can block forever writing to
+        # it; the run record must not depend on that.
+        threading.Thread(target=_detach_hard, args=(app,), daemon=True).start()
     elif not _SignalState.watching:
         raise _Detached()
+
+
+def _detach_hard(app: Any) -> None:
+    """If the app has not exited within a few seconds: record the run(s) as detached, stop a
+    local cluster if the app started one, and leave."""
+    import contextlib
+    import os
+
+    if not _SignalState.exited.wait(HARD_EXIT_AFTER_S):
+        jobs = []
+        session = getattr(app, "session", None)
+        given = getattr(app, "_given_job", None)
+        if given is not None:
+            jobs.append(given)
+        jobs += list(getattr(session, "jobs", []))
+        for job in jobs:
+            with contextlib.suppress(Exception):
+                job.close()
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
+        os._exit(EXIT_FAILED)
 
 
 class _Detached(Exception):
@@ -232,6 +262,7 @@ def _run_app(app: Any) -> int:
         code = app.run()
     finally:
         _SignalState.app = None
+        _SignalState.exited.set()
     return EXIT_FAILED if code is None else int(code)
 
 
