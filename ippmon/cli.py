@@ -397,7 +397,7 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
             return _watch_headless(job, args)
         from ippmon.ui.app import IppmonApp
 
-        return _run_app(IppmonApp.for_job(job))
+        return _run_app(IppmonApp.for_job(job, attached=True))
     finally:
         if session:
             session.close()  # closes the job too: its record says whether it was left running

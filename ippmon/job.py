@@ -201,9 +201,7 @@ class Job:
         if self._sender is not None and self._sender.is_alive():
             raise RuntimeError("a submission is still being sent")
         self._stop_sending.clear()
-        self.tracker.cancelling = False
-        self.tracker.submitting = True
-        self.tracker.submitted = self.tracker.total - len(indices)
+        self.tracker.begin_submission(len(indices), attempt)
         self._state = "running"
         self._sender = threading.Thread(
             target=self._send, args=(indices, attempt), name="ippmon-submit", daemon=True

@@ -225,6 +225,16 @@ class Tracker:
                 if eid not in ids:
                     eng.alive = False
 
+    def begin_submission(self, n: int, attempt: int) -> None:
+        """A new attempt of n tasks is about to be sent: the job is no longer finished, even
+        before the first of them is registered."""
+        with self._lock:
+            self.submitting = True
+            self.cancelling = False
+            self.submitted = self.total - n
+            self.attempt = max(self.attempt, attempt)
+            self._finished_at = None
+
     def restore_start(self, started: float) -> None:
         """A job read back from its record started when the record says, not now."""
         with self._lock:
@@ -386,10 +396,10 @@ class Tracker:
             rate = self._rate(now)
             remaining = self.total - self.done
             eta = remaining / rate if rate > 0 and self._finished_at is None else None
-            if self._finished_at is not None:
-                phase, eta = Phase.FINISHED, 0.0
-            elif self.submitting:
+            if self.submitting:
                 phase = Phase.SUBMITTING
+            elif self._finished_at is not None:
+                phase, eta = Phase.FINISHED, 0.0
             elif self.cancelling:
                 phase = Phase.CANCELLING
             else:

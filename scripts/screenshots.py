@@ -15,14 +15,33 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import control_fakes as cf  # noqa: E402
 import ui_fakes as fx  # noqa: E402
 
+from ippmon.model import Phase  # noqa: E402
 from ippmon.ui import IppmonApp  # noqa: E402
+
+
+def tasks_app() -> IppmonApp:
+    """The 40-task flaky job of the tasks screen's tests, watched live, its tasks opened."""
+    recorded = cf.flaky_job()
+    states = [row.state for row in recorded.rows]
+    snapshot = replace(
+        fx.mid_run(),
+        name="flaky",
+        total=len(states),
+        submitted=len(states),
+        counts={state: states.count(state) for state in set(states)},
+        phase=Phase.RUNNING,
+    )
+    return fx.monitor_app(fx.FakeJob(snapshot, fx.output_lines(), tasks=recorded))
+
 
 SCREENS: dict[str, tuple[Callable[[], IppmonApp], tuple[str, ...]]] = {
     "picker": (lambda: fx.make_app(fx.FakeBackend(target=True)), ()),
@@ -32,6 +51,9 @@ SCREENS: dict[str, tuple[Callable[[], IppmonApp], tuple[str, ...]]] = {
         (),
     ),
     "finished": (lambda: fx.monitor_app(fx.FakeJob(fx.finished(), fx.output_lines())), ()),
+    "tasks": (tasks_app, ("t",)),
+    "leave": (lambda: fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines())), ("q",)),
+    "runs": (lambda: fx.make_app(fx.FakeBackend(target=True)), ("a",)),
     "help": (lambda: fx.make_app(fx.FakeBackend(target=True)), ("question_mark",)),
 }
 

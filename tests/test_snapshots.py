@@ -17,15 +17,18 @@ from dataclasses import dataclass, field
 import pytest
 import ui_fakes as fx
 from textual.pilot import Pilot
-from textual.widgets import Log
+from textual.widgets import Label, Log
 
 from ippmon.model import OutputLine, Phase
 from ippmon.ui.messages import JobUpdate
 from ippmon.ui.poller import poll_job
-from ippmon.ui.screens.confirm import CancelConfirm, QuitConfirm
+from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
 from ippmon.ui.screens.connecting import ConnectingScreen
 from ippmon.ui.screens.job_picker import JobPickerScreen
+from ippmon.ui.screens.leave import LeaveScreen
 from ippmon.ui.screens.monitor import MonitorScreen
+from ippmon.ui.screens.runs import RunsScreen
+from ippmon.ui.screens.tasks import TasksScreen
 from ippmon.ui.widgets.output_log import OutputLog
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
@@ -61,6 +64,7 @@ def connecting() -> State:
 
 
 def closing() -> State:
+    """`ippmon --local 2`, quit: stopping the cluster ippmon started takes a while."""
     gate = threading.Event()
     session = fx.FakeSession(gate=gate)
 
@@ -78,6 +82,23 @@ def closing() -> State:
     return State(build, before=before, gate=gate)
 
 
+def pressing(*keys: str) -> Callable[[Pilot], Awaitable[None]]:
+    """Settle, press `keys`, settle again (a key may start a worker or open a screen)."""
+
+    async def before(pilot: Pilot) -> None:
+        await fx.settle(pilot)
+        await pilot.press(*keys)
+        await fx.settle(pilot)
+
+    return before
+
+
+def local_job_app() -> fx.IppmonApp:
+    """`ippmon --local 2 --job squares`: the cluster is ippmon's own, and stops with it."""
+    session = fx.FakeSession(lambda spec: fx.FakeJob(fx.mid_run(), fx.output_lines()))
+    return fx.make_app(fx.FakeBackend(session), job_name="squares", local_engines=2)
+
+
 STATES: dict[str, Callable[[], State]] = {
     "job_picker": lambda: State(lambda: fx.make_app(fx.FakeBackend(target=True))),
     "job_picker_file_error": lambda: State(
@@ -90,23 +111,42 @@ STATES: dict[str, Callable[[], State]] = {
         lambda: fx.make_app(fx.FakeBackend(target=True, error=fx.CONNECT_ERROR))
     ),
     "submitting": lambda: State(
-        lambda: fx.monitor_app(fx.FakeJob(fx.submitting(), fx.output_lines(12)))
+        lambda: fx.watch_app(fx.FakeJob(fx.submitting(), fx.output_lines(12)))
     ),
     "monitor_mid_run": lambda: State(
-        lambda: fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines()))
+        lambda: fx.watch_app(fx.FakeJob(fx.mid_run(), fx.output_lines()))
     ),
     "monitor_64_engines": lambda: State(
-        lambda: fx.monitor_app(fx.FakeJob(fx.many_engines(), fx.output_lines(engines=64)))
+        lambda: fx.watch_app(fx.FakeJob(fx.many_engines(), fx.output_lines(engines=64)))
     ),
     "finished_with_failures": lambda: State(
-        lambda: fx.monitor_app(fx.FakeJob(fx.finished(), fx.output_lines()))
+        lambda: fx.watch_app(fx.FakeJob(fx.finished(), fx.output_lines()))
+    ),
+    "engine_gone_task_lost": lambda: State(
+        lambda: fx.watch_app(fx.FakeJob(fx.engine_gone(), fx.engine_gone_lines()))
+    ),
+    "controller_gone": lambda: State(
+        lambda: fx.watch_app(fx.FakeJob(fx.controller_gone(), fx.output_lines()))
+    ),
+    "attached": lambda: State(
+        lambda: fx.watch_app(fx.FakeJob(fx.detached_run(), fx.output_lines()), attached=True)
     ),
     "help": lambda: State(lambda: fx.make_app(fx.FakeBackend(target=True)), press=("?",)),
-    "quit_confirm": lambda: State(
-        lambda: fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines())), press=("q",)
+    "leave_on_quit": lambda: State(
+        lambda: fx.watch_app(fx.FakeJob(fx.mid_run(), fx.output_lines())), press=("q",)
     ),
+    "quit_confirm_local_cluster": lambda: State(local_job_app, press=("q",)),
     "cancel_confirm": lambda: State(
-        lambda: fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines())), press=("c",)
+        lambda: fx.watch_app(fx.FakeJob(fx.mid_run(), fx.output_lines())), press=("c",)
+    ),
+    "resubmit_all_confirm": lambda: State(
+        lambda: fx.watch_app(fx.FakeJob(fx.finished(), fx.output_lines())), press=("R",)
+    ),
+    "resubmitted_attempt_2": lambda: State(
+        lambda: fx.watch_app(fx.FakeJob(fx.resubmitted(), fx.output_lines()))
+    ),
+    "runs_from_the_picker": lambda: State(
+        lambda: fx.make_app(fx.FakeBackend(target=True)), before=pressing("a")
     ),
     "closing_local_cluster": closing,
 }
@@ -200,73 +240,85 @@ async def test_enter_on_the_picker_submits_the_highlighted_spec_never_a_broken_o
         assert isinstance(app.screen, MonitorScreen)
 
 
-async def test_quit_during_a_job_asks_first_and_stay_keeps_watching() -> None:
-    app = fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines()))
+async def test_quit_during_a_job_asks_what_becomes_of_its_tasks_and_leave_closes_it() -> None:
+    job = fx.FakeJob(fx.mid_run(), fx.output_lines())
+    session = fx.FakeSession(lambda spec: job)
+    app = fx.make_app(fx.FakeBackend(session), job_name="squares")
     async with app.run_test(size=(80, 24)) as pilot:
         await fx.settle(pilot)
-        titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert {"Cancel job", "Toggle follow", "Help", "Quit"} <= set(titles)
+        monitor = app.screen
+        titles = [command.title for command in app.get_system_commands(monitor)]
+        assert {"Cancel job", "Show tasks", "Toggle follow", "Help", "Quit"} <= set(titles)
+        assert {"Resubmit failed tasks", "Resubmit all tasks"} <= set(titles)  # some failed
+        assert "Back to the jobs" not in titles
+        await pilot.press("t")
+        await fx.settle(pilot)
+        assert isinstance(app.screen, TasksScreen) and app.screen.job is job
+        await pilot.press("escape")
+        assert app.screen is monitor
         await pilot.press("escape")  # back is greyed out while the job runs
-        assert isinstance(app.screen, MonitorScreen)
+        assert app.screen is monitor
         await pilot.press("q")
-        assert isinstance(app.screen, QuitConfirm)
-        await pilot.press("n")
-        assert isinstance(app.screen, MonitorScreen)
-        await pilot.press("q", "q")
-    assert app.return_value == 1
+        dialog = app.screen
+        assert isinstance(dialog, LeaveScreen) and dialog.run_id == fx.RUN_ID
+        assert dialog.remaining == 42
+        await pilot.press("escape")  # stay
+        assert app.screen is monitor
+        await pilot.press("q", "l")  # leave the tasks running
+        await fx.settle(pilot)
+    assert app.return_value == 1  # tasks were left running
+    assert job.calls == ["close"]  # the run record says detached; nothing was cancelled
+    assert session.closed and session.jobs_closed_first
 
 
-@pytest.mark.parametrize(("snapshot", "code"), [(fx.finished, 1), (fx.succeeded, 0)])
-async def test_quit_after_the_job_finished_returns_its_exit_code(snapshot, code: int) -> None:
-    backend_session = fx.FakeSession(lambda spec: fx.FakeJob(snapshot()))
-    app = fx.make_app(fx.FakeBackend(backend_session), job_name=snapshot().name)
+async def test_quit_after_a_job_with_failures_returns_1() -> None:
+    session = fx.FakeSession(lambda spec: fx.FakeJob(fx.finished()))
+    app = fx.make_app(fx.FakeBackend(session), job_name="flaky")
     async with app.run_test(size=(80, 24)) as pilot:
         await fx.settle(pilot)
         assert isinstance(app.screen, MonitorScreen)
         await pilot.press("q")
-    assert app.return_value == code
-    assert backend_session.closed and backend_session.jobs_closed_first
+    assert app.return_value == 1
+    assert session.closed and session.jobs_closed_first
 
 
-async def test_escape_after_the_job_returns_to_the_picker() -> None:
-    app = fx.monitor_app(fx.FakeJob(fx.succeeded()))
+async def test_escape_after_the_job_returns_to_the_picker_and_quit_returns_0() -> None:
+    session = fx.FakeSession(lambda spec: fx.FakeJob(fx.succeeded()))
+    app = fx.make_app(fx.FakeBackend(session), job_name="squares")
     async with app.run_test(size=(80, 24)) as pilot:
         await fx.settle(pilot)
         assert app.screen.check_action("resubmit", ()) is None  # nothing failed
+        assert app.screen.check_action("resubmit_all", ()) is True  # all can run again
         await pilot.press("escape")
         assert isinstance(app.screen, JobPickerScreen)
         await pilot.press("q")
     assert app.return_value == 0
+    assert session.closed and session.jobs_closed_first
 
 
-async def test_cancel_asks_first_then_cancels_off_the_ui_loop() -> None:
-    job = fx.FakeJob(fx.mid_run())
+async def test_cancel_asks_first_and_cancels_off_the_ui_loop_also_when_quitting() -> None:
+    job = fx.FakeJob(fx.submitting(), fx.output_lines(12))
     app = fx.monitor_app(job)
     async with app.run_test(size=(80, 24)) as pilot:
         await fx.settle(pilot)
+        screen = app.screen
+        assert screen.check_action("resubmit", ()) is None  # still sending: not yet
+        assert screen.check_action("resubmit_all", ()) is None
         await pilot.press("c")
         assert isinstance(app.screen, CancelConfirm)
-        await pilot.press("y")
+        await pilot.press("n")
+        assert app.screen is screen and job.calls == []
+        await pilot.press("c", "y")
         await fx.settle(pilot)
-        assert job.cancelled
-
-
-async def test_f_toggles_follow_mode() -> None:
-    app = fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines()))
-    async with app.run_test(size=(80, 24)) as pilot:
+        assert job.calls == ["cancel"]
+        await pilot.press("q", "c")  # quit: cancel the tasks, then quit
         await fx.settle(pilot)
-        log = app.screen.query_one(OutputLog)
-        assert log.follow
-        await pilot.press("f")
-        assert not log.follow and "paused" in str(log.border_subtitle)
-        await pilot.press("k", "k")  # scrolled back, it stays put while paused
-        assert log.scroll_y == log.max_scroll_y - 2
-        await pilot.press("f")
-        await pilot.pause()
-        assert log.follow and log.scroll_y == log.max_scroll_y
+    assert job.calls == ["cancel", "cancel", "close"]
+    assert threading.main_thread() not in job.cancel_threads
+    assert app.return_value == 1
 
 
-async def test_no_line_is_lost_when_updates_replace_each_other() -> None:
+async def test_no_line_is_lost_when_updates_replace_each_other_and_f_pauses_following() -> None:
     app = fx.monitor_app(fx.FakeJob(fx.mid_run()))
     async with app.run_test(size=(80, 24)) as pilot:
         await fx.settle(pilot)
@@ -274,9 +326,17 @@ async def test_no_line_is_lost_when_updates_replace_each_other() -> None:
         for i in range(200):  # queued faster than handled: most replace their predecessor
             screen.post_message(JobUpdate(fx.mid_run(), lines(i * 3 + 1, i * 3 + 3)))
         await pilot.pause()
-        log = screen.query_one(Log)
+        log = screen.query_one(OutputLog)
         assert log.line_count == 600
         assert log.lines[-1].endswith("line 600")
+        assert log.follow and log.scroll_y == log.max_scroll_y
+        await pilot.press("f")
+        assert not log.follow and "paused" in str(log.border_subtitle)
+        await pilot.press("k", "k")  # scrolled back, it stays put while paused
+        assert log.scroll_y == log.max_scroll_y - 2
+        await pilot.press("f")
+        await pilot.pause()
+        assert log.follow and log.scroll_y == log.max_scroll_y
 
 
 async def test_connection_failure_offers_retry_and_quit_returns_3() -> None:
@@ -317,7 +377,7 @@ def test_the_poll_thread_ends_as_soon_as_the_app_exits() -> None:
         app = fx.monitor_app(job, poll_interval=60.0)
         async with app.run_test(size=(80, 24)) as pilot:
             await fx.until(pilot, job.polled.is_set)
-            await pilot.press("q", "q")
+            await pilot.press("q", "l")
 
     started = time.monotonic()
     asyncio.run(scenario())
@@ -366,8 +426,37 @@ async def test_an_app_for_one_job_watches_it_and_leaves_after_it() -> None:
     assert app.return_value == 0
 
 
-async def test_r_resubmits_the_failed_tasks_and_watching_goes_on() -> None:
-    job = fx.FakeJob(fx.finished(), fx.output_lines())
+async def test_a_on_the_picker_attaches_to_the_chosen_run_and_watches_it() -> None:
+    run_id = fx.ATTACHED_RUN_ID
+    job = fx.FakeJob(fx.detached_run(), fx.output_lines())
+    runs = fx.FakeRuns(jobs={run_id: job})
+    app = fx.make_app(fx.FakeBackend(target=True), runs=runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await fx.settle(pilot)
+        await pilot.press("a")
+        await fx.settle(pilot)
+        assert isinstance(app.screen, RunsScreen) and runs.listed == [fx.RUNS_DIR]
+        await pilot.press("j", "enter")  # the newest one has no record: cannot attach
+        await fx.settle(pilot)
+        assert isinstance(app.screen, JobPickerScreen)
+        assert "Cannot attach" in {n.title for n in app._notifications}
+        await pilot.press("a")
+        await fx.settle(pilot)
+        await pilot.press("j", "j", "enter")
+        await fx.settle(pilot)
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen) and monitor.job is job and monitor.attached
+        assert "attached" in str(monitor.query_one("#phase-detail", Label).render())
+        folder, client, info = runs.attached[-1]
+        assert folder.name == run_id and client is None and info == fx.CLUSTER
+        assert threading.main_thread() not in runs.threads
+        await pilot.press("q", "l")
+        await fx.settle(pilot)
+    assert job.closed and not job.cancelled
+
+
+async def test_r_then_big_r_resubmit_and_the_same_monitor_watches_each_attempt() -> None:
+    job = fx.FakeJob(fx.finished(), fx.output_lines(), retry=[7, 12, 21, 28, 35])
     app = fx.monitor_app(job)
     async with app.run_test(size=(80, 24)) as pilot:
         await fx.settle(pilot)
@@ -376,12 +465,45 @@ async def test_r_resubmits_the_failed_tasks_and_watching_goes_on() -> None:
         await pilot.press("c")
         assert app.screen is screen
         assert screen.check_action("resubmit", ()) is True
+        assert job.retryable_calls == 0  # the key is decided from the snapshot's counts
         await pilot.press("r")
         await fx.settle(pilot)
-        assert job.resubmitted == [7, 21, 28, 35]
+        assert job.resubmitted == [7, 12, 21, 28, 35]  # exactly what job.retryable() said
+        assert threading.main_thread() not in job.submit_threads
         assert screen.phase is Phase.RUNNING and not screen.has_class("-finished")
-        assert screen.check_action("resubmit", ()) is None  # running again
+        assert "attempt 2" in str(screen.query_one("#phase-detail", Label).render())
+        assert screen.check_action("resubmit", ()) is None  # none failed since
         assert screen.check_action("cancel", ()) is True
+        await pilot.press("r")
+        await fx.settle(pilot)
+        assert job.calls == ["submit"]
+        await pilot.press("R")
+        assert isinstance(app.screen, ResubmitAllConfirm)
+        await pilot.press("n")
+        assert app.screen is screen and job.calls == ["submit"]
+        await pilot.press("R", "y")
+        await fx.settle(pilot)
+        assert job.resubmitted == list(range(50))
+        assert app.screen is screen and screen.job is job and screen.snapshot.attempt == 3
         await pilot.press("x")
         await fx.settle(pilot)
         assert job.exported == "csv"
+        assert threading.main_thread() not in job.export_threads
+        told = [n.message for n in app._notifications]
+        assert f"results written to {fx.RUNS_DIR}/{fx.RUN_ID}/results.csv" in told
+
+
+async def test_after_r_the_monitor_follows_the_new_attempt_before_the_job_reports_it() -> None:
+    """`job.submit` returns before the sender registers attempt 2: until then the job still
+    reports attempt 1 FINISHED, and the monitor must go on polling anyway."""
+    job = fx.FakeJob(fx.finished(), lag=True)
+    app = fx.monitor_app(job, poll_interval=0.01)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await fx.until(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        screen = app.screen
+        await fx.until(pilot, lambda: screen.phase is Phase.FINISHED)
+        await pilot.press("r")
+        await fx.until(pilot, lambda: job.polls > 0)
+        await fx.until(pilot, lambda: screen.phase is Phase.RUNNING)
+        assert screen.snapshot.attempt == 2
+        await pilot.press("q", "l")

@@ -4,6 +4,7 @@
 data and no threads of their own. A FakeJob returns the same recorded snapshot and output lines
 every time, so an app built with `poll_interval=0` (no polling thread) shows exactly one recorded
 moment of a job: the monitor reads `job.snapshot()` and `job.output_since(0)` once, at submit.
+`FakeRuns` stands in for the run records (`list_runs`, `reattach`) behind the runs list.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
 
 from textual.pilot import Pilot
 
+from ippmon.attach import RunError, RunSummary
 from ippmon.jobspec import Catalog, JobSpec, SpecError
 from ippmon.model import (
     ClusterInfo,
@@ -33,6 +37,7 @@ from ippmon.ui import IppmonApp
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fixed clock of every recorded app
 CLUSTER = ClusterInfo(profile="default", cluster_id="", engines=4, location="local")
 RUN_ID = "20260101-000000-a1b2"
+RUNS_DIR = "/tmp/ippmon-test-runs"
 
 
 def fixed_clock() -> float:
@@ -177,7 +182,6 @@ def mid_run() -> JobSnapshot:
         output_seq=40,
         cluster=CLUSTER.label,
         run_id=RUN_ID,
-        message="engine 3 stopped answering; its task 28 was lost",
     )
 
 
@@ -271,7 +275,115 @@ def succeeded() -> JobSnapshot:
     )
 
 
+def engine_gone() -> JobSnapshot:
+    """squares on 4 engines: engine 2 died while it ran task 43, which is lost."""
+    return JobSnapshot(
+        name="squares",
+        phase=Phase.RUNNING,
+        total=100,
+        submitted=100,
+        counts=counts(queued=33, running=3, ok=62, failed=1, lost=1),
+        elapsed_s=24.9,
+        serial_s=66.4,
+        tasks_per_s=2.6,
+        eta_s=13.9,
+        engines=(
+            EngineView(0, True, 63, 0.3, 17, 22.0, 88.4, "task 63: step 1/3 reading input 63"),
+            EngineView(1, True, 64, 2.1, 16, 20.7, 83.1, "task 64: step 2/3 reading input 64"),
+            EngineView(2, False, None, 0.0, 12, 14.8, 59.4, "task 43: step 2/3 reading input 43"),
+            EngineView(3, True, 65, 0.9, 17, 21.5, 86.3, "task 62: squared 62 -> 3844"),
+        ),
+        failures=(
+            Failure(21, TaskState.ERROR, 1, "ValueError", "math domain error"),
+            Failure(43, TaskState.LOST, 2, "EngineError", "Engine 2 died while running task"),
+        ),
+        n_failures=2,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def engine_gone_lines() -> list[OutputLine]:
+    """What engines 0, 1 and 3 printed after engine 2 died."""
+    return [
+        replace(line, engine=3) if line.engine == 2 else line
+        for line in output_lines(start_task=50)
+    ]
+
+
+CONTROLLER_GONE = (
+    "controller unreachable (no answer since 00:00:12); finished results are saved in "
+    f"/home/ada/.local/state/ippmon/runs/{RUN_ID}"
+)
+
+
+def controller_gone() -> JobSnapshot:
+    """squares, when the controller stopped answering: the job's message says so (the engines
+    look as they did at the last answer)."""
+    running = mid_run()
+    engines = (
+        *running.engines[:3],
+        EngineView(3, True, 44, 2.4, 13, 17.5, 81.8, "task 44: step 1/3"),
+    )
+    return replace(
+        running,
+        counts=counts(queued=38, running=4, ok=55, failed=3),
+        engines=engines,
+        message=CONTROLLER_GONE,
+    )
+
+
+def resubmitted() -> JobSnapshot:
+    """flaky after `R`: all 50 tasks sent again as attempt 2, the first ones running."""
+    return JobSnapshot(
+        name="flaky",
+        phase=Phase.RUNNING,
+        total=50,
+        submitted=50,
+        counts=counts(queued=38, running=4, ok=8),
+        elapsed_s=6.3,
+        serial_s=14.1,
+        tasks_per_s=3.1,
+        eta_s=13.5,
+        engines=tuple(
+            EngineView(i, True, 8 + i, 0.1 * (i + 1), 14, 4.4, 70.2, f"task {8 + i}: step 1/3")
+            for i in range(4)
+        ),
+        attempt=2,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+ATTACHED_RUN_ID = "20251231-180000-77de"
+
+
+def detached_run() -> JobSnapshot:
+    """squares as `ippmon attach` finds it: sent by an earlier ippmon that left it running."""
+    running = controller_gone()
+    return replace(
+        running,
+        counts=counts(queued=34, running=4, ok=59, failed=3),
+        elapsed_s=31.0,
+        serial_s=64.8,
+        tasks_per_s=2.9,
+        eta_s=13.1,
+        run_id=ATTACHED_RUN_ID,
+        message="",
+    )
+
+
 # -- the fakes --------------------------------------------------------------------------------
+
+
+class TaskSource(Protocol):
+    """Recorded rows and details (e.g. `control_fakes.RecordedJob`)."""
+
+    def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]: ...
+
+    def task(self, index: int) -> TaskDetail: ...
 
 
 class FakeJob:
@@ -283,23 +395,43 @@ class FakeJob:
         lines: Sequence[OutputLine] = (),
         *,
         script: Iterable[JobSnapshot] = (),
+        retry: Sequence[int] | None = None,
+        after_submit: JobSnapshot | None = None,
+        tasks: TaskSource | None = None,
+        lag: bool = False,
     ) -> None:
+        """`retry`: what `retryable()` answers (default: the recorded failures' indices);
+        `after_submit`: the snapshot a resubmission leads to (default: derived); `tasks`:
+        where `task_rows()` and `task()` come from (default: no rows); `lag`: as the real job,
+        a resubmission shows only from the next poll on (the sender thread registers it)."""
         self.name = snapshot.name
         self._snapshot = snapshot
         self._lines = list(lines)
         self._script = list(script)
+        self._retry = list(retry) if retry is not None else None
+        self._after_submit = after_submit
+        self._tasks = tasks
+        self._lag = lag
+        self._sent: JobSnapshot | None = None  # a resubmission not yet taken in (`lag`)
         self.polls = 0
         self.poll_threads: set[threading.Thread] = set()
         self.polled = threading.Event()
         self.cancelled = False
         self.closed = False
         self.resubmitted: list[int] | None = None
+        self.submit_threads: set[threading.Thread] = set()
+        self.retryable_calls = 0
         self.exported: str | None = None
+        self.export_threads: set[threading.Thread] = set()
+        self.cancel_threads: set[threading.Thread] = set()
+        self.calls: list[str] = []  # "submit", "cancel", "close", in order
 
     def poll(self) -> JobSnapshot:
         self.poll_threads.add(threading.current_thread())
         self.polls += 1
-        if self._script:
+        if self._sent is not None:
+            self._snapshot, self._sent = self._sent, None
+        elif self._script:
             self._snapshot = self._script.pop(0)
         self.polled.set()
         return self._snapshot
@@ -311,39 +443,113 @@ class FakeJob:
         return [line for line in self._lines if line.seq > seq], 0
 
     def task(self, index: int) -> TaskDetail:
+        if self._tasks is not None:
+            return self._tasks.task(index)
         return TaskDetail(index, TaskState.QUEUED, 1, None, None, None, None, None)
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
-        return []
+        return [] if self._tasks is None else self._tasks.task_rows(states)
 
     def retryable(self) -> list[int]:
+        self.retryable_calls += 1
+        if self._retry is not None:
+            return list(self._retry)
         return [failure.index for failure in self._snapshot.failures]
 
     def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
-        """Resubmission: the job goes back to running as the next attempt."""
+        """Resubmission: the tasks go back to queued and the job runs again as the next
+        attempt (the failed, cancelled and lost ones; or, given every index, all of them)."""
+        self.submit_threads.add(threading.current_thread())
+        self.calls.append("submit")
         self.resubmitted = list(indices)
         snapshot = self._snapshot
-        self._snapshot = replace(
-            snapshot,
-            phase=Phase.RUNNING,
-            attempt=snapshot.attempt + 1,
-            counts={**snapshot.counts, TaskState.QUEUED: len(self.resubmitted)},
-        )
-        return self._snapshot.attempt
+        after = self._after_submit
+        if after is None:
+            again = (TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST)
+            if len(self.resubmitted) >= snapshot.total:
+                again = tuple(TaskState)
+            moved = {state: 0 for state in again}
+            queued = snapshot.count(TaskState.QUEUED) + sum(snapshot.count(s) for s in again)
+            after = replace(
+                snapshot,
+                phase=Phase.RUNNING,
+                attempt=snapshot.attempt + 1,
+                counts={**snapshot.counts, **moved, TaskState.QUEUED: queued},
+                failures=(),
+            )
+        if self._lag:
+            self._sent = after
+        else:
+            self._snapshot = after
+        return after.attempt
 
     def export(self, fmt: str = "csv") -> str:
+        self.export_threads.add(threading.current_thread())
         self.exported = fmt
-        return f"/tmp/ippmon-test-runs/{RUN_ID}/results.{fmt}"
+        return f"{RUNS_DIR}/{RUN_ID}/results.{fmt}"
 
     @property
     def finished(self) -> bool:
         return self._snapshot.phase is Phase.FINISHED
 
     def cancel(self) -> None:
+        self.cancel_threads.add(threading.current_thread())
+        self.calls.append("cancel")
         self.cancelled = True
 
     def close(self) -> None:
+        self.calls.append("close")
         self.closed = True
+
+
+def recorded_runs() -> list[RunSummary]:
+    """Five runs in the test runs folder, newest first, as `list_runs` returns them."""
+
+    def run(run_id: str, job: str, state: str, total: int, ago: float | None, **done: int):
+        by_state = {s.value: 0 for s in TaskState} | done
+        by_state["queued"] = total - sum(done.values())
+        created = None if ago is None else NOW - ago
+        return RunSummary(
+            run_id, Path(RUNS_DIR) / run_id, job, state, total, by_state, created, "default"
+        )
+
+    return [
+        run(RUN_ID, "flaky", "finished", 50, 185, ok=45, error=3, cancelled=1, lost=1),
+        run("20251231-231500-9f3c", "render-frames", "detached", 20_000, 2_700, ok=7_680),
+        run(ATTACHED_RUN_ID, "squares", "detached", 100, 6 * 3600 + 120, ok=55, error=3),
+        run("20251230-120000-0b1d", "sweep", "finished", 12, 36 * 3600, ok=12),
+        run("20251229-090000-c0de", "nightly-regression-suite", "finished", 4, None, ok=4),
+    ]
+
+
+class FakeRuns:
+    """The run records behind the runs list: `list_runs(runs_dir)` answers `runs`, and
+    `reattach(folder, client, info, clock=...)` hands out `jobs[run_id]` (or raises RunError)."""
+
+    def __init__(
+        self,
+        runs: Sequence[RunSummary] | None = None,
+        jobs: dict[str, FakeJob] | None = None,
+    ) -> None:
+        self.runs = list(recorded_runs() if runs is None else runs)
+        self.jobs = dict(jobs or {})
+        self.listed: list[str | None] = []
+        self.attached: list[tuple[Path, object, ClusterInfo]] = []
+        self.threads: set[threading.Thread] = set()
+
+    def list_runs(self, runs_dir: str | None) -> list[RunSummary]:
+        self.listed.append(runs_dir)
+        return list(self.runs)
+
+    def reattach(
+        self, folder: Path, client: object, info: ClusterInfo, *, clock: Callable[[], float]
+    ) -> FakeJob:
+        self.threads.add(threading.current_thread())
+        self.attached.append((folder, client, info))
+        job = self.jobs.get(folder.name)
+        if job is None:
+            raise RunError(f"{folder}: cannot read the run record: FileNotFoundError: run.json")
+        return job
 
 
 class FakeSession:
@@ -450,17 +656,30 @@ def make_app(
     job_name: str | None = None,
     poll_interval: float = 0.0,
     local_engines: int | None = None,
+    runs: FakeRuns | None = None,
 ) -> IppmonApp:
-    """An app on recorded state: fixed clock, no animation, no polling thread by default."""
+    """An app on recorded state: fixed clock, no animation, no polling thread by default,
+    and recorded runs (`runs`, default: none to attach to) behind the runs list."""
+    runs = runs or FakeRuns()
     app = IppmonApp(
         backend or FakeBackend(),
         catalog_ or catalog(),
-        runs_dir="/tmp/ippmon-test-runs",
+        runs_dir=RUNS_DIR,
         job_name=job_name,
         clock=fixed_clock,
         local_engines=local_engines,
         poll_interval=poll_interval,
+        reattach=runs.reattach,
+        list_runs=runs.list_runs,
     )
+    app.animation_level = "none"
+    return app
+
+
+def watch_app(job: FakeJob, *, attached: bool = False, poll_interval: float = 0.0) -> IppmonApp:
+    """The app for one job (`ippmon attach` with `attached`): the monitor alone, as quick to
+    start as an app gets; it looks exactly like the monitor reached through the picker."""
+    app = IppmonApp.for_job(job, attached=attached, clock=fixed_clock, poll_interval=poll_interval)
     app.animation_level = "none"
     return app
 

@@ -1,22 +1,31 @@
 """The ippmon app: which screen comes next, app-wide keys, and the exit code.
 
 Flow: connecting (discover / connect / start a local cluster) → [cluster picker | no cluster] →
-job picker → monitor (pushed over the picker, so Escape after the job returns to it). Screens end
-by dismissing with what they decided; the callbacks here route to the next one.
+job picker → monitor (pushed over the picker, so Escape after the job returns to it). From the
+picker, `a` lists the recorded runs; choosing one re-attaches to it (`attach.reattach`, in a
+thread) and opens the monitor on it. Screens end by dismissing with what they decided; the
+callbacks here route to the next one.
+
+Quitting while a job runs asks what becomes of its tasks (`LeaveScreen`: leave them running,
+cancel them, or stay), except on a local cluster ippmon started, which stops with it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from ippmon.model import JobSnapshot
+from ippmon import attach
+from ippmon.attach import RunError, RunSummary
+from ippmon.model import ClusterInfo, JobSnapshot
 from ippmon.session import Backend, ClusterChoice, ConnectError, JobHandle, Session
 from ippmon.ui.screens.closing import ClosingScreen
 from ippmon.ui.screens.cluster_picker import DEFAULT_LOCAL_ENGINES, ClusterPickerScreen
@@ -24,13 +33,26 @@ from ippmon.ui.screens.confirm import ConfirmScreen, QuitConfirm
 from ippmon.ui.screens.connecting import Attempt, ConnectingScreen
 from ippmon.ui.screens.help import HelpScreen
 from ippmon.ui.screens.job_picker import JobPickerScreen
-from ippmon.ui.screens.monitor import MonitorScreen
+from ippmon.ui.screens.leave import CANCEL, LEAVE, LeaveScreen
+from ippmon.ui.screens.monitor import MonitorScreen, one_line
 from ippmon.ui.screens.no_cluster import NoClusterScreen
+from ippmon.ui.screens.runs import RunsScreen
 
 if TYPE_CHECKING:
     from ippmon.jobspec import Catalog, JobSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_NO_CLUSTER = 0, 1, 3
+
+
+def cluster_name(info: ClusterInfo) -> str:
+    """`profile[:cluster-id]`, as a run record names its cluster (`RunSummary.cluster`)."""
+    return info.profile + (f":{info.cluster_id}" if info.cluster_id else "")
+
+
+Reattach = Callable[..., JobHandle]
+"""`attach.reattach(folder, client, info, *, clock=...)`, or a stand-in in tests."""
+ListRuns = Callable[[str | None], Sequence[RunSummary]]
+"""`attach.list_runs(runs_dir)`, or a stand-in in tests."""
 
 
 class _NoBackend:
@@ -71,7 +93,11 @@ class IppmonApp(App[int]):
         clock: Callable[[], float] = time.time,
         local_engines: int | None = None,
         poll_interval: float = 0.25,
+        reattach: Reattach = attach.reattach,
+        list_runs: ListRuns = attach.list_runs,
     ) -> None:
+        """`reattach` and `list_runs` read run records (the runs list, `a` on the job picker);
+        tests pass stand-ins."""
         super().__init__()
         self.backend = backend
         self.catalog = catalog
@@ -80,8 +106,12 @@ class IppmonApp(App[int]):
         self.clock = clock
         self.local_engines = local_engines
         self.poll_interval = poll_interval
+        self.reattach = reattach
+        self.list_runs = list_runs
         self._pending_job = job_name
         self._given_job: JobHandle | None = None
+        self._given_attached = False
+        self._quitting = False  # cancelling the tasks before quitting
         self._owns_cluster = False  # the session is a local cluster this app started
         self.session: Session | None = None
         self.last_snapshot: JobSnapshot | None = None
@@ -91,22 +121,29 @@ class IppmonApp(App[int]):
         cls,
         job: JobHandle,
         *,
+        attached: bool = False,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.25,
     ) -> IppmonApp:
-        """Watch a job submitted earlier (`ippmon attach`): no connecting, no picker; the caller
-        owns the session and closes it."""
+        """Watch one job: no connecting, no picker; the caller owns the session and closes it.
+        `attached=True` for a job an earlier ippmon sent (`ippmon attach`, `ippmon resume`):
+        the monitor says so in its status line."""
         from ippmon.jobspec import Catalog
 
         app = cls(_NoBackend(), Catalog({}), clock=clock, poll_interval=poll_interval)
         app._given_job = job
+        app._given_attached = attached
         return app
 
     # -- routing --------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         if self._given_job is not None:
-            monitor = MonitorScreen(job=self._given_job, poll_interval=self.poll_interval)
+            monitor = MonitorScreen(
+                job=self._given_job,
+                poll_interval=self.poll_interval,
+                attached=self._given_attached,
+            )
             self.push_screen(monitor, self._monitor_closed)
         elif self.local_engines:
             self.attempt(Attempt.local(self.local_engines))
@@ -162,6 +199,77 @@ class IppmonApp(App[int]):
     def on_job_picker_screen_submit(self, message: JobPickerScreen.Submit) -> None:
         self.submit(message.spec)
 
+    # -- the runs list: attach to a recorded run ------------------------------------------------
+
+    def on_job_picker_screen_open_runs(self, message: JobPickerScreen.OpenRuns) -> None:
+        self.open_runs()
+
+    def open_runs(self) -> None:
+        """List the recorded runs (read in the screen's worker); choosing one attaches to it."""
+        if self.session is None or self.running_monitor() is not None:
+            return
+        runs_dir, list_runs = self.runs_dir, self.list_runs
+        screen = RunsScreen(
+            lambda: list_runs(runs_dir),
+            clock=self.clock,
+            where=str(attach.runs_root(runs_dir)),
+        )
+        self.push_screen(screen, self._run_chosen)
+
+    def _run_chosen(self, summary: RunSummary | None) -> None:
+        session = self.session
+        if summary is None or session is None or self.running_monitor() is not None:
+            return
+        self.notify(f"reading run {summary.run_id}…", timeout=3, markup=False)
+        self._reattach(summary, session.info, getattr(session, "client", None))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="attach", description="reattach")
+    def _reattach(
+        self, summary: RunSummary, info: ClusterInfo, client: Any
+    ) -> tuple[RunSummary, JobHandle] | None:
+        job = self.reattach(summary.folder, client, info, clock=self.clock)
+        if get_current_worker().is_cancelled:  # another run was chosen meanwhile
+            job.close()
+            return None
+        return summary, job
+
+    def _attached(self, summary: RunSummary, job: JobHandle) -> None:
+        if self.session is None or self.running_monitor() is not None:
+            job.close()  # the app is leaving, or watches another job by now
+            return
+        unfinished = summary.done < summary.total
+        if unfinished and summary.cluster != cluster_name(self.session.info):
+            self.notify(
+                f"run {summary.run_id} was sent to cluster {summary.cluster}, not to "
+                f"{cluster_name(self.session.info)}: tasks this controller does not know show "
+                "as lost",
+                title="Another cluster",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
+        monitor = MonitorScreen(job=job, poll_interval=self.poll_interval, attached=True)
+        self.push_screen(monitor, self._monitor_closed)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.node is not self:
+            return  # a screen's worker, bubbling up
+        if worker.group == "attach":
+            if event.state is WorkerState.SUCCESS and worker.result is not None:
+                self._attached(*worker.result)
+            elif event.state is WorkerState.ERROR:
+                error = worker.error
+                text = str(error) if isinstance(error, RunError) else one_line(error)
+                self.notify(text, title="Cannot attach", severity="error", timeout=20, markup=False)
+        elif worker.group == "quit-cancel" and event.state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+        ):
+            if event.state is WorkerState.ERROR:
+                self.log.error("cancelling before quitting failed", worker.error)
+            self.leave()
+
     def _monitor_closed(self, snapshot: JobSnapshot | None) -> None:
         if snapshot is not None:
             self.last_snapshot = snapshot
@@ -196,18 +304,39 @@ class IppmonApp(App[int]):
         return EXIT_OK if snapshot.succeeded else EXIT_FAILED
 
     async def action_quit(self) -> None:
-        if isinstance(self.screen, (ConfirmScreen, ClosingScreen)):
+        if isinstance(self.screen, (ConfirmScreen, ClosingScreen)) or self._quitting:
             return
         monitor = self.running_monitor()
         if monitor is None:
             self.leave()
-            return
+        elif self._owns_cluster:  # the cluster stops with ippmon: nothing can be left running
 
-        def answered(yes: bool | None) -> None:
-            if yes:
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.leave()
+
+            self.push_screen(QuitConfirm(monitor.job_name, monitor.remaining), confirmed)
+        else:
+            run_id = monitor.snapshot.run_id if monitor.snapshot is not None else ""
+            leave = LeaveScreen(monitor.remaining, run_id, job_name=monitor.job_name)
+            self.push_screen(leave, partial(self._leave_answered, monitor))
+
+    def _leave_answered(self, monitor: MonitorScreen, answer: str | None) -> None:
+        if answer == LEAVE:
+            self.leave()
+        elif answer == CANCEL:
+            job = monitor.job
+            if job is None or not monitor.running:
                 self.leave()
+                return
+            self._quitting = True
+            monitor.stop_polling()  # the notice stays until ippmon is gone
+            monitor.show_notice("Cancelling the tasks, then quitting…")
+            self._cancel_then_leave(job)
 
-        self.push_screen(QuitConfirm(monitor.job_name, monitor.remaining), answered)
+    @work(thread=True, exit_on_error=False, group="quit-cancel", description="job.cancel")
+    def _cancel_then_leave(self, job: JobHandle) -> None:
+        job.cancel()
 
     def leave(self) -> None:
         """Exit with the exit code, after flushing the run record and closing the session in a
@@ -247,32 +376,15 @@ class IppmonApp(App[int]):
                 yield SystemCommand(
                     f"Submit job: {name}", spec.description, partial(self.submit, spec)
                 )
-        if isinstance(screen, MonitorScreen):
-            if screen.check_action("cancel", ()) is True:
-                yield SystemCommand(
-                    "Cancel job", "Abort queued tasks, interrupt running ones", screen.action_cancel
-                )
             yield SystemCommand(
-                "Toggle follow", "Auto-scroll the output on or off", screen.action_follow
+                "Attach to a run", "List the recorded runs and watch one again", self.open_runs
             )
-            if screen.check_action("resubmit", ()) is True:
-                yield SystemCommand(
-                    "Resubmit failed tasks",
-                    "Send the failed, cancelled and lost tasks again",
-                    screen.action_resubmit,
-                )
-            if screen.check_action("export", ()) is True:
-                yield SystemCommand(
-                    "Export results (CSV)",
-                    "One row per task, into the run folder",
-                    screen.action_export,
-                )
-            if screen.check_action("back", ()) is True:
-                yield SystemCommand(
-                    "Back to the jobs", "Pick another job to run", screen.action_back
-                )
+        if isinstance(screen, MonitorScreen):
+            yield from screen.palette_commands()
         yield SystemCommand("Help", "Every key ippmon answers to", self.action_help)
-        yield SystemCommand("Quit", "Quit ippmon (asks first while a job runs)", self.action_quit)
+        yield SystemCommand(
+            "Quit", "Quit ippmon (asks what to do with a running job)", self.action_quit
+        )
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Quit the application"):
                 yield command

@@ -1,4 +1,5 @@
-"""Yes/no dialogs for the two actions that cannot be undone: quitting mid-job and cancelling."""
+"""Yes/no dialogs for what cannot be undone: stopping a local cluster mid-job, cancelling, and
+sending a whole job again."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self._danger = danger
 
     def compose(self) -> ComposeResult:
+        self.set_class(not self._danger, "-safe")
         with Vertical(id="dialog") as dialog:
             dialog.border_title = self._title
             yield Static(self._question, id="question", markup=False)
@@ -60,16 +62,18 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class QuitConfirm(ConfirmScreen):
-    """Quit while a job runs: the tasks go on without us. `q` again means quit."""
+    """Quit while a job runs on the local cluster ippmon started (`--local`): the cluster stops
+    with ippmon, so its tasks cannot be left running. `q` again means quit."""
 
     BINDINGS = [Binding("q", "answer(True)", "Quit", show=False)]
 
     def __init__(self, job_name: str, remaining: int) -> None:
         tasks = f"{remaining:,} unfinished task{'s' if remaining != 1 else ''}"
         super().__init__(
-            "Quit while the job runs?",
-            f"Job {job_name!r} is still running. Its {tasks} keep running on the cluster; "
-            "ippmon just stops watching them (the run record keeps what finished so far).",
+            "Quit and stop the local cluster?",
+            f"Job {job_name!r} is still running on the local cluster ippmon started: quitting "
+            f"stops the local cluster and its {tasks}. "
+            "The run record keeps the results that came back.",
             yes="Quit",
             no="Stay",
             yes_keys="q / y",
@@ -87,4 +91,29 @@ class CancelConfirm(ConfirmScreen):
             "Tasks that already finished keep their results.",
             yes="Cancel job",
             no="Keep running",
+        )
+
+
+class ResubmitAllConfirm(ConfirmScreen):
+    """Send every input again as the next attempt (`R`); the newest attempt of a task counts."""
+
+    def __init__(self, job_name: str, total: int, attempt: int, ok: int, unfinished: int) -> None:
+        tasks = f"all {total:,} tasks" if total != 1 else "its one task"
+        parts = [f"Send {tasks} of {job_name!r} again, as attempt {attempt}?"]
+        if ok:
+            parts.append(
+                f"The {ok:,} that succeeded run again too "
+                "(the run record keeps every attempt; the newest counts)."
+            )
+        if unfinished:
+            parts.append(
+                f"The {unfinished:,} still queued or running are not cancelled "
+                "(press c first to stop them)."
+            )
+        super().__init__(
+            f"Resubmit all of {job_name}?",
+            " ".join(parts),
+            yes=f"Resubmit {total:,}",
+            no="Keep as is",
+            danger=False,
         )

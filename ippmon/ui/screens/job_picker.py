@@ -1,8 +1,8 @@
 """The catalog of job specs: pick one and press Enter to submit it to the cluster.
 
 Broken specs are listed too, with their one-line error, but cannot be selected; an unreadable spec
-file is reported at the top. The screen only asks for a submit (`JobPickerScreen.Submit`); the app
-opens the monitor.
+file is reported at the top. The screen only asks (`JobPickerScreen.Submit`, `OpenRuns` for `a`,
+attach to a recorded run); the app opens the monitor or the runs list.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ class JobPickerScreen(Screen[None]):
 
     BINDINGS = [
         Binding("enter", "submit", "Submit", id="submit", priority=True),
+        Binding("a", "runs", "Attach to a run", id="attach"),
         Binding("j", "move(1)", "Down", show=False),
         Binding("k", "move(-1)", "Up", show=False),
         Binding("home,g", "edge(False)", "First", show=False, priority=True),
@@ -116,6 +117,9 @@ class JobPickerScreen(Screen[None]):
     @dataclass
     class Submit(Message):
         spec: JobSpec
+
+    class OpenRuns(Message):
+        """List the recorded runs, to attach to one."""
 
     def __init__(self, catalog: Catalog, cluster: ClusterInfo) -> None:
         super().__init__()
@@ -184,3 +188,6 @@ class JobPickerScreen(Screen[None]):
         spec = self.highlighted_spec()
         if spec is not None:
             self.post_message(self.Submit(spec))
+
+    def action_runs(self) -> None:
+        self.post_message(self.OpenRuns())

@@ -5,16 +5,22 @@ thread (`poll_job`) sends `JobUpdate`s; each update is drawn by the widgets' `ap
 `poll_interval=0` there is no polling thread: the screen shows what the job had at submit time
 (`job.snapshot()` and `job.output_since(0)`), which is how tests and screenshots feed it recorded
 state. Messages that arrive after the screen is gone are ignored.
+
+Resubmitting (`r` the failed, cancelled and lost tasks; `R` all of them, after a confirm) sends
+from a thread worker and keeps this screen on the same job: the indices stay, the attempt grows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
@@ -26,7 +32,8 @@ from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
 from ippmon.session import JobHandle, Session
 from ippmon.ui.messages import JobUpdate, PollFailed
 from ippmon.ui.poller import poll_job
-from ippmon.ui.screens.confirm import CancelConfirm
+from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
+from ippmon.ui.screens.tasks import TasksScreen
 from ippmon.ui.widgets.engine_panel import EngineBoard
 from ippmon.ui.widgets.job_status import JobStatus, Notice
 from ippmon.ui.widgets.output_log import OutputLog
@@ -43,18 +50,75 @@ def one_line(error: BaseException | None) -> str:
     return text.splitlines()[0]
 
 
+PALETTE: tuple[tuple[str, str, str], ...] = (  # action, command, what it does
+    ("cancel", "Cancel job", "Abort queued tasks, interrupt running ones"),
+    ("tasks", "Show tasks", "Every task in a table: filter, sort, open one"),
+    ("follow", "Toggle follow", "Auto-scroll the output on or off"),
+    ("resubmit", "Resubmit failed tasks", "Send the failed, cancelled and lost tasks again"),
+    ("resubmit_all", "Resubmit all tasks", "Send every task again as a new attempt (asks first)"),
+    ("export", "Export results (CSV)", "One row per task, into the run folder"),
+    ("back", "Back to the jobs", "Pick another job to run"),
+)
+
+
+def retryable_count(snapshot: JobSnapshot) -> int:
+    """How many tasks `r` would send again, from the counts (`job.retryable()` is O(total))."""
+    return sum(snapshot.count(s) for s in (TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST))
+
+
+class AttemptSent:
+    """A job just resubmitted as `attempt`, until its tracker has taken the attempt in.
+
+    `job.submit` returns before the sender thread registers the new tasks, and until it does a
+    snapshot still says the earlier attempt FINISHED: the screen would stop following the job
+    (and the poller stop polling). Seen through this, such a snapshot reads SUBMITTING."""
+
+    def __init__(self, job: JobHandle, attempt: int) -> None:
+        self.job = job
+        self.attempt = attempt
+
+    def seen(self, snapshot: JobSnapshot) -> JobSnapshot:
+        if snapshot.phase is Phase.FINISHED and snapshot.attempt < self.attempt:
+            return replace(snapshot, phase=Phase.SUBMITTING, attempt=self.attempt)
+        return snapshot
+
+    def poll(self) -> JobSnapshot:
+        return self.seen(self.job.poll())
+
+    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
+        return self.job.output_since(seq)
+
+
 class MonitorScreen(Screen["JobSnapshot | None"]):
     """Dismisses (Escape, once the job finished) with the last snapshot."""
 
-    BINDINGS = [
+    RESUBMIT = Binding.Group("Resubmit", compact=True)
+    BINDINGS: list[BindingType] = [
         Binding("c", "cancel", "Cancel", id="cancel"),
-        Binding("r", "resubmit", "Resubmit", id="resubmit"),
-        Binding("f", "follow", "Follow", id="follow"),
+        Binding("t", "tasks", "Tasks", id="tasks"),
+        Binding(
+            "r",
+            "resubmit",
+            "Resubmit failed",
+            id="resubmit",
+            group=RESUBMIT,
+            tooltip="Send the failed, cancelled and lost tasks again",
+        ),
+        Binding(
+            "R",
+            "resubmit_all",
+            "Resubmit all",
+            id="resubmit-all",
+            group=RESUBMIT,
+            tooltip="Send every task again (asks first)",
+        ),
+        # Not in the footer (no room at 80 columns): the output's border says "f to pause".
+        Binding("f", "follow", "Follow", id="follow", show=False),
         Binding("x", "export", "Export CSV", id="export", show=False),
         Binding("escape,b", "back", "Back", id="back", key_display="esc"),
     ]
 
-    phase: reactive[Phase | None] = reactive(None, bindings=True)
+    phase: reactive[Phase | None] = reactive(None)  # the footer follows `_keys_state`
     submit_failed: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(
@@ -65,8 +129,10 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         job: JobHandle | None = None,
         runs_dir: str | None = None,
         poll_interval: float = 0.25,
+        attached: bool = False,
     ) -> None:
-        """Submit `spec` through `session`, or watch a `job` submitted before (re-attach)."""
+        """Submit `spec` through `session`, or watch a `job` submitted before; `attached` says
+        it was sent by an earlier ippmon (`ippmon attach`, the runs list) in the status line."""
         super().__init__()
         if job is not None:
             self.job_name = job.name
@@ -78,10 +144,12 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         self.session = session
         self.runs_dir = runs_dir
         self.poll_interval = poll_interval
+        self.attached = attached
         self.job: JobHandle | None = None
         self._given_job = job
         self._job_closed = False
         self._last_seq = 0  # newest output line shown; a restarted poller goes on from there
+        self._keys_state: tuple[object, ...] = ()  # what the greyed-out keys were decided from
         self.snapshot: JobSnapshot | None = None
 
     # -- layout ---------------------------------------------------------------------------------
@@ -134,7 +202,7 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         return self.session.submit(self.spec, self.runs_dir)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="poll", description="job.poll")
-    def _poll(self, job: JobHandle, last_seq: int) -> int:
+    def _poll(self, job: JobHandle | AttemptSent, last_seq: int) -> int:
         stop = get_current_worker().cancelled_event
         return poll_job(
             job, self.post_message, stop, interval=self.poll_interval, last_seq=last_seq
@@ -145,9 +213,10 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         job.cancel()
 
     @work(thread=True, exit_on_error=False, group="resubmit", description="job.submit")
-    def _resubmit(self, job: JobHandle) -> tuple[int, int]:
-        indices = job.retryable()
-        return (len(indices), job.submit(indices)) if indices else (0, 0)
+    def _resubmit(self, job: JobHandle, indices: range | None = None) -> tuple[int, int]:
+        """Send `indices` again, or (None) what `job.retryable()` says: O(total), so here."""
+        todo = job.retryable() if indices is None else list(indices)
+        return (len(todo), job.submit(todo)) if todo else (0, 0)
 
     @work(thread=True, exit_on_error=False, group="export", description="job.export")
     def _export(self, job: JobHandle) -> str:
@@ -166,7 +235,9 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
             return
         group, result = event.worker.group, event.worker.result
         if event.state is WorkerState.ERROR and group in self.FAILED_TO:
-            self._notice(f"{self.FAILED_TO[group]} {self.job_name}: {one_line(event.worker.error)}")
+            self.show_notice(
+                f"{self.FAILED_TO[group]} {self.job_name}: {one_line(event.worker.error)}"
+            )
             if group == "submit":
                 self.submit_failed = True
                 self.query_one(JobStatus).show_pending(self.job_name, "not submitted")
@@ -178,7 +249,7 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         elif group == "resubmit":
             self._resubmitted(*result)
         elif group == "export":
-            self.notify(f"results written to {result}", title="Exported", timeout=10)
+            self.notify(f"results written to {result}", title="Exported", timeout=15, markup=False)
 
     def _start_watching(self, job: JobHandle) -> None:
         self.job = job
@@ -195,9 +266,12 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         if not count or self.job is None:
             self.notify("nothing to resubmit: no task failed, was cancelled or lost")
             return
-        self.notify(f"resubmitted {count:,} tasks as attempt {attempt}", timeout=5)
-        self._apply(self.job.snapshot(), [], 0)
-        self._follow_job()
+        tasks = f"{count:,} task{'s' if count != 1 else ''}"
+        self.notify(f"resubmitted {tasks} as attempt {attempt}", timeout=5)
+        sent = AttemptSent(self.job, attempt)
+        self._apply(sent.seen(self.job.snapshot()), [], 0)
+        if self.poll_interval > 0:
+            self._poll(sent, self._last_seq)
 
     # -- updates --------------------------------------------------------------------------------
 
@@ -209,15 +283,15 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
     def on_poll_failed(self, message: PollFailed) -> None:
         message.stop()
         if self.is_attached:
-            self._notice(f"Lost touch with the cluster: {message.error} (retrying)")
+            self.show_notice(f"Lost touch with the cluster: {message.error} (retrying)")
 
     def _apply(self, snapshot: JobSnapshot, lines: list[OutputLine], dropped: int) -> None:
         finished = snapshot.phase is Phase.FINISHED
         if lines:
             self._last_seq = max(self._last_seq, lines[-1].seq)
         try:
-            self.query_one(JobStatus).apply(snapshot)
-            self._notice(snapshot.message)
+            self.query_one(JobStatus).apply(snapshot, attached=self.attached)
+            self.show_notice(snapshot.message)
             self.query_one(ProgressPanel).apply(snapshot)
             self.query_one(TimingPanel).apply(snapshot)
             if finished:
@@ -233,8 +307,13 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         self.sub_title = snapshot.cluster or self.sub_title
         self.set_class(finished, "-finished")
         self.set_class(bool(snapshot.failures) and not finished, "-has-failures")
+        keys_state = (snapshot.phase, retryable_count(snapshot) > 0, snapshot.total > 0)
+        if keys_state != self._keys_state:  # not every tick: the footer redraws on a refresh
+            self._keys_state = keys_state
+            self.refresh_bindings()
 
-    def _notice(self, text: str) -> None:
+    def show_notice(self, text: str) -> None:
+        """The notice bar under the status line (the next snapshot's message replaces it)."""
         with contextlib.suppress(NoMatches):
             self.query_one(Notice).show(text)
 
@@ -245,17 +324,27 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
             return self.job is not None and self.phase in (Phase.SUBMITTING, Phase.RUNNING) or None
         if action == "back":
             return self.phase is Phase.FINISHED or self.submit_failed or None
-        if action == "resubmit":
-            snapshot = self.snapshot
-            return (
-                snapshot is not None
-                and snapshot.phase is Phase.FINISHED
-                and not snapshot.succeeded
-                and not self._busy("resubmit")
-            ) or None
-        if action == "export":
+        if action in ("resubmit", "resubmit_all"):
+            return self._can_resubmit(all_tasks=action == "resubmit_all") or None
+        if action in ("export", "tasks"):
             return self.job is not None or None
         return True
+
+    def _can_resubmit(self, *, all_tasks: bool) -> bool:
+        """Not while the job is being sent or cancelled, nor twice at once; `r` only when some
+        task failed, was cancelled or lost (from the snapshot's counts, not `job.retryable()`)."""
+        snapshot = self.snapshot
+        if self.job is None or snapshot is None or self._busy("resubmit"):
+            return False
+        if snapshot.phase in (Phase.SUBMITTING, Phase.CANCELLING):
+            return False
+        return snapshot.total > 0 if all_tasks else retryable_count(snapshot) > 0
+
+    def palette_commands(self) -> Iterator[SystemCommand]:
+        """The actions that apply right now, by name, for the command palette."""
+        for action, title, what in PALETTE:
+            if self.check_action(action, ()) is True:
+                yield SystemCommand(title, what, getattr(self, f"action_{action}"))
 
     def _busy(self, group: str) -> bool:
         return any(w.group == group and w.is_running for w in self.workers)
@@ -264,6 +353,32 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         if self.job is not None and self.check_action("resubmit", ()) is True:
             self._resubmit(self.job)
             self.refresh_bindings()
+
+    def action_resubmit_all(self) -> None:
+        snapshot = self.snapshot
+        if snapshot is None or self.check_action("resubmit_all", ()) is not True:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.job is not None and self.check_action("resubmit_all", ()) is True:
+                self._resubmit(self.job, range(snapshot.total))
+                self.refresh_bindings()
+
+        self.app.push_screen(
+            ResubmitAllConfirm(
+                snapshot.name,
+                snapshot.total,
+                snapshot.attempt + 1,
+                ok=snapshot.count(TaskState.OK),
+                unfinished=snapshot.total - snapshot.done,
+            ),
+            answered,
+        )
+
+    def action_tasks(self) -> None:
+        if self.job is not None:
+            clock = getattr(self.app, "clock", time.time)
+            self.app.push_screen(TasksScreen(self.job, clock=clock))
 
     def action_export(self) -> None:
         if self.job is not None:
@@ -279,7 +394,7 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
 
         def answered(yes: bool | None) -> None:
             if yes and self.job is not None and self.running:
-                self._notice("Cancelling: aborting queued tasks, interrupting running ones…")
+                self.show_notice("Cancelling: aborting queued tasks, interrupting running ones…")
                 self._cancel(self.job)
 
         self.app.push_screen(

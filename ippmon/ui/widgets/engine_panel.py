@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.events import Resize
 from textual.widgets import DataTable, Static
 
-from ippmon.model import EngineView, JobSnapshot, format_duration
+from ippmon.model import EngineView, JobSnapshot, TaskState, format_duration
 
 GRID_MAX = 8
 RUNNING, IDLE, GONE = "▶", "·", "✗"
@@ -26,6 +26,16 @@ def engine_task(engine: EngineView) -> tuple[str, str]:
     if engine.task is None:
         return "idle", ""
     return f"#{engine.task}", format_duration(engine.running_for_s)
+
+
+def lost_tasks(snapshot: JobSnapshot) -> dict[int, int]:
+    """Engine id -> the task that was lost with it, among the recent failures the snapshot
+    carries (a gone engine's panel says which task went with it)."""
+    return {
+        f.engine: f.index
+        for f in snapshot.failures
+        if f.state is TaskState.LOST and f.engine is not None
+    }
 
 
 def engine_class(engine: EngineView) -> str:
@@ -61,16 +71,17 @@ class EnginePanel(Static):
     def __init__(self, engine_id: int) -> None:
         super().__init__(id=f"engine-{engine_id}", classes="-idle")
         self.border_title = f"e{engine_id}"
-        self._last: EngineView | None = None
+        self._last: tuple[EngineView, int | None] | None = None
 
-    def apply(self, engine: EngineView) -> None:
-        if engine == self._last:
+    def apply(self, engine: EngineView, lost: int | None = None) -> None:
+        """`lost`: the task lost with this engine, when known."""
+        if (engine, lost) == self._last:
             return
-        self._last = engine
+        self._last = (engine, lost)
         self.set_classes(engine_class(engine))
         self.border_subtitle = f"{engine.busy_pct:.0f}% busy"
         if not engine.alive:
-            state = "[b]gone[/b]"
+            state = "[b]gone[/b]" + (f" · #{lost} lost" if lost is not None else "")
         elif engine.task is None:
             state = "idle"
         else:
@@ -100,14 +111,15 @@ class EngineGrid(Grid):
         super().__init__()
         self._panels: dict[int, EnginePanel] = {}
 
-    def apply(self, engines: tuple[EngineView, ...]) -> None:
+    def apply(self, engines: tuple[EngineView, ...], lost: dict[int, int] | None = None) -> None:
         new = []
+        lost = lost or {}
         for engine in engines:
             panel = self._panels.get(engine.id)
             if panel is None:
                 panel = self._panels[engine.id] = EnginePanel(engine.id)
                 new.append(panel)
-            panel.apply(engine)
+            panel.apply(engine, lost.get(engine.id))
         if new:
             self.mount_all(new)
         self.set_classes(f"-n{min(len(engines), GRID_MAX)}")
@@ -195,4 +207,7 @@ class EngineBoard(Container):
             self._board = EngineTable() if as_table else EngineGrid()
             self.mount(self._board)
             self.set_class(as_table, "-table")
-        self._board.apply(engines)
+        if isinstance(self._board, EngineGrid):
+            self._board.apply(engines, lost_tasks(snapshot))
+        else:
+            self._board.apply(engines)

@@ -10,7 +10,8 @@ from textual.widgets import Label, ProgressBar, Static
 from ippmon.model import JobSnapshot, Phase, TaskState
 
 
-def phase_detail(snapshot: JobSnapshot) -> str:
+def phase_detail(snapshot: JobSnapshot, *, hint: bool = True) -> str:
+    """What the phase is doing, in a few words (`hint`: with the key for what to do next)."""
     if snapshot.phase is Phase.SUBMITTING:
         return f"sending {snapshot.submitted:,} / {snapshot.total:,}"
     if snapshot.phase is Phase.CANCELLING:
@@ -19,8 +20,18 @@ def phase_detail(snapshot: JobSnapshot) -> str:
         if snapshot.succeeded:
             return "every task ok"
         not_ok = snapshot.total - snapshot.count(TaskState.OK)
-        return f"{not_ok:,} not ok: r resubmits them"
-    return f"attempt {snapshot.attempt}" if snapshot.attempt > 1 else ""
+        return f"{not_ok:,} not ok" + (": r resubmits them" if hint else "")
+    return ""
+
+
+def status_detail(snapshot: JobSnapshot, *, attached: bool = False) -> str:
+    """`attached · attempt 2 · sending 40 / 50`: how this job is watched, which attempt, and
+    what the phase is doing (the key hint only when nothing else needs the room at 80 columns)."""
+    parts = ["attached"] if attached else []
+    if snapshot.attempt > 1:
+        parts.append(f"attempt {snapshot.attempt}")
+    detail = phase_detail(snapshot, hint=not parts)
+    return " · ".join([*parts, detail] if detail else parts)
 
 
 class JobStatus(Horizontal):
@@ -33,7 +44,12 @@ class JobStatus(Horizontal):
     JobStatus #send-bar { width: auto; display: none; margin-right: 1; }
     JobStatus #send-bar Bar { width: 24; }
     JobStatus.-submitting #send-bar { display: block; }
-    JobStatus #phase-detail { width: 1fr; }
+    JobStatus #phase-detail {
+        width: 1fr;
+        margin-right: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
     JobStatus #run-id { width: auto; color: $text-muted; }
     """
 
@@ -50,13 +66,14 @@ class JobStatus(Horizontal):
         self._phase("submitting", Phase.SUBMITTING.value)
         self.query_one("#phase-detail", Label).update(what)
 
-    def apply(self, snapshot: JobSnapshot) -> None:
+    def apply(self, snapshot: JobSnapshot, *, attached: bool = False) -> None:
+        """`attached`: the job was sent by an earlier ippmon (`ippmon attach`, the runs list)."""
         self.query_one("#job-name", Label).update(snapshot.name)
         outcome = snapshot.phase.value
         if snapshot.phase is Phase.FINISHED:
             outcome = "succeeded" if snapshot.succeeded else "failed"
         self._phase(snapshot.phase.value.upper(), outcome)
-        self.query_one("#phase-detail", Label).update(phase_detail(snapshot))
+        self.query_one("#phase-detail", Label).update(status_detail(snapshot, attached=attached))
         self.set_class(snapshot.phase is Phase.SUBMITTING, "-submitting")
         if snapshot.phase is Phase.SUBMITTING:
             self.query_one("#send-bar", ProgressBar).update(

@@ -83,5 +83,5 @@ class OutputLog(Log):
 
     def _show_follow(self) -> None:
         self.border_subtitle = f"{self._count:,} lines · " + (
-            "following" if self.auto_scroll else "paused (f to follow)"
+            "following (f to pause)" if self.auto_scroll else "paused (f to follow)"
         )
