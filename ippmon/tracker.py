@@ -398,7 +398,9 @@ class Tracker:
             eta = remaining / rate if rate > 0 and self._finished_at is None else None
             if self.submitting:
                 phase = Phase.SUBMITTING
-            elif self._finished_at is not None:
+            elif self._finished_at is not None and not self._waiting_output:
+                # finished *and* every result handed out for the run record: a screen that
+                # stops polling at FINISHED must not leave the last results unrecorded
                 phase, eta = Phase.FINISHED, 0.0
             elif self.cancelling:
                 phase = Phase.CANCELLING
