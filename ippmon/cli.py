@@ -119,6 +119,9 @@ HARD_EXIT_AFTER_S = 3.0
 
 
 def _on_detach_signal(signum: int, _frame: object) -> None:
+    # A terminal hang-up comes with SIGCONT, whose Textual handler restarts application mode
+    # (a second writer thread) and can deadlock the shutdown: not now.
+    signal.signal(signal.SIGCONT, signal.SIG_DFL)
     DETACH.set()
     if _SignalState.app is not None:
         app = _SignalState.app

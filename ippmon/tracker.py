@@ -193,6 +193,7 @@ class Tracker:
             self._finished_at = None
             self.attempt = max(self.attempt, attempt)
             keys = []
+            retried: set[int] = set()
             for indices, md in chunks:
                 chunk = Chunk(key=len(self._chunks), indices=list(indices), attempt=attempt, md=md)
                 self._chunks.append(chunk)
@@ -202,7 +203,13 @@ class Tracker:
                     if old is not None:
                         self._counts[old.state] -= 1
                         self._counts[TaskState.QUEUED] += 1
+                        if old.state in (TaskState.ERROR, TaskState.LOST):
+                            self._n_failures -= 1  # shown failures are the newest attempts'
+                            retried.add(i)
                     self._task_chunk[i] = chunk
+            if retried:
+                kept = [f for f in self._failures if f.index not in retried]
+                self._failures = deque(kept, maxlen=MAX_FAILURES_SHOWN)
             return keys
 
     def catch_up(self, keys: Iterable[int]) -> None:

@@ -257,3 +257,19 @@ def test_task_rows_show_state_engine_attempt_duration_and_the_telling_line() -> 
     assert rows[0].engine == 1 and rows[0].duration_s == pytest.approx(1.5)
     assert rows[0].line == "last" and rows[1].line == "KeyError: 'x'"
     assert [r.index for r in tracker.task_rows([TaskState.ERROR])] == [1]
+
+
+def test_failures_shown_are_those_of_the_newest_attempts() -> None:
+    clock = Clock()
+    tracker, mds = make(2, clock)
+    finish(tracker, mds, 0, 1000.0, 1000.1, result=FakeRemoteError("RuntimeError", "transient"))
+    finish(tracker, mds, 1, 1000.0, 1000.1, result=1)
+    tracker.poll()
+    assert tracker.snapshot().n_failures == 1
+    again = md(engine_id=0)
+    (key,) = tracker.add_chunks([([0], again)], attempt=2)
+    tracker.notify(key, DONE, [0])
+    tracker.notify(key, OUTPUT_DONE)
+    tracker.poll()
+    snap = tracker.snapshot()
+    assert snap.n_failures == 0 and snap.failures == () and snap.succeeded
