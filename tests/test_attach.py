@@ -144,3 +144,35 @@ def test_resume_reruns_only_the_failures(tmp_path: Path, cluster: ClientSession,
     assert [int(r["index"]) for r in rows] == list(range(9))
     assert {r["status"] for r in rows} == {"ok"}
     assert [r["attempt"] for r in rows if r["index"] in ("1", "4", "7")] == ["2", "2", "2"]
+
+
+def test_tasks_the_controller_no_longer_holds_become_lost_with_the_reason_and_resume_reruns_them(
+    tmp_path: Path, cluster: ClientSession, client
+) -> None:
+    folder = detached_run(tmp_path, cluster)
+    meta = json.loads((folder / "run.json").read_text())
+    client.wait(meta["attempts"][0]["msg_ids"], timeout=60)
+    recorded = {r["index"] for r in read_results(folder)}
+    # as if the hub's task database had culled the unrecorded tasks' records
+    attempt = meta["attempts"][0]
+    attempt["msg_ids"] = [
+        f"culled-{n}" if not set(idx) <= recorded else mid
+        for n, (mid, idx) in enumerate(zip(attempt["msg_ids"], attempt["chunks"]))
+    ]
+    (folder / "run.json").write_text(json.dumps(meta))
+    missing = sorted(set(range(24)) - recorded)
+
+    proc = run(["attach", folder.name, "--runs-dir", str(folder.parent), "--headless"])
+    assert proc.returncode == 1, proc.stderr
+    lost = [r for r in read_results(folder) if r["status"] == "lost"]
+    assert sorted(r["index"] for r in lost) == missing
+    assert all("no longer holds" in r["error"]["evalue"] for r in lost)
+
+    proc = run(["resume", folder.name, "--runs-dir", str(folder.parent), "--headless"])
+    assert proc.returncode == 0, proc.stderr
+    final = {}
+    for r in read_results(folder):
+        if r["attempt"] >= final.get(r["index"], {}).get("attempt", 0):
+            final[r["index"]] = r
+    assert sorted(final) == list(range(24))
+    assert all(r["status"] == "ok" and r["result"] == r["index"] ** 2 for r in final.values())
