@@ -4,18 +4,28 @@ Starts a private 2-engine cluster, opens the app on it (headless Textual driver,
 a job of 20,000 tiny tasks that each print a line, and for `--seconds` measures:
 - stall: how late an `asyncio.sleep(5 ms)` on the UI loop wakes up (the loop's longest pause);
 - key latency: from a key event ("f", toggle follow) posted to the app until the screen's action
-  handler runs (what a person waits for before the screen can change).
-The same is measured on the idle picker first (the baseline of this run). Prints, asserts nothing.
+  handler runs (what a person waits for before the screen can change);
+- run-queue wait: how long the UI thread was ready to run but had no CPU (/proc schedstat).
+Baselines measured in the same run: the idle picker, and a bare asyncio loop in a process of its
+own (same nice value as the TUI) sampling the same way during the busy window, which is the
+floor this machine sets while its cores are busy with the job. Prints, asserts nothing.
 
-    python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20]
+    python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--in-process]
+
+`--in-process` runs the ipyparallel client in the TUI's process (`ClusterBackend`, as before
+`RemoteBackend`); `IPPMON_NICE=0` leaves the cluster side at the TUI's priority.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -23,10 +33,25 @@ from textual import events
 
 from ippmon.connect import ClusterBackend, ConnectOptions
 from ippmon.jobspec import load_catalog
+from ippmon.remote import RemoteBackend
 from ippmon.ui.app import IppmonApp
 from ippmon.ui.screens.monitor import MonitorScreen
 
 HANDLED: list[float] = []
+
+PROBE = """
+import asyncio, json, sys
+async def main(seconds):
+    loop = asyncio.get_running_loop()
+    stalls = []
+    end = loop.time() + seconds
+    while loop.time() < end:
+        t = loop.time()
+        await asyncio.sleep(0.005)
+        stalls.append(loop.time() - t - 0.005)
+    print(json.dumps(stalls))
+asyncio.run(main(float(sys.argv[1])))
+"""
 
 
 def _record_follow(original):  # noqa: ANN001, ANN202
@@ -38,6 +63,15 @@ def _record_follow(original):  # noqa: ANN001, ANN202
 
 
 MonitorScreen.action_follow = _record_follow(MonitorScreen.action_follow)
+
+
+def run_queue_wait_s() -> float:
+    """Seconds the UI (main) thread has spent runnable but not running, so far."""
+    tid = threading.main_thread().native_id
+    try:
+        return int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+    except OSError:
+        return float("nan")
 
 
 async def loop_stalls(seconds: float, app, keys: list[float]) -> list[float]:  # noqa: ANN001
@@ -62,22 +96,26 @@ async def loop_stalls(seconds: float, app, keys: list[float]) -> list[float]:  #
     return stalls
 
 
-def report(name: str, stalls: list[float], keys: list[float]) -> None:
+def report(
+    name: str, stalls: list[float], keys: list[float] | None = None, waited: float | None = None
+) -> None:
     ms = 1e3
     q = statistics.quantiles(stalls, n=100)
     line = (
-        f"{name:<28} stall p50 {q[49] * ms:6.1f} ms  p99 {q[98] * ms:6.1f} ms  "
+        f"{name:<26} stall p50 {q[49] * ms:5.1f} ms  p99 {q[98] * ms:5.1f} ms  "
         f"max {max(stalls) * ms:6.1f} ms"
     )
     if keys:
         line += (
-            f" | key to handler median {statistics.median(keys) * ms:5.1f} ms"
-            f"  max {max(keys) * ms:6.1f} ms  (n={len(keys)})"
+            f" | key to handler median {statistics.median(keys) * ms:4.1f} ms"
+            f"  max {max(keys) * ms:5.1f} ms (n={len(keys)})"
         )
+    if waited is not None:
+        line += f" | run-queue wait {waited:.2f} s"
     print(line)
 
 
-async def main(tasks: int, seconds: float) -> None:
+async def main(tasks: int, seconds: float, in_process: bool = False) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ippmon-bench-"))
     (folder / "ippmon.toml").write_text(
         "[jobs.big]\n"
@@ -86,12 +124,10 @@ async def main(tasks: int, seconds: float) -> None:
         "kwargs = { delay = 0.0, steps = 1 }\n"
     )
     catalog = load_catalog(folder / "ippmon.toml")
-    app = IppmonApp(
-        ClusterBackend(ConnectOptions(local=2)),
-        catalog,
-        runs_dir=str(folder / "runs"),
-        local_engines=2,
-    )
+    options = ConnectOptions(local=2)
+    backend = ClusterBackend(options) if in_process else RemoteBackend(options)
+    app = IppmonApp(backend, catalog, runs_dir=str(folder / "runs"), local_engines=2)
+    print(f"cluster side: {'in the TUI process' if in_process else 'in its own process'}")
     async with app.run_test(size=(100, 30)) as pilot:
         while type(app.screen).__name__ != "JobPickerScreen":
             await pilot.pause(0.2)
@@ -103,21 +139,43 @@ async def main(tasks: int, seconds: float) -> None:
         await pilot.press("end", "enter")
         while not isinstance(app.screen, MonitorScreen):
             await pilot.pause(0.1)
+        await pilot.pause(1.0)  # sending has started
+        probe = subprocess.Popen(
+            [sys.executable, "-c", PROBE, str(seconds)],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
         keys = []
+        waited = run_queue_wait_s()
         stalls = await loop_stalls(seconds, app, keys)
-        snap = app.screen.job.snapshot() if app.screen.job else None
+        waited = run_queue_wait_s() - waited
+        out, _ = await asyncio.to_thread(probe.communicate)
+        job = app.screen.job
+        snap = await asyncio.to_thread(job.snapshot) if job else None
         done = f"{snap.done}/{snap.total} done, {snap.output_seq} lines" if snap else "?"
-        report(f"busy {tasks}-task job", stalls, keys)
-        print(f"  (during the measurement: {done})")
-        if app.screen.job:
-            await asyncio.to_thread(app.screen.job.cancel)
+        report(f"busy {tasks}-task job", stalls, keys, waited)
+        floor = json.loads(out)
+        report("bare asyncio (floor)", floor)
+        print(
+            f"  max stall: TUI / floor = {max(stalls) / max(floor):.1f}x; "
+            f"during the measurement: {done}"
+        )
+        if job:
+            await asyncio.to_thread(job.cancel)
         await pilot.press("q")
         await pilot.pause(0.5)
+    if isinstance(backend, RemoteBackend):
+        backend.close()
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=20_000)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the ipyparallel client in the TUI's process (as before RemoteBackend)",
+    )
     args = ap.parse_args()
-    asyncio.run(main(args.tasks, args.seconds))
+    asyncio.run(main(args.tasks, args.seconds, args.in_process))

@@ -233,18 +233,23 @@ def _run(args: argparse.Namespace) -> int:
             spec = catalog.get(args.job)
         except SpecError as exc:
             return _fail(EXIT_USAGE, str(exc))
-    backend = ClusterBackend(_options(args))
     if not headless:
+        from ippmon.remote import RemoteBackend
         from ippmon.ui.app import IppmonApp
 
-        app = IppmonApp(
-            backend,
-            catalog,
-            runs_dir=args.runs_dir,
-            job_name=args.job,
-            local_engines=args.local,
-        )
-        return _run_app(app)
+        remote = RemoteBackend(_options(args))  # the cluster side, in its own process
+        try:
+            app = IppmonApp(
+                remote,
+                catalog,
+                runs_dir=args.runs_dir,
+                job_name=args.job,
+                local_engines=args.local,
+            )
+            return _run_app(app)
+        finally:
+            remote.close()
+    backend = ClusterBackend(_options(args))
     assert spec is not None
     session = _connect_headless(backend, args.local)
     if isinstance(session, int):
@@ -360,34 +365,36 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
         online = resume or needs_cluster(folder)
     except RunError as exc:
         return _fail(EXIT_USAGE, str(exc))
+    headless = _headless(args)
     session = None
+    remote = None
     if online:
         options = _options(args, cluster)
-        session = _connect_headless(ClusterBackend(options), None)
+        if headless:
+            backend: Any = ClusterBackend(options)
+        else:
+            from ippmon.remote import RemoteBackend
+
+            backend = remote = RemoteBackend(options)  # the cluster side, in its own process
+        session = _connect_headless(backend, None)
         if isinstance(session, int):
+            if remote is not None:
+                remote.close()
             return session
-    info = (
-        session.info
-        if session
-        else ClusterInfo(
-            profile=cluster.get("profile", "default"),
-            cluster_id=cluster.get("cluster_id", ""),
-            engines=int(cluster.get("engines") or 0),
-            location=str(cluster.get("location", "local")),
-        )
-    )
     try:
         try:
-            job = reattach(
-                folder,
-                session.client if session else None,
-                info,
-                controller_timeout=args.timeout,
-            )
+            if session:
+                job = session.attach(folder)
+            else:
+                info = ClusterInfo(
+                    profile=cluster.get("profile", "default"),
+                    cluster_id=cluster.get("cluster_id", ""),
+                    engines=int(cluster.get("engines") or 0),
+                    location=str(cluster.get("location", "local")),
+                )
+                job = reattach(folder, None, info, controller_timeout=args.timeout)
         except RunError as exc:
             return _fail(EXIT_USAGE, str(exc))
-        if session:
-            session.jobs.append(job)
         if resume:
             todo = job.retryable()
             if not todo and job.finished:
@@ -396,7 +403,7 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
             if todo:
                 attempt = job.submit(todo)
                 print(f"ippmon: resubmitted {len(todo)} tasks (attempt {attempt})", file=sys.stderr)
-        if _headless(args):
+        if headless:
             return _watch_headless(job, args)
         from ippmon.ui.app import IppmonApp
 
@@ -404,3 +411,5 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
     finally:
         if session:
             session.close()  # closes the job too: its record says whether it was left running
+        if remote is not None:
+            remote.close()

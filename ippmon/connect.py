@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ippmon.model import ClusterInfo
@@ -85,6 +86,16 @@ class ClientSession:
         job.start()
         return job
 
+    def attach(self, folder: Path) -> Job:
+        """A recorded run of this cluster, watched again (`attach.reattach`)."""
+        from ippmon.attach import reattach
+
+        job = reattach(
+            Path(folder), self.client, self.info, clock=self.clock, controller_timeout=self.timeout
+        )
+        self.jobs.append(job)
+        return job
+
     def engine_ids(self) -> list[int]:
         return list(self.client.ids)
 
@@ -137,6 +148,35 @@ def stop_cluster(cluster: Cluster, wait_s: float = 10.0, known: Iterable[Any] = 
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=3)  # reap them
+
+
+NICE_ENV = "IPPMON_NICE"
+DEFAULT_NICE = 19
+
+
+def background_nice() -> int:
+    """How far below the screen the cluster side runs: `$IPPMON_NICE`, default 19 (0: as is)."""
+    try:
+        return max(0, min(19, int(os.environ.get(NICE_ENV, DEFAULT_NICE))))
+    except ValueError:
+        return DEFAULT_NICE
+
+
+def lower_priority(procs: Iterable[Any], nice: int) -> None:
+    """Run a local cluster's processes below the screen, so it stays responsive while they are
+    busy on the same cores. Their nice value alone does not do it on Linux: ipyparallel starts
+    the controller and each engine in a session of its own, the kernel first shares the CPU
+    fairly between sessions (autogroups), and nice counts only within one. So the autogroups'
+    nice values are raised too (allowed for one's own processes). Best effort."""
+    import psutil
+
+    if nice <= 0:
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, OSError):
+            proc.nice(max(nice, proc.nice()))
+        with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/autogroup", "w") as f:
+            f.write(str(nice))
 
 
 def _same_process(proc: Any) -> bool:
@@ -300,4 +340,5 @@ def start_local(
     session = ClientSession(client, info, cluster=cluster, clock=clock)
     with contextlib.suppress(Exception):
         session.processes = _cluster_processes(cluster)
+    lower_priority(session.processes, background_nice())
     return session

@@ -156,6 +156,17 @@ class TaskRow:
 
 
 @dataclass(frozen=True)
+class Shown:
+    """A value from the cluster kept as its pretty-printed text (its class may not import in
+    this process); its repr is that text, so it prints like the value did."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class TaskDetail:
     """One task in full, for the task view and the run record."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskRow, TaskState
@@ -86,6 +87,9 @@ class Session(Protocol):
 
     def submit(self, spec: JobSpec, runs_dir: str | None = None) -> JobHandle:
         """Start a job: returns at once, sending happens on a background thread."""
+
+    def attach(self, folder: Path) -> JobHandle:
+        """Watch a recorded run (its folder) again: blocking, raises attach.RunError."""
 
     def engine_ids(self) -> list[int]: ...
 

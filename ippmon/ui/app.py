@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -50,7 +50,7 @@ def cluster_name(info: ClusterInfo) -> str:
 
 
 Reattach = Callable[..., JobHandle]
-"""`attach.reattach(folder, client, info, *, clock=...)`, or a stand-in in tests."""
+"""A stand-in for `session.attach(folder)` in tests: `(folder, client, info, *, clock=...)`."""
 ListRuns = Callable[[str | None], Sequence[RunSummary]]
 """`attach.list_runs(runs_dir)`, or a stand-in in tests."""
 
@@ -93,11 +93,11 @@ class IppmonApp(App[int]):
         clock: Callable[[], float] = time.time,
         local_engines: int | None = None,
         poll_interval: float = 0.25,
-        reattach: Reattach = attach.reattach,
+        reattach: Reattach | None = None,
         list_runs: ListRuns = attach.list_runs,
     ) -> None:
-        """`reattach` and `list_runs` read run records (the runs list, `a` on the job picker);
-        tests pass stand-ins."""
+        """`list_runs` reads run records for the runs list (`a` on the job picker); choosing one
+        asks the session to `attach` it. Tests pass stand-ins for both."""
         super().__init__()
         self.backend = backend
         self.catalog = catalog
@@ -221,13 +221,17 @@ class IppmonApp(App[int]):
         if summary is None or session is None or self.running_monitor() is not None:
             return
         self.notify(f"reading run {summary.run_id}…", timeout=3, markup=False)
-        self._reattach(summary, session.info, getattr(session, "client", None))
+        self._reattach(summary, session)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="attach", description="reattach")
     def _reattach(
-        self, summary: RunSummary, info: ClusterInfo, client: Any
+        self, summary: RunSummary, session: Session
     ) -> tuple[RunSummary, JobHandle] | None:
-        job = self.reattach(summary.folder, client, info, clock=self.clock)
+        if self.reattach is None:
+            job = session.attach(summary.folder)
+        else:
+            client = getattr(session, "client", None)
+            job = self.reattach(summary.folder, client, session.info, clock=self.clock)
         if get_current_worker().is_cancelled:  # another run was chosen meanwhile
             job.close()
             return None

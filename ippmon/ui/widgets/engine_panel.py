@@ -14,6 +14,7 @@ from textual.events import Resize
 from textual.widgets import DataTable, Static
 
 from ippmon.model import EngineView, JobSnapshot, TaskState, format_duration
+from ippmon.ui.widgets.text import set_content
 
 GRID_MAX = 8
 RUNNING, IDLE, GONE = "▶", "·", "✗"
@@ -86,14 +87,15 @@ class EnginePanel(Static):
             state = "idle"
         else:
             state = "[b]▶ #$task[/b] for $time"
-        self.update(
+        set_content(
+            self,
             Content.from_markup(
                 state + "\n$done done\n[dim]$line[/dim]",
                 task=str(engine.task),
                 time=format_duration(engine.running_for_s),
                 done=f"{engine.tasks_done:,}",
                 line=engine.last_line or "-",
-            )
+            ),
         )
 
 

@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Label, ProgressBar, Static
 
 from ippmon.model import JobSnapshot, Phase, TaskState
+from ippmon.ui.widgets.text import set_content, set_progress
 
 
 def phase_detail(snapshot: JobSnapshot, *, hint: bool = True) -> str:
@@ -62,28 +63,31 @@ class JobStatus(Horizontal):
 
     def show_pending(self, name: str, what: str) -> None:
         """Before there is a snapshot (the job is being handed to the cluster)."""
-        self.query_one("#job-name", Label).update(name)
+        set_content(self.query_one("#job-name", Label), name)
         self._phase("submitting", Phase.SUBMITTING.value)
-        self.query_one("#phase-detail", Label).update(what)
+        set_content(self.query_one("#phase-detail", Label), what)
 
     def apply(self, snapshot: JobSnapshot, *, attached: bool = False) -> None:
         """`attached`: the job was sent by an earlier ippmon (`ippmon attach`, the runs list)."""
-        self.query_one("#job-name", Label).update(snapshot.name)
+        set_content(self.query_one("#job-name", Label), snapshot.name)
         outcome = snapshot.phase.value
         if snapshot.phase is Phase.FINISHED:
             outcome = "succeeded" if snapshot.succeeded else "failed"
         self._phase(snapshot.phase.value.upper(), outcome)
-        self.query_one("#phase-detail", Label).update(status_detail(snapshot, attached=attached))
+        set_content(
+            self.query_one("#phase-detail", Label), status_detail(snapshot, attached=attached)
+        )
         self.set_class(snapshot.phase is Phase.SUBMITTING, "-submitting")
         if snapshot.phase is Phase.SUBMITTING:
-            self.query_one("#send-bar", ProgressBar).update(
-                total=max(snapshot.total, 1), progress=snapshot.submitted
+            set_progress(
+                self.query_one("#send-bar", ProgressBar), snapshot.submitted, snapshot.total
             )
-        self.query_one("#run-id", Label).update(f"run {snapshot.run_id}" if snapshot.run_id else "")
+        run_id = f"run {snapshot.run_id}" if snapshot.run_id else ""
+        set_content(self.query_one("#run-id", Label), run_id)
 
     def _phase(self, text: str, kind: str) -> None:
         label = self.query_one("#phase", Label)
-        label.update(text.upper())
+        set_content(label, text.upper())
         label.set_classes(f"-{kind}")
 
 
@@ -96,5 +100,5 @@ class Notice(Static):
     """
 
     def show(self, text: str) -> None:
-        self.update(Content(text))
+        set_content(self, Content(text))
         self.set_class(bool(text), "-shown")

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from textual.binding import Binding
 from textual.events import Resize
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Log
 
 from ippmon.model import OutputLine
@@ -40,6 +42,15 @@ class OutputLog(Log):
     OutputLog { height: 1fr; min-height: 4; overflow: auto auto; }
     """
 
+    # Widget.virtual_size asks for a layout pass of the whole screen on every change, and a Log
+    # changes it with every batch of lines: four re-arranged, re-rendered screens a second during
+    # a busy job. The log's own size never follows its lines, so only its scrollbars need to
+    # know (a scrollbar that appears or goes still asks for layout itself).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)
+
     def __init__(self, *, max_lines: int = MAX_LINES, **kwargs) -> None:
         super().__init__(max_lines=max_lines, auto_scroll=True, **kwargs)
         self.border_title = "output"
@@ -55,10 +66,11 @@ class OutputLog(Log):
         if texts:
             self._count += len(lines)
             # Log only auto-scrolls when it was at the end, which a batch that first overflows
-            # the view defeats; following means going to the end after every batch.
+            # the view defeats; following means going to the end after every batch. The new
+            # virtual size is known at once (no layout pass, see `virtual_size`), so the scroll
+            # happens now, drawn in the same frame as the lines.
             self.write_lines(texts, scroll_end=False)
-            if self.auto_scroll:
-                self.call_after_refresh(self._to_end)
+            self._to_end()
             self._show_follow()
 
     def _to_end(self) -> None:

@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Label, ProgressBar
 
 from ippmon.model import JobSnapshot, TaskState, format_duration
+from ippmon.ui.widgets.text import set_content, set_progress
 
 # The order people read a job in: what waits, what runs, how it ended.
 STATES = (
@@ -44,21 +45,22 @@ class ProgressPanel(Vertical):
                 )
 
     def apply(self, snapshot: JobSnapshot) -> None:
-        bar = self.query_one(ProgressBar)
-        bar.update(total=max(snapshot.total, 1), progress=snapshot.done)
+        set_progress(self.query_one(ProgressBar), snapshot.done, snapshot.total)
         rate = f"{snapshot.tasks_per_s:.1f}" if snapshot.tasks_per_s > 0 else "--"
         eta = format_duration(snapshot.eta_s) if snapshot.eta_s is not None else "--"
-        self.query_one("#progress-text", Label).update(
+        set_content(
+            self.query_one("#progress-text", Label),
             Content.from_markup(
                 "[b]$done[/b] / $total [dim]·[/dim] $rate tasks/s [dim]·[/dim] ETA [b]$eta[/b]",
                 done=f"{snapshot.done:,}",
                 total=f"{snapshot.total:,}",
                 rate=rate,
                 eta=eta,
-            )
+            ),
+            grow_only=True,  # rate and ETA change width every tick
         )
         for state in STATES:
             n = snapshot.count(state)
             label = self.query_one(f"#count-{state.value}", Label)
-            label.update(Content.from_markup("$word [b]$n[/b]", word=state.label, n=f"{n:,}"))
+            set_content(label, Content.from_markup("$word [b]$n[/b]", word=state.label, n=f"{n:,}"))
             label.set_class(n == 0, "-zero")

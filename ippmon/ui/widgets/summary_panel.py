@@ -9,6 +9,7 @@ from textual.widgets import Label, Static
 
 from ippmon.model import Failure, JobSnapshot, TaskState
 from ippmon.ui.widgets.progress_panel import STATES
+from ippmon.ui.widgets.text import set_content
 from ippmon.ui.widgets.timing_panel import timing_content
 
 
@@ -39,17 +40,28 @@ class FailureList(VerticalScroll):
 
     def apply(self, snapshot: JobSnapshot) -> None:
         self.border_title = failures_title(snapshot)
-        shown = [child.failure for child in self.query_children(FailureLine)]
-        if shown == list(snapshot.failures):
+        lines = list(self.query_children(FailureLine))
+        failures = list(snapshot.failures)
+        if [line.failure for line in lines] == failures:
+            return
+        if len(lines) == len(failures):  # as many lines as before: new text, no new layout
+            for line, failure in zip(lines, failures, strict=True):
+                line.show(failure)
             return
         self.remove_children()
-        self.mount_all(FailureLine(failure) for failure in snapshot.failures)
+        self.mount_all(FailureLine(failure) for failure in failures)
 
 
 class FailureLine(Static):
+    DEFAULT_CSS = "FailureLine { height: 1; }"
+
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure_content(failure), classes="failure")
         self.failure = failure
+
+    def show(self, failure: Failure) -> None:
+        self.failure = failure
+        set_content(self, failure_content(failure))
 
 
 class SummaryPanel(Vertical):

@@ -6,6 +6,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from ippmon.model import JobSnapshot, format_duration
+from ippmon.ui.widgets.text import set_content
 
 
 def speedup_text(snapshot: JobSnapshot) -> str:
@@ -38,4 +39,4 @@ class TimingPanel(Static):
     """
 
     def apply(self, snapshot: JobSnapshot) -> None:
-        self.update(timing_content(snapshot))
+        set_content(self, timing_content(snapshot))

@@ -1,0 +1,417 @@
+"""The cluster side of the TUI in a child process: the screens never share a GIL with ipyparallel.
+
+ipyparallel's Client handles every reply, iopub and output message on its IO thread in Python,
+and a large job spends seconds pickling inputs on the sender thread. In the TUI's process those
+two held the GIL about 70% of the time during a 20,000-task job, and the UI loop stalled for
+hundreds of milliseconds (`bench/bench_ui_stall.py`). So the TUI runs `RemoteBackend`: a child
+process (`python -c ... child_main`) holds the real `ClusterBackend`, its sessions and jobs, and
+the TUI process keeps only the UI loop and threads that wait on a pipe.
+
+Protocol, over a `multiprocessing.connection.Connection` on a socketpair:
+- first the parent sends `(sys.path, ConnectOptions)`;
+- then requests `(call_id, object_id, name, args, kwargs)`, answered in any order by
+  `(call_id, ok, value)`: the child runs each in a thread pool, so a slow `connect` or `cancel`
+  does not hold up the next poll. Object 0 is the backend; a returned session or job is kept in
+  the child and comes back as a `_Ref`, which the parent wraps in a proxy;
+- `None` asks the child to close every job (the run records say "detached" unless finished),
+  close every session (stopping a local cluster it started) and exit. End of file on the pipe
+  (the parent died) does the same, so tasks and records survive an ippmon that was killed.
+
+The child runs in its own session, so a terminal hang-up reaches only the parent, which decides.
+Its stdout and stderr go to `$IPPMON_BACKEND_LOG` if set, else nowhere (never onto the screen).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pickle
+import pprint
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ippmon.model import (
+    ClusterInfo,
+    JobSnapshot,
+    OutputLine,
+    Shown,
+    TaskDetail,
+    TaskRow,
+    TaskState,
+)
+from ippmon.session import ClusterChoice, ConnectError
+
+if TYPE_CHECKING:
+    from ippmon.connect import ConnectOptions
+    from ippmon.jobspec import JobSpec
+
+BACKEND_ID = 0
+SHUTDOWN = None
+CLOSE_WAIT_S = 60.0  # stopping a local cluster takes ~5-10 s; never wait forever
+LOG_ENV = "IPPMON_BACKEND_LOG"
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A session or job that lives in the child."""
+
+    kind: str  # "session" | "job"
+    oid: int
+    info: ClusterInfo | None = None
+    name: str = ""
+
+
+# -- the parent side ----------------------------------------------------------------------------
+
+
+class _Channel:
+    """Calls into the child from any thread; one reader thread hands each answer to its caller."""
+
+    def __init__(self, options: ConnectOptions) -> None:
+        mine, theirs = socket.socketpair()
+        env = dict(os.environ)
+        log = env.get(LOG_ENV)
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from ippmon.remote import child_main; child_main({theirs.fileno()})",
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,  # a hang-up or Ctrl-C reaches only the TUI
+                env=env,
+            )
+        finally:
+            theirs.close()
+            if log:
+                out.close()  # type: ignore[union-attr]
+        self.conn = Connection(mine.detach())
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._dead: str | None = None
+        self._closing = False
+        self.conn.send((list(sys.path), options))
+        self._reader = threading.Thread(target=self._read, name="ippmon-remote", daemon=True)
+        self._reader.start()
+
+    def call(self, oid: int, name: str, *args: object, **kwargs: object) -> Any:
+        future: Future[Any] = Future()
+        with self._send_lock:
+            if self._dead is not None:
+                raise ConnectError(self._dead)
+            call_id = next(self._ids)
+            self._pending[call_id] = future
+            try:
+                self.conn.send((call_id, oid, name, args, kwargs))
+            except (OSError, ValueError):
+                self._pending.pop(call_id, None)
+                raise ConnectError(self._death()) from None
+        return future.result()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                call_id, ok, payload = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            future = self._pending.pop(call_id, None)
+            if future is None:
+                continue
+            try:
+                value = pickle.loads(payload)
+            except Exception as exc:  # e.g. a class this process cannot import
+                ok, value = False, RuntimeError(f"cannot read the cluster's answer: {exc}")
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        with self._send_lock:
+            self._dead = self._death()
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.set_exception(ConnectError(self._dead))
+
+    def _death(self) -> str:
+        if self._closing:
+            return "ippmon's cluster process was closed"
+        code = self.process.poll()
+        if code is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self.process.wait(1.0)
+        how = "still running" if code is None else f"exit code {code}"
+        return (
+            f"ippmon's cluster process (pid {self.process.pid}) stopped answering ({how}); "
+            "finished results are saved in the run folder"
+        )
+
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Ask the child to close everything and exit; wait for it (it may be stopping a local
+        cluster), then kill it if it hangs."""
+        with self._send_lock:
+            self._closing = True
+            if self._dead is None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.conn.send(SHUTDOWN)
+        try:
+            self.process.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(5.0)
+        self.conn.close()
+
+
+class RemoteJob:
+    """A JobHandle whose Job lives in the child process."""
+
+    def __init__(self, channel: _Channel, ref: _Ref) -> None:
+        self._channel = channel
+        self._oid = ref.oid
+        self.name = ref.name
+
+    def _call(self, name: str, *args: object, **kwargs: object) -> Any:
+        return self._channel.call(self._oid, name, *args, **kwargs)
+
+    def poll(self) -> JobSnapshot:
+        return self._call("poll")
+
+    def snapshot(self) -> JobSnapshot:
+        return self._call("snapshot")
+
+    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
+        return self._call("output_since", seq)
+
+    def task(self, index: int) -> TaskDetail:
+        return self._call("task", index)
+
+    def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
+        return self._call("task_rows", None if states is None else list(states))
+
+    def retryable(self) -> list[int]:
+        return self._call("retryable")
+
+    def failed(self) -> list[int]:
+        return self._call("failed")
+
+    def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
+        return self._call("submit", list(indices), attempt)
+
+    def export(self, fmt: str = "csv") -> str:
+        return self._call("export", fmt)
+
+    @property
+    def finished(self) -> bool:
+        return self._call("finished")
+
+    def cancel(self) -> None:
+        self._call("cancel")
+
+    def close(self) -> None:
+        self._call("close")
+
+
+class RemoteSession:
+    """A Session whose ipyparallel Client lives in the child process."""
+
+    def __init__(self, channel: _Channel, ref: _Ref) -> None:
+        assert ref.info is not None
+        self._channel = channel
+        self._oid = ref.oid
+        self.info = ref.info
+        self.jobs: list[RemoteJob] = []
+
+    def _job(self, ref: _Ref) -> RemoteJob:
+        job = RemoteJob(self._channel, ref)
+        self.jobs.append(job)
+        return job
+
+    def submit(self, spec: JobSpec, runs_dir: str | None = None) -> RemoteJob:
+        return self._job(self._channel.call(self._oid, "submit", spec, runs_dir))
+
+    def attach(self, folder: Path) -> RemoteJob:
+        return self._job(self._channel.call(self._oid, "attach", Path(folder)))
+
+    def engine_ids(self) -> list[int]:
+        return self._channel.call(self._oid, "engine_ids")
+
+    def close(self) -> None:
+        self._channel.call(self._oid, "close")
+
+
+class RemoteBackend:
+    """The Backend protocol, run in a child process started at once (it imports ipyparallel
+    while the screen starts). `close()` ends the child; call it when the app has exited."""
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._channel = _Channel(options)
+
+    @property
+    def pid(self) -> int:
+        return self._channel.process.pid
+
+    def target_given(self) -> bool:
+        return self.options.named()
+
+    def discover(self) -> list[ClusterChoice]:
+        return self._channel.call(BACKEND_ID, "discover")
+
+    def connect(self, choice: ClusterChoice | None = None) -> RemoteSession:
+        return RemoteSession(self._channel, self._channel.call(BACKEND_ID, "connect", choice))
+
+    def start_local(self, n: int) -> RemoteSession:
+        return RemoteSession(self._channel, self._channel.call(BACKEND_ID, "start_local", n))
+
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        self._channel.close(wait_s)
+
+
+# -- the child side -----------------------------------------------------------------------------
+
+
+def child_main(fd: int) -> None:
+    """Entry point of the child process: serve the parent until it says goodbye or goes away."""
+    for sig in (signal.SIGINT, signal.SIGHUP):  # the parent decides what these mean
+        signal.signal(sig, signal.SIG_IGN)
+    conn = Connection(fd)
+    path, options = conn.recv()
+    sys.path[:] = path
+    import psutil
+
+    from ippmon.connect import ClusterBackend, background_nice, lower_priority
+
+    # The screen's process comes first: in a session (autogroup) of its own, below it.
+    lower_priority([psutil.Process()], background_nice())
+
+    _Server(conn, ClusterBackend(options)).run()
+    os._exit(0)  # ipyparallel's IO threads must not keep a finished child alive
+
+
+class _Server:
+    def __init__(self, conn: Connection, backend: object) -> None:
+        self.conn = conn
+        self.objects: dict[int, Any] = {BACKEND_ID: backend}
+        self._ids = itertools.count(BACKEND_ID + 1)
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ippmon-call")
+
+    def run(self) -> None:
+        while True:
+            try:
+                request = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            if request is SHUTDOWN:
+                break
+            self._pool.submit(self._handle, *request)
+        self._close_all()
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+    def _close_all(self) -> None:
+        """Jobs first (their records say finished or detached), then sessions (a local
+        cluster stops with its session)."""
+        objects = list(self.objects.values())
+        for obj in objects:
+            if hasattr(obj, "poll"):
+                with contextlib.suppress(Exception):
+                    obj.close()
+        for obj in objects:
+            if hasattr(obj, "engine_ids"):
+                with contextlib.suppress(Exception):
+                    obj.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _handle(
+        self, call_id: int, oid: int, name: str, args: tuple, kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            target = getattr(self.objects[oid], name)
+            value = target(*args, **kwargs) if callable(target) else target
+            answer: tuple[int, bool, object] = (call_id, True, self._wire(value))
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+            answer = (call_id, False, _portable(exc))
+        call_id, ok, value = answer
+        try:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            ok, payload = False, pickle.dumps(_portable(exc))
+        with self._lock, contextlib.suppress(OSError):
+            self.conn.send((call_id, ok, payload))
+
+    def _keep(self, obj: object) -> int:
+        with self._lock:
+            oid = next(self._ids)
+            self.objects[oid] = obj
+        return oid
+
+    def _wire(self, value: object) -> object:
+        """What crosses the pipe: sessions and jobs stay here as refs; a task's result and
+        input go as text unless they are plain Python data (the parent may not be able to
+        import the classes of a user's module)."""
+        if hasattr(value, "poll") and hasattr(value, "output_since"):
+            return _Ref("job", self._keep(value), name=value.name)  # type: ignore[attr-defined]
+        if hasattr(value, "engine_ids") and hasattr(value, "info"):
+            return _Ref("session", self._keep(value), info=value.info)  # type: ignore[attr-defined]
+        if isinstance(value, TaskDetail):
+            extra = dict(value.extra)
+            if "input" in extra:
+                extra["input"] = plain(extra["input"])
+            return replace(value, result=plain(value.result), extra=extra)
+        return value
+
+
+_PLAIN = (str, bytes, int, float, complex, bool, type(None))
+
+
+def plain(value: object, depth: int = 0) -> object:
+    """`value` if it is built-in data all the way down (small enough to check), else `Shown`
+    with its pretty-printed text."""
+    if _is_plain(value, depth):
+        return value
+    try:
+        text = pprint.pformat(value, width=100, compact=True, sort_dicts=False)
+    except Exception as exc:  # a broken __repr__ must not lose the rest of the task
+        text = f"<{type(value).__name__}: repr failed: {exc}>"
+    return Shown(text)
+
+
+def _is_plain(value: object, depth: int) -> bool:
+    if type(value) in _PLAIN:
+        return True
+    if depth > 4 or type(value) not in (list, tuple, dict, set, frozenset):
+        return False
+    items: Iterable[object] = (
+        itertools.chain.from_iterable(value.items())  # type: ignore[attr-defined]
+        if isinstance(value, dict)
+        else value  # type: ignore[assignment]
+    )
+    return all(n <= 10_000 and _is_plain(item, depth + 1) for n, item in enumerate(items))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself when it survives pickling (ours and the built-ins do), else a
+    RuntimeError that says what it was."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        first = (str(exc).splitlines() or [""])[0]
+        return RuntimeError(f"{type(exc).__name__}: {first}")
+    exc.__traceback__ = None
+    return exc

@@ -1,0 +1,284 @@
+"""The cluster side in its own process (`ippmon.remote`): what the TUI gets through the pipe, what
+survives a child or a parent that dies, and that the cluster side runs below the screen.
+
+Against the real session cluster: the child connects to it by cluster id with its own client,
+and closing that client leaves the cluster alone (only a `--local` session stops its cluster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from cluster_helpers import BLOCKING_TASKS, until, write_spec
+from textual.pilot import Pilot
+
+from ippmon.connect import ClientSession, ConnectOptions, lower_priority
+from ippmon.jobspec import SpecError, load_catalog
+from ippmon.model import Phase, Shown, TaskState
+from ippmon.records import read_results
+from ippmon.remote import RemoteBackend, plain
+from ippmon.session import ConnectError
+from ippmon.ui import IppmonApp
+from ippmon.ui.screens.job_picker import JobPickerScreen
+from ippmon.ui.screens.monitor import MonitorScreen
+from ippmon.ui.widgets.output_log import OutputLog
+
+pytestmark = pytest.mark.cluster
+
+SIZE = (100, 30)
+
+RESULTS = """
+    from fractions import Fraction
+
+    def third(x):
+        print(f"making a third of {x}", flush=True)
+        return {"third": Fraction(x, 3)}
+"""
+
+
+@pytest.fixture()
+def remote(cluster: ClientSession) -> Iterator[RemoteBackend]:
+    backend = RemoteBackend(ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=10))
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await pilot.pause(0.1)
+
+
+def wait_finished(job, timeout: float = 60.0):  # noqa: ANN001, ANN201
+    snapshots = []
+
+    def done() -> bool:
+        snapshots.append(job.poll())
+        return snapshots[-1].phase is Phase.FINISHED
+
+    assert until(done, timeout=timeout, step=0.1), snapshots[-1:]
+    return snapshots[-1]
+
+
+# -- plain functions ----------------------------------------------------------------------------
+
+
+def test_plain_data_crosses_as_is_and_other_objects_as_their_text() -> None:
+    data = {"a": [1, 2.5, (True, None)], "b": {"nested": "text"}, 3: b"raw"}
+    assert plain(data) is data
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "Opaque<7>"
+
+    shown = plain({"value": Opaque()})
+    assert isinstance(shown, Shown) and repr(shown) == "{'value': Opaque<7>}"
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise ValueError("no repr")
+
+    broken = plain(Broken())
+    assert isinstance(broken, Shown)
+    assert repr(broken) == "<Broken: repr failed: no repr>"
+
+
+def test_a_process_gets_a_lower_priority_and_so_does_its_session() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        target = psutil.Process(proc.pid)
+        lower_priority([target], 17)
+        assert target.nice() == 17
+        autogroup = Path(f"/proc/{proc.pid}/autogroup")
+        if autogroup.exists():  # Linux with autogroups: the session's share is lowered too
+            assert autogroup.read_text().split()[-1] == "17"
+        assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # this process is left alone
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# -- through the child process ------------------------------------------------------------------
+
+
+def test_a_job_sent_through_the_cluster_process_finishes_with_results_and_output(
+    remote: RemoteBackend, runs_dir: str
+) -> None:
+    session = remote.connect()
+    child = psutil.Process(remote.pid)
+    assert child.nice() > psutil.Process().nice()  # the cluster side runs below the screen
+    spec = load_catalog(None).get("squares")
+    job = session.submit(spec, runs_dir)
+    snapshot = wait_finished(job)
+    assert snapshot.succeeded and snapshot.count(TaskState.OK) == snapshot.total == 100
+    lines, dropped = job.output_since(0)
+    assert dropped == 0 and len(lines) == 300  # 3 steps per square
+    detail = job.task(7)
+    assert detail.result == 49 and detail.extra["input"] == 7
+    assert "square 7: step 3/3" in detail.stdout
+    assert job.finished and job.retryable() == []
+    rows = job.task_rows([TaskState.OK])
+    assert len(rows) == 100 and {r.index for r in rows} == set(range(100))
+    session.close()
+    (folder,) = Path(runs_dir).iterdir()
+    results = read_results(folder)
+    assert sorted((r["index"], r["result"]) for r in results) == [(x, x * x) for x in range(100)]
+    assert json.loads((folder / "run.json").read_text())["state"] == "finished"
+
+
+def test_a_result_that_is_not_plain_data_shows_as_its_text(
+    remote: RemoteBackend, runs_dir: str, tmp_path: Path
+) -> None:
+    spec_file = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.thirds]
+        function = "thirds.py:third"
+        inputs = { range = [0, 3] }
+        """,
+        {"thirds.py": RESULTS},
+    )
+    session = remote.connect()
+    job = session.submit(load_catalog(spec_file).get("thirds"), runs_dir)
+    assert wait_finished(job).succeeded
+    detail = job.task(2)
+    # the TUI's process may not be able to import a result's classes: it gets the text
+    assert isinstance(detail.result, Shown)
+    assert repr(detail.result) == "{'third': Fraction(2, 3)}"
+    assert detail.extra["input"] == 2 and detail.stdout == "making a third of 2\n"
+    session.close()
+
+
+def test_errors_come_back_as_the_same_one_line_exceptions(
+    remote: RemoteBackend, runs_dir: str, tmp_path: Path
+) -> None:
+    spec_file = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.missing]
+        function = "nowhere.py:f"
+        inputs = { range = [0, 3] }
+        """,
+    )
+    session = remote.connect()
+    with pytest.raises(SpecError) as caught:
+        session.submit(load_catalog(spec_file).get("missing"), runs_dir)
+    assert caught.value.job == "missing" and caught.value.field == "function"
+    assert "\n" not in str(caught.value)
+    session.close()
+
+    other = RemoteBackend(ConnectOptions(cluster_id="no-such-cluster", timeout=2))
+    try:
+        with pytest.raises(ConnectError) as refused:
+            other.connect()
+        assert "\n" not in str(refused.value) and "no-such-cluster" in str(refused.value)
+    finally:
+        other.close()
+
+
+def test_a_killed_cluster_process_fails_the_next_call_in_one_line_and_the_results_stay(
+    remote: RemoteBackend, runs_dir: str
+) -> None:
+    session = remote.connect()
+    job = session.submit(load_catalog(None).get("squares"), runs_dir)
+    assert wait_finished(job).succeeded
+    os.kill(remote.pid, signal.SIGKILL)
+    with pytest.raises(ConnectError) as caught:
+        until(lambda: job.poll() is None, timeout=10)
+    message = str(caught.value)
+    assert "\n" not in message and f"pid {remote.pid}" in message
+    assert "finished results are saved" in message
+    (folder,) = Path(runs_dir).iterdir()
+    assert len(read_results(folder)) == 100
+
+
+def test_when_the_tui_process_goes_away_the_tasks_keep_running_and_the_run_says_detached(
+    cluster: ClientSession, runs_dir: str, tmp_path: Path
+) -> None:
+    flag = tmp_path / "release"
+    spec_file = write_spec(
+        tmp_path / "spec",
+        f"""
+        [jobs.wait]
+        function = "blocking.py:wait_for_flag"
+        inputs = {{ range = [0, 2] }}
+        kwargs = {{ flag = "{flag}" }}
+        """,
+        {"blocking.py": BLOCKING_TASKS},
+    )
+    # A TUI process that submits, then dies without a word (kill -9).
+    script = f"""
+import threading
+from ippmon.connect import ConnectOptions
+from ippmon.jobspec import load_catalog
+from ippmon.model import TaskState
+from ippmon.remote import RemoteBackend
+
+backend = RemoteBackend(ConnectOptions(cluster_id={cluster.info.cluster_id!r}))
+job = backend.connect().submit(load_catalog({str(spec_file)!r}).get("wait"), {runs_dir!r})
+pause = threading.Event()
+while job.poll().count(TaskState.RUNNING) < 1:
+    pause.wait(0.05)
+print(backend.pid, flush=True)
+pause.wait(120)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = psutil.Process(int(parent.stdout.readline()))  # type: ignore[union-attr]
+        parent.kill()
+        parent.wait()
+        child.wait(timeout=30)  # it noticed, recorded, and left
+        (folder,) = Path(runs_dir).iterdir()
+        record = json.loads((folder / "run.json").read_text())
+        assert record["state"] == "detached"
+        msg_ids = [m for attempt in record["attempts"] for m in attempt["msg_ids"]]
+        client = cluster.client
+        assert msg_ids and client.result_status(msg_ids)["pending"]  # left running
+        flag.touch()  # released, they finish on the cluster
+        assert until(lambda: not client.result_status(msg_ids)["pending"], timeout=30)
+        assert client.result_status(msg_ids)["completed"] == msg_ids
+    finally:
+        flag.touch()
+        if parent.poll() is None:
+            parent.kill()
+
+
+async def test_the_tui_on_the_cluster_process_runs_a_job_from_the_picker(
+    remote: RemoteBackend, runs_dir: str
+) -> None:
+    app = IppmonApp(remote, load_catalog(None), runs_dir=runs_dir, poll_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, JobPickerScreen))
+        await pilot.press("enter")  # squares, the first job
+
+        def finished() -> bool:
+            screen = app.screen
+            snap = screen.snapshot if isinstance(screen, MonitorScreen) else None
+            return snap is not None and snap.phase is Phase.FINISHED
+
+        await wait_for(pilot, finished)
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen) and monitor.snapshot is not None
+        assert monitor.snapshot.succeeded and monitor.snapshot.total == 100
+        await pilot.pause()
+        lines = [str(line) for line in monitor.query_one(OutputLog).lines]
+        assert (
+            sum(bool(re.fullmatch(r"\[e\d #\d+\] square \d+: step 3/3", x)) for x in lines) == 100
+        )
+        app.exit()
