@@ -1,7 +1,8 @@
 """Worst event-loop stall of the TUI while a 20,000-task job runs, and key-press latency.
 
-Starts a private 2-engine cluster, opens the app on it (headless Textual driver, 100x30), submits
-a job of 20,000 tiny tasks that each print a line, and for `--seconds` measures:
+Starts a private 2-engine cluster, opens the app on it (headless Textual driver, 100x30 unless
+`--size`), submits a job of 20,000 tiny tasks that each print a line, and for `--seconds`
+measures:
 - stall: how late an `asyncio.sleep(5 ms)` on the UI loop wakes up (the loop's longest pause);
 - key latency: from a key event ("f", toggle follow) posted to the app until the screen's action
   handler runs (what a person waits for before the screen can change);
@@ -10,7 +11,7 @@ Baselines measured in the same run: the idle picker, and a bare asyncio loop in 
 own (same nice value as the TUI) sampling the same way during the busy window, which is the
 floor this machine sets while its cores are busy with the job. Prints, asserts nothing.
 
-    python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--in-process]
+    python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--size 100x30] [--in-process]
 
 `--in-process` runs the ipyparallel client in the TUI's process (`ClusterBackend`, as before
 `RemoteBackend`); `IPPMON_NICE=0` leaves the cluster side at the TUI's priority.
@@ -115,7 +116,9 @@ def report(
     print(line)
 
 
-async def main(tasks: int, seconds: float, in_process: bool = False) -> None:
+async def main(
+    tasks: int, seconds: float, in_process: bool = False, size: tuple[int, int] = (100, 30)
+) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ippmon-bench-"))
     (folder / "ippmon.toml").write_text(
         "[jobs.big]\n"
@@ -127,8 +130,9 @@ async def main(tasks: int, seconds: float, in_process: bool = False) -> None:
     options = ConnectOptions(local=2)
     backend = ClusterBackend(options) if in_process else RemoteBackend(options)
     app = IppmonApp(backend, catalog, runs_dir=str(folder / "runs"), local_engines=2)
-    print(f"cluster side: {'in the TUI process' if in_process else 'in its own process'}")
-    async with app.run_test(size=(100, 30)) as pilot:
+    where = "in the TUI process" if in_process else "in its own process"
+    print(f"cluster side: {where}; screen {size[0]}x{size[1]}")
+    async with app.run_test(size=size) as pilot:
         while type(app.screen).__name__ != "JobPickerScreen":
             await pilot.pause(0.2)
         keys: list[float] = []
@@ -177,5 +181,7 @@ if __name__ == "__main__":
         action="store_true",
         help="run the ipyparallel client in the TUI's process (as before RemoteBackend)",
     )
+    ap.add_argument("--size", default="100x30", help="columns x rows of the screen")
     args = ap.parse_args()
-    asyncio.run(main(args.tasks, args.seconds, args.in_process))
+    columns, rows = (int(n) for n in args.size.split("x"))
+    asyncio.run(main(args.tasks, args.seconds, args.in_process, (columns, rows)))

@@ -79,8 +79,7 @@ class _Channel:
 
     def __init__(self, options: ConnectOptions) -> None:
         mine, theirs = socket.socketpair()
-        env = dict(os.environ)
-        log = env.get(LOG_ENV)
+        log = os.environ.get(LOG_ENV)
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
@@ -94,7 +93,6 @@ class _Channel:
                 stdout=out,
                 stderr=out,
                 start_new_session=True,  # a hang-up or Ctrl-C reaches only the TUI
-                env=env,
             )
         finally:
             theirs.close()

@@ -38,3 +38,17 @@ BLOCKING_TASKS = """
             time.sleep(0.01)
         return x + 100
 """
+
+
+FAIL_ONCE = """
+    import os
+
+    def fail_once(x, folder, every=3, first=0, scale=10):
+        # fails the first time for x % every == first (a marker file per x), then succeeds
+        path = os.path.join(folder, str(x))
+        if x % every == first and not os.path.exists(path):
+            open(path, "w").close()
+            raise RuntimeError(f"transient failure on item {x}")
+        print(f"item {x} ok")
+        return x * scale
+"""

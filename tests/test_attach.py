@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cluster_helpers import write_spec
+from cluster_helpers import FAIL_ONCE, write_spec
 from test_cli import IPPMON, run
 
 from ippmon.connect import ClientSession
@@ -107,19 +107,10 @@ def test_resume_reruns_only_the_failures(tmp_path: Path, cluster: ClientSession,
         [jobs.once]
         function = "tasks.py:fail_once"
         inputs = {{ range = [0, 9] }}
-        kwargs = {{ folder = "{seen}" }}
+        kwargs = {{ folder = "{seen}", first = 1, scale = 1 }}
         """,
         {
-            "tasks.py": """
-            import os
-
-            def fail_once(x, folder):
-                path = os.path.join(folder, str(x))
-                if x % 3 == 1 and not os.path.exists(path):
-                    open(path, "w").close()
-                    raise RuntimeError(f"transient failure on item {x}")
-                return x
-            """
+            "tasks.py": FAIL_ONCE,
         },
     )
     runs = tmp_path / "runs"

@@ -8,12 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from cluster_helpers import FAIL_ONCE
 
 from ippmon.connect import ClientSession
 from ippmon.records import read_results
@@ -281,19 +283,12 @@ def test_retry_failed_resubmits_transient_failures_until_none_are_left(
 ) -> None:
     folder = tmp_path / "proj"
     folder.mkdir()
-    (folder / "tasks.py").write_text(
-        "import os\n\ndef fail_once(x, folder):\n"
-        "    path = os.path.join(folder, str(x))\n"
-        "    if x % 2 == 0 and not os.path.exists(path):\n"
-        "        open(path, 'w').close()\n"
-        "        raise RuntimeError(f'transient failure on item {x}')\n"
-        "    return x\n"
-    )
+    (folder / "tasks.py").write_text(textwrap.dedent(FAIL_ONCE))
     seen = tmp_path / "seen"
     seen.mkdir()
     (folder / "ippmon.toml").write_text(
         '[jobs.once]\nfunction = "tasks.py:fail_once"\ninputs = { range = [0, 10] }\n'
-        f'kwargs = {{ folder = "{seen}" }}\n'
+        f'kwargs = {{ folder = "{seen}", every = 2, scale = 1 }}\n'
     )
     runs = tmp_path / "runs"
     proc = run(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from cluster_helpers import BLOCKING_TASKS, until, write_spec
+from cluster_helpers import BLOCKING_TASKS, FAIL_ONCE, until, write_spec
 
 from ippmon.connect import ClientSession, start_local
 from ippmon.jobspec import load_catalog
@@ -91,16 +91,7 @@ def test_resubmitting_failures_reruns_only_them_with_the_next_attempt(
         kwargs = {{ folder = "{marker}" }}
         """,
         {
-            "tasks.py": """
-            import os
-
-            def fail_once(x, folder):
-                path = os.path.join(folder, str(x))
-                if x % 3 == 0 and not os.path.exists(path):
-                    open(path, "w").close()
-                    raise RuntimeError(f"transient failure on item {x}")
-                return x * 10
-            """
+            "tasks.py": FAIL_ONCE,
         },
     )
     job = cluster.submit(spec, runs_dir=runs_dir)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from cluster_helpers import write_spec
+from cluster_helpers import FAIL_ONCE, write_spec
 from tmux_helpers import TMUX, Tmux, python_stacks
 
 from ippmon.connect import ClientSession
@@ -29,17 +29,6 @@ pytestmark = [
 ]
 
 IPPMON = [sys.executable, "-m", "ippmon"]
-FAIL_ONCE = """
-    import os
-
-    def fail_once(x, folder):
-        path = os.path.join(folder, str(x))
-        if x % 3 == 0 and not os.path.exists(path):
-            open(path, "w").close()
-            raise RuntimeError(f"transient failure on item {x}")
-        print(f"item {x} ok")
-        return x * 10
-"""
 
 
 def ippmon_in_tmux(cluster: ClientSession, spec: Path, runs: Path) -> Tmux:

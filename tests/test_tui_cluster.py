@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
-from cluster_helpers import BLOCKING_TASKS, until, write_spec
+from cluster_helpers import BLOCKING_TASKS, FAIL_ONCE, until, write_spec
 from textual.pilot import Pilot
 from textual.widgets import Label, ListView
 
@@ -42,19 +42,6 @@ pytestmark = pytest.mark.cluster
 
 SIZE = (100, 30)
 POLL_INTERVAL = 0.1
-
-FAIL_ONCE = """
-    import os
-
-    def fail_once(x, folder):
-        path = os.path.join(folder, str(x))
-        if x % 3 == 0 and not os.path.exists(path):
-            open(path, "w").close()
-            raise RuntimeError(f"transient failure on item {x}")
-        print(f"item {x} ok")
-        return x * 10
-"""
-
 
 # -- the session cluster, shared with the app --------------------------------------------------
 
