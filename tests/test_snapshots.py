@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 import ui_fakes as fx
@@ -29,6 +29,7 @@ from ippmon.ui.screens.leave import LeaveScreen
 from ippmon.ui.screens.monitor import MonitorScreen
 from ippmon.ui.screens.runs import RunsScreen
 from ippmon.ui.screens.tasks import TasksScreen
+from ippmon.ui.widgets.engine_panel import EngineTable
 from ippmon.ui.widgets.output_log import OutputLog
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
@@ -337,6 +338,60 @@ async def test_no_line_is_lost_when_updates_replace_each_other_and_f_pauses_foll
         await pilot.press("f")
         await pilot.pause()
         assert log.follow and log.scroll_y == log.max_scroll_y
+
+
+async def test_the_engine_table_scrolls_with_its_cursor_and_redraws_only_changed_rows() -> None:
+    snapshot = fx.many_engines(64)
+    app = fx.watch_app(fx.FakeJob(snapshot))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await fx.settle(pilot)
+        table = app.screen.query_one(EngineTable)
+        table.focus()
+        await pilot.press(*["j"] * 30)
+        assert table.cursor == 30
+        top = table.scroll_offset.y
+        assert 0 < top <= 30 < top + table.size.height - 1  # the cursor row is on screen
+        await pilot.press("end")
+        assert table.cursor == 63 and table.scroll_y == table.max_scroll_y
+        await pilot.press("home")
+        assert table.cursor == 0 and table.scroll_y == 0
+
+        refreshed: list[object] = []
+        table.refresh_line = refreshed.append  # type: ignore[method-assign]
+        engines = list(snapshot.engines)
+        engines[5] = replace(engines[5], tasks_done=13, last_line="frame 1005: pass 3")
+        table.apply(tuple(engines))
+        assert refreshed == [6]  # row 5 is line 6, under the header
+        assert table.row_text(5)[-2:] == ("92%", "frame 1005: pass 3")
+        assert table.row_text(5)[3] == "13"
+
+
+async def test_an_update_that_changes_nothing_lays_nothing_out_and_redraws_nothing() -> None:
+    app = fx.watch_app(fx.FakeJob(fx.mid_run(), fx.output_lines()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await fx.settle(pilot)
+        screen = app.screen
+        screen.post_message(JobUpdate(fx.mid_run(), []))
+        await pilot.pause()
+        await pilot.pause()
+        dirty: list[tuple[str, bool]] = []
+        for widget in screen.query("*"):
+            original = widget.refresh
+
+            def spy(*regions, _widget=widget, _refresh=original, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                dirty.append((type(_widget).__name__, bool(kwargs.get("layout"))))
+                return _refresh(*regions, **kwargs)
+
+            widget.refresh = spy  # type: ignore[method-assign]
+        screen.post_message(JobUpdate(fx.mid_run(), []))
+        await pilot.pause()
+        assert dirty == []
+        more = fx.output_lines(3, start_task=90)
+        more = [replace(line, seq=100 + line.seq) for line in more]
+        screen.post_message(JobUpdate(fx.mid_run(), more))
+        await pilot.pause()
+        assert not any(layout for _, layout in dirty), dirty  # new lines: no layout pass
+        assert {name for name, _ in dirty} <= {"OutputLog", "ScrollBar"}, dirty
 
 
 async def test_connection_failure_offers_retry_and_quit_returns_3() -> None:

@@ -39,7 +39,9 @@ class FailureList(VerticalScroll):
     """
 
     def apply(self, snapshot: JobSnapshot) -> None:
-        self.border_title = failures_title(snapshot)
+        title = failures_title(snapshot)
+        if self.border_title != title:  # setting it redraws, even to the same text
+            self.border_title = title
         lines = list(self.query_children(FailureLine))
         failures = list(snapshot.failures)
         if [line.failure for line in lines] == failures:
