@@ -125,14 +125,14 @@ class _Channel:
     def _read(self) -> None:
         while True:
             try:
-                call_id, ok, payload = self.conn.recv()
+                call_id, ok, parts = self.conn.recv()
             except (EOFError, OSError):
                 break
             future = self._pending.pop(call_id, None)
             if future is None:
                 continue
             try:
-                value = pickle.loads(payload)
+                value = _unpack(parts)
             except Exception as exc:  # e.g. a class this process cannot import
                 ok, value = False, RuntimeError(f"cannot read the cluster's answer: {exc}")
             if ok:
@@ -347,11 +347,11 @@ class _Server:
             answer = (call_id, False, _portable(exc))
         call_id, ok, value = answer
         try:
-            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            parts = _pack(value)
         except Exception as exc:
-            ok, payload = False, pickle.dumps(_portable(exc))
+            ok, parts = False, _pack(_portable(exc))
         with self._lock, contextlib.suppress(OSError):
-            self.conn.send((call_id, ok, payload))
+            self.conn.send((call_id, ok, parts))
 
     def _keep(self, obj: object) -> int:
         with self._lock:
@@ -373,6 +373,37 @@ class _Server:
                 extra["input"] = plain(extra["input"])
             return replace(value, result=plain(value.result), extra=extra)
         return value
+
+
+SLICE = 1000  # list items per pickle: see _pack
+
+
+def _pack(value: object) -> list[bytes]:
+    """A value as pickles. A long list (20,000 task rows, 5,000 output lines) goes in slices:
+    unpickling is one C call that holds the GIL throughout, and one for the whole list held
+    the TUI's loop for ~70 ms; between slices the loop gets its turn."""
+    if isinstance(value, list) and len(value) > SLICE:
+        return [
+            pickle.dumps(value[i : i + SLICE], protocol=pickle.HIGHEST_PROTOCOL)
+            for i in range(0, len(value), SLICE)
+        ]
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list):
+        lines, dropped = value  # output_since: (lines, dropped)
+        if len(lines) > SLICE:
+            return [pickle.dumps(("pair", dropped)), *_pack(lines)]
+    return [pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)]
+
+
+def _unpack(parts: list[bytes]) -> object:
+    first = pickle.loads(parts[0])
+    if len(parts) == 1:
+        return first
+    if isinstance(first, tuple) and first[:1] == ("pair",):
+        return _unpack(parts[1:]), first[1]
+    items = list(first)  # type: ignore[call-overload]
+    for part in parts[1:]:
+        items.extend(pickle.loads(part))
+    return items
 
 
 _PLAIN = (str, bytes, int, float, complex, bool, type(None))

@@ -24,9 +24,9 @@ from textual.pilot import Pilot
 
 from ippmon.connect import ClientSession, ConnectOptions, lower_priority
 from ippmon.jobspec import SpecError, load_catalog
-from ippmon.model import Phase, Shown, TaskState
+from ippmon.model import OutputLine, Phase, Shown, TaskRow, TaskState
 from ippmon.records import read_results
-from ippmon.remote import RemoteBackend, plain
+from ippmon.remote import SLICE, RemoteBackend, _pack, _unpack, plain
 from ippmon.session import ConnectError
 from ippmon.ui import IppmonApp
 from ippmon.ui.screens.job_picker import JobPickerScreen
@@ -95,6 +95,17 @@ def test_plain_data_crosses_as_is_and_other_objects_as_their_text() -> None:
     broken = plain(Broken())
     assert isinstance(broken, Shown)
     assert repr(broken) == "<Broken: repr failed: no repr>"
+
+
+def test_long_lists_cross_in_slices_and_come_back_whole() -> None:
+    rows = [TaskRow(i, TaskState.OK, i % 4, 1, 0.5, f"line {i}") for i in range(2 * SLICE + 5)]
+    parts = _pack(rows)
+    assert len(parts) == 3  # each unpickled on its own: the UI loop runs in between
+    assert _unpack(parts) == rows
+    lines = [OutputLine(i, i, 0, "stdout", f"text {i}") for i in range(SLICE + 1)]
+    assert len(_pack((lines, 4))) == 3 and _unpack(_pack((lines, 4))) == (lines, 4)
+    assert _unpack(_pack(([], 0))) == ([], 0)
+    assert _unpack(_pack({"a": [1, 2]})) == {"a": [1, 2]}
 
 
 def test_a_process_gets_a_lower_priority_and_so_does_its_session() -> None:
