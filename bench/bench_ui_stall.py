@@ -6,7 +6,8 @@ measures:
 - stall: how late an `asyncio.sleep(5 ms)` on the UI loop wakes up (the loop's longest pause);
 - key latency: from a key event ("f", toggle follow) posted to the app until the screen's action
   handler runs (what a person waits for before the screen can change);
-- run-queue wait: how long the UI thread was ready to run but had no CPU (/proc schedstat).
+- run-queue wait: how long the UI thread was ready to run but had no CPU (/proc schedstat);
+- then the same stalls for 5 s after `t` opens the tasks view of the running job.
 Baselines measured in the same run: the idle picker, and a bare asyncio loop in a process of its
 own (same nice value as the TUI) sampling the same way during the busy window, which is the
 floor this machine sets while its cores are busy with the job. Prints, asserts nothing.
@@ -165,6 +166,13 @@ async def main(
             f"  max stall: TUI / floor = {max(stalls) / max(floor):.1f}x; "
             f"during the measurement: {done}"
         )
+        # `t` while the job runs: the tasks view loads (rows fetched in a worker) and refreshes
+        await pilot.press("t")
+        stalls = await loop_stalls(min(5.0, seconds), app, [])
+        shown = type(app.screen).__name__
+        report("tasks view during the job", stalls)
+        print(f"  (screen after the window: {shown})")
+        await pilot.press("escape")
         if job:
             await asyncio.to_thread(job.cancel)
         await pilot.press("q")

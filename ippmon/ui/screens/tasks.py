@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from ippmon.model import TaskRow, TaskState, format_duration
 from ippmon.session import JobHandle
 from ippmon.ui.screens.task_detail import STATE_CLASSES, TaskDetailScreen, one_line, text_style
+from ippmon.ui.widgets.text import set_content
 
 LIMIT = 500  # rows in the table at most: a page of the current filter and sort
 
@@ -276,7 +277,7 @@ class TasksScreen(Screen[None]):
         new_query = self.page is not None and self.page.query != page.query
         self.page = page
         count = self.query_one("#tasks-count", Static)
-        count.update(page.summary)
+        set_content(count, page.summary)
         count.set_class(page.matched > len(page.rows), "-capped").remove_class("-error")
         table = self._table
         same = [r.index for r in page.rows] == [r.index for r in self._shown]
@@ -284,8 +285,10 @@ class TasksScreen(Screen[None]):
             self._update(table, page.rows)
         else:
             self._rebuild(table, page.rows, top=new_query)
+        had_rows = bool(self._shown)
         self._shown = list(page.rows)
-        self.refresh_bindings()
+        if bool(self._shown) != had_rows:  # Enter opens a task only when there is one;
+            self.refresh_bindings()  # the footer is rebuilt on each refresh: not every second
 
     def _update(self, table: DataTable[Text], rows: Sequence[TaskRow]) -> None:
         keys = [key for key, _, _ in COLUMNS] + ["line"]
