@@ -22,7 +22,7 @@ from ippmon.model import TaskRow, TaskState
 from ippmon.ui.screens.leave import LeaveScreen
 from ippmon.ui.screens.runs import RunsScreen
 from ippmon.ui.screens.task_detail import TaskDetailScreen
-from ippmon.ui.screens.tasks import LIMIT, TaskQuery, TasksScreen, select_tasks
+from ippmon.ui.screens.tasks import LIMIT, TaskQuery, TasksScreen, TaskTable, select_tasks
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 
@@ -110,8 +110,8 @@ def test_a_page_keeps_the_limit_and_counts_what_matched() -> None:
 
 
 def shown(app: cf.ScreenApp) -> list[int]:
-    table = app.screen.query_one(DataTable)
-    return [int(table.coordinate_to_cell_key((y, 0)).row_key.value) for y in range(table.row_count)]
+    table = app.screen.query_one(TaskTable)
+    return [int(table.row_texts(y)[0]) for y in range(table.row_count)]
 
 
 async def test_enter_opens_the_highlighted_task_and_escape_comes_back() -> None:
@@ -181,7 +181,7 @@ async def test_a_20000_task_job_shows_500_rows_and_says_so() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await cf.settle(pilot)
         opened = time.perf_counter() - started
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(TaskTable)
         count = str(app.screen.query_one("#tasks-count", Static).render())
         print(f"\n20,000 tasks: table open with {table.row_count} rows in {opened:.2f} s")
         assert table.row_count == LIMIT
@@ -200,22 +200,18 @@ async def test_a_refresh_updates_changed_cells_without_rebuilding_the_table() ->
         await cf.settle(pilot)
         screen = app.screen
         assert isinstance(screen, TasksScreen)
-        table = screen.query_one(DataTable)
-        clears: list[bool] = []
-        clear = table.clear
-
-        def counting_clear(columns: bool = False) -> DataTable:
-            clears.append(columns)
-            return clear(columns)
-
-        table.clear = counting_clear  # type: ignore[method-assign]
+        table = screen.query_one(TaskTable)
+        redrawn: list[int] = []
+        table.refresh_line = redrawn.append  # type: ignore[method-assign]
         await pilot.press("j", "j")
+        redrawn.clear()
         job.rows[30] = replace(job.rows[30], state=TaskState.OK, duration_s=9.5, line="done")
         screen.reload()
         await cf.settle(pilot)
-        assert str(table.get_cell("30", "state")) == "ok"
-        assert str(table.get_cell("30", "duration")) == "9.5s"
-        assert clears == [] and table.cursor_row == 2
+        row = shown(app).index(30)
+        assert table.row_texts(row)[1] == "ok" and table.row_texts(row)[4] == "9.5s"
+        assert redrawn == [row + 1]  # that row alone (line 0 is the header)
+        assert table.cursor_row == 2
 
 
 async def test_the_tasks_are_read_again_each_interval_but_not_under_the_task_view() -> None:
