@@ -153,6 +153,22 @@ def make_trampoline(blob: bytes, name: str, ref: str) -> Callable[[object], obje
                 f"({type(exc).__name__}: {exc}); the engines need cloudpickle installed "
                 "and every package the function imports"
             ) from exc
+        # Classes of the file came by value, under a module name this engine cannot import,
+        # and ipyparallel pickles a result by reference: make the names resolve here, in a
+        # stand-in module, so a result that is an instance of such a class can go back.
+        import sys
+        import types
+
+        for value in list(getattr(func, "__globals__", {}).values()):
+            home = getattr(value, "__module__", None) if isinstance(value, type) else None
+            if not home or "." in value.__qualname__:
+                continue
+            module = sys.modules.get(home)
+            if module is None:
+                module = sys.modules[home] = types.ModuleType(home)
+                module.__ippmon_stand_in__ = True
+            if getattr(module, "__ippmon_stand_in__", False):
+                setattr(module, value.__qualname__, value)
         return func(item, **kwargs)
 
     run.__module__ = "__main__"

@@ -52,3 +52,16 @@ FAIL_ONCE = """
         print(f"item {x} ok")
         return x * scale
 """
+
+
+POINTS = """
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+        def __repr__(self):
+            return f"Point(x={self.x})"
+
+    def point(x):
+        return Point(x)
+"""

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from cluster_helpers import BLOCKING_TASKS, until, write_spec
+from cluster_helpers import BLOCKING_TASKS, POINTS, until, write_spec
 
 from ippmon.connect import ClientSession
 from ippmon.jobspec import load_catalog
@@ -40,6 +40,30 @@ def test_submit_squares_gives_right_results_and_records_them(
     run = json.loads((job.record.folder / "run.json").read_text())
     assert run["state"] == "finished" and run["counts"]["ok"] == 100
     assert len(run["attempts"][0]["msg_ids"]) == 100
+
+
+def test_a_result_of_a_class_from_the_spec_file_comes_back_as_that_class(
+    cluster: ClientSession, client, runs_dir: str, tmp_path: Path
+) -> None:
+    spec_file = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.points]
+        function = "points.py:point"
+        inputs = { range = [0, 4] }
+        """,
+        {"points.py": POINTS},
+    )
+    job = cluster.submit(load_catalog(spec_file).get("points"), runs_dir=runs_dir)
+    assert job.wait(timeout=60)
+    assert job.poll().succeeded
+    results = [job.task(i).result for i in range(4)]
+    assert [type(r).__name__ for r in results] == ["Point"] * 4
+    assert [r.x for r in results] == [0, 1, 2, 3]  # type: ignore[attr-defined]
+    recorded = sorted(read_results(job.record.folder), key=lambda line: line["index"])
+    assert [(line["result"], line["result_is_repr"]) for line in recorded] == [
+        (f"Point(x={i})", True) for i in range(4)
+    ]
 
 
 def test_failures_are_recorded_with_ename_evalue_and_plain_traceback(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from cluster_helpers import BLOCKING_TASKS, until, write_spec
+from cluster_helpers import BLOCKING_TASKS, POINTS, until, write_spec
 from textual.pilot import Pilot
 
 from ippmon.connect import ClientSession, ConnectOptions, lower_priority
@@ -173,6 +173,19 @@ def test_a_result_that_is_not_plain_data_shows_as_its_text(
     assert isinstance(detail.result, Shown)
     assert repr(detail.result) == "{'third': Fraction(2, 3)}"
     assert detail.extra["input"] == 2 and detail.stdout == "making a third of 2\n"
+    # a class defined in the spec's own file: the engines send it back, the TUI shows its text
+    spec_file = write_spec(
+        tmp_path / "points",
+        """
+        [jobs.points]
+        function = "points.py:point"
+        inputs = { range = [0, 3] }
+        """,
+        {"points.py": POINTS},
+    )
+    job = session.submit(load_catalog(spec_file).get("points"), runs_dir)
+    assert wait_finished(job).succeeded
+    assert repr(job.task(1).result) == "Point(x=1)"
     session.close()
 
 
