@@ -63,9 +63,8 @@ LOG_ENV = "IPPMON_BACKEND_LOG"
 
 @dataclass(frozen=True)
 class _Ref:
-    """A session or job that lives in the child."""
+    """A session (with its `info`) or a job (with its `name`) that lives in the child."""
 
-    kind: str  # "session" | "job"
     oid: int
     info: ClusterInfo | None = None
     name: str = ""
@@ -203,9 +202,6 @@ class RemoteJob:
 
     def retryable(self) -> list[int]:
         return self._call("retryable")
-
-    def failed(self) -> list[int]:
-        return self._call("failed")
 
     def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
         return self._call("submit", list(indices), attempt)
@@ -364,9 +360,9 @@ class _Server:
         input go as text unless they are plain Python data (the parent may not be able to
         import the classes of a user's module)."""
         if hasattr(value, "poll") and hasattr(value, "output_since"):
-            return _Ref("job", self._keep(value), name=value.name)  # type: ignore[attr-defined]
+            return _Ref(self._keep(value), name=value.name)  # type: ignore[attr-defined]
         if hasattr(value, "engine_ids") and hasattr(value, "info"):
-            return _Ref("session", self._keep(value), info=value.info)  # type: ignore[attr-defined]
+            return _Ref(self._keep(value), info=value.info)  # type: ignore[attr-defined]
         if isinstance(value, TaskDetail):
             extra = dict(value.extra)
             if "input" in extra:
