@@ -276,7 +276,12 @@ class HubWatcher(threading.Thread):
             try:
                 self._check()
             except Exception as exc:  # the controller went away: the Job's probe says so
-                self.tracker.message = f"cannot query the controller: {type(exc).__name__}: {exc}"
+                first = (str(exc).splitlines() or [""])[0]
+                self.tracker.set_notice(
+                    "watcher", f"cannot query the controller: {type(exc).__name__}: {first}"
+                )
+            else:
+                self.tracker.set_notice("watcher", "")
             self._stop_event.wait(self.every)
 
     def _check(self) -> None:

@@ -162,12 +162,15 @@ def background_nice() -> int:
         return DEFAULT_NICE
 
 
-def lower_priority(procs: Iterable[Any], nice: int) -> None:
-    """Run a local cluster's processes below the screen, so it stays responsive while they are
-    busy on the same cores. Their nice value alone does not do it on Linux: ipyparallel starts
-    the controller and each engine in a session of its own, the kernel first shares the CPU
-    fairly between sessions (autogroups), and nice counts only within one. So the autogroups'
-    nice values are raised too (allowed for one's own processes). Best effort."""
+def lower_priority(procs: Iterable[Any], nice: int, *, autogroups: bool = True) -> None:
+    """Run processes below the screen, so it stays responsive while they are busy on the same
+    cores. Best effort.
+
+    On Linux the CPU is first shared fairly between sessions (autogroups), and a nice value
+    counts only within a session. ipyparallel starts the controller and each engine in a session
+    of its own, so for a local cluster's processes the autogroups' nice values are raised too
+    (allowed for one's own processes); `autogroups=False` leaves them alone, for a process that
+    shares its session with the screen."""
     import psutil
 
     if nice <= 0:
@@ -175,8 +178,9 @@ def lower_priority(procs: Iterable[Any], nice: int) -> None:
     for proc in procs:
         with contextlib.suppress(psutil.Error, OSError):
             proc.nice(max(nice, proc.nice()))
-        with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/autogroup", "w") as f:
-            f.write(str(nice))
+        if autogroups:
+            with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/autogroup", "w") as f:
+                f.write(str(nice))
 
 
 def _same_process(proc: Any) -> bool:

@@ -38,6 +38,8 @@ def progress_line(snap: JobSnapshot) -> str:
     parts.append(f"elapsed {format_duration(snap.elapsed_s)}")
     if snap.eta_s is not None and snap.phase is not Phase.FINISHED:
         parts.append(f"ETA {format_duration(snap.eta_s)}")
+    if snap.output_wait:
+        parts.append(snap.output_wait)
     if snap.message:
         parts.append(snap.message)
     return " · ".join(parts)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ippmon import __version__
+from ippmon import __version__, _compat
 from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskRow, TaskState
 from ippmon.records import RunRecord, iso, jsonable, new_run_id, result_line
 from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Chunk, Tracker, chunk_detail
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
 
 SLICE_TASKS = 256  # chunks sent per map_async call
+BEHIND_NOTICE_S = 5.0  # say so when the client's IO thread is this far behind its sockets
 SPEC_FILE = "spec.pickle"  # the JobSpec, so `resume` can rerun without the spec file's job table
 INPUTS_FILE = "inputs.pickle"  # the inputs as sent, so `resume` resends exactly these
 
@@ -70,41 +71,71 @@ def partitions(n: int, chunksize: int | None) -> list[range]:
 class ControllerProbe:
     """Asks the controller a cheap question (`queue_request`) every few seconds without ever
     blocking: ipyparallel's own calls wait forever when the controller is gone. A question left
-    unanswered longer than `timeout` means the controller is unreachable."""
+    unanswered for `timeout` seconds means the controller is unreachable.
 
-    def __init__(self, client: Client, *, every: float = 2.0, timeout: float = 10.0) -> None:
+    Those seconds are counted in the client's own time, not the wall clock's: the client reads
+    every socket on one IO thread, and when this process is behind (a busy machine, a flood of
+    output), an answer can sit unread in its socket for many seconds. So each check also posts
+    a tick to that IO thread, which runs it after the reads that were ready before it; the
+    question counts as unanswered only once a tick posted `timeout` seconds after it was sent
+    has run. How far the IO thread is behind is `lag_s`, said on screen as such."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        every: float = 2.0,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.every = every
         self.timeout = timeout
+        self.clock = clock
+        now = clock()
         self._future: Any = None
-        self._sent_at = 0.0
-        self._answered_at = time.monotonic()
-        self.unreachable_since: float | None = None  # time.time() of the last answer
+        self._sent_at = now
+        self._answered_at = now
         self._last_answer_wall = time.time()
+        self._tick_posted = now  # when the newest tick was posted
+        self._tick_ran = now  # the posting time of the newest tick the IO thread has run
+        self.unreachable_since: float | None = None  # time.time() of the last answer
+
+    @property
+    def lag_s(self) -> float:
+        """How long the newest tick has waited for the client's IO thread (0 once it ran)."""
+        if self._tick_ran >= self._tick_posted:
+            return 0.0
+        return max(0.0, self.clock() - self._tick_posted)
+
+    def _ran(self, posted: float) -> None:  # on the IO thread
+        self._tick_ran = max(self._tick_ran, posted)
 
     def check(self) -> bool:
         """True while the controller answers (or has not been silent for `timeout`)."""
-        now = time.monotonic()
+        now = self.clock()
         fut = self._future
         if fut is not None and fut.done():
             self._future = None
             self._answered_at = now
             self._last_answer_wall = time.time()
             self.unreachable_since = None
-        elif fut is not None and now - self._sent_at > self.timeout:
-            if self.unreachable_since is None:
-                self.unreachable_since = self._last_answer_wall
-            return False
+        elif (
+            fut is not None
+            and self._tick_ran - self._sent_at >= self.timeout
+            and self.unreachable_since is None
+        ):
+            self.unreachable_since = self._last_answer_wall
+        if self._tick_ran >= self._tick_posted and _compat.call_on_io_thread(
+            self.client, partial(self._ran, now)
+        ):
+            self._tick_posted = now
         if self._future is None and now - self._answered_at >= self.every:
-            try:
-                self._future = self.client._send(
-                    self.client._query_stream,
-                    "queue_request",
-                    content={"targets": list(self.client.ids), "verbose": False},
-                )
-                self._sent_at = now
-            except Exception:
-                self._future = None  # a client without these internals: assume reachable
+            self._future = _compat.ask_controller(
+                self.client, "queue_request", {"targets": list(self.client.ids), "verbose": False}
+            )
+            self._sent_at = now
+            if self._future is None:  # a client without these internals: assume reachable
                 self._answered_at = now
         return self.unreachable_since is None
 
@@ -252,13 +283,17 @@ class Job:
                 sent += len(batch)
                 tracker.submitted += len(batch)
         except Exception as exc:  # the cluster refused or went away mid-send
-            tracker.message = f"sending stopped after {sent} tasks: {type(exc).__name__}: {exc}"
+            first = (str(exc).splitlines() or [""])[0]
+            tracker.set_notice(
+                "sending", f"sending stopped after {sent} tasks: {type(exc).__name__}: {first}"
+            )
         finally:
             unsent = indices[sent:]
             if unsent:
                 keys = tracker.add_chunks([([i], {}) for i in unsent], attempt)
                 for key in keys:
                     tracker.notify(key, DONE, NotSubmitted())
+                    tracker.notify(key, OUTPUT_DONE)  # never sent: no output will come
             tracker.submitted = tracker.total
             tracker.submitting = False
             self._write_run()
@@ -279,27 +314,56 @@ class Job:
         tracker = self.tracker
         if self.client is not None:
             tracker.set_engines(self.client.ids)
-        if self.probe is None or self.probe.check():
-            tracker.message = "" if tracker.message.startswith("controller") else tracker.message
-        else:
-            since = time.strftime("%H:%M:%S", time.localtime(self.probe.unreachable_since))
-            tracker.message = (
-                f"controller unreachable (no answer since {since}); finished results are saved "
-                f"in {self.record.folder}"
-            )
+        self._check_controller()
         ready = tracker.poll()
         if ready:
-            with self._record_lock:
-                self.record.append_results(
-                    result_line(detail, self._msg_ids.get(chunk.key))
-                    for chunk in ready
-                    if chunk.key not in self._recorded_keys
-                    for detail in self._details(chunk)
-                )
+            self._record(ready)
         if tracker.settled and self._state == "running":
             self._state = "finished"
             self._write_run()
         return tracker.snapshot()
+
+    def _check_controller(self) -> None:
+        """Notices for a controller that does not answer, and for a client that is behind."""
+        probe, tracker = self.probe, self.tracker
+        if probe is None:
+            return
+        if probe.check():
+            tracker.set_notice("controller", "")
+            tracker.set_controller_lost(False)
+        else:
+            since = time.strftime("%H:%M:%S", time.localtime(probe.unreachable_since))
+            tracker.set_notice(
+                "controller",
+                f"controller unreachable (no answer since {since}); finished results are saved "
+                f"in {self.record.folder}",
+            )
+            tracker.set_controller_lost(True)
+        lag = probe.lag_s
+        tracker.set_notice(
+            "behind",
+            f"ippmon is {lag:.0f} s behind the cluster's messages (this machine is busy); "
+            "results and output will catch up"
+            if lag >= BEHIND_NOTICE_S
+            else "",
+        )
+
+    def _record(self, chunks: Iterable[Chunk]) -> None:
+        """Append the result lines of these chunks (see `Tracker.poll`) to results.jsonl."""
+        lines = []
+        for chunk in chunks:
+            if chunk.key in self._recorded_keys and not chunk.amended:
+                continue  # read back from results.jsonl (attach)
+            msg_id = self._msg_ids.get(chunk.key)
+            for detail in self._details(chunk):
+                line = result_line(detail, msg_id)
+                if chunk.output_note:
+                    line["output_incomplete"] = chunk.output_note
+                if chunk.amended:
+                    line["amends"] = True
+                lines.append(line)
+        with self._record_lock:
+            self.record.append_results(lines)
 
     def _details(self, chunk: Chunk) -> list[TaskDetail]:
         return [chunk_detail(chunk, i) for i in chunk.indices]
@@ -380,6 +444,7 @@ class Job:
         with self._record_lock:
             if self.client is not None:
                 self.poll()  # take in and record what finished since the last poll
+            self._record(self.tracker.late_output())
             if not self.finished:
                 self._state = "detached"
                 self._detached_at = self.clock()

@@ -101,6 +101,7 @@ class JobSnapshot:
     cluster: str = ""
     run_id: str = ""
     message: str = ""  # a one-line notice (e.g. "controller unreachable")
+    output_pending: int = 0  # finished tasks whose output is still arriving (not yet recorded)
 
     def count(self, state: TaskState) -> int:
         return self.counts.get(state, 0)
@@ -122,6 +123,15 @@ class JobSnapshot:
         s = self.speedup
         n = self.n_engines
         return s / n if s is not None and n else None
+
+    @property
+    def output_wait(self) -> str:
+        """Said while every task has its result but the output of some is still on its way."""
+        pending = self.output_pending
+        if not pending or self.done < self.total or self.phase is Phase.FINISHED:
+            return ""
+        tasks = f"{pending:,} task{'s' if pending != 1 else ''}"
+        return f"all done · waiting for the output of {tasks}"
 
     @property
     def succeeded(self) -> bool:

@@ -273,3 +273,120 @@ def test_failures_shown_are_those_of_the_newest_attempts() -> None:
     tracker.poll()
     snap = tracker.snapshot()
     assert snap.n_failures == 0 and snap.failures == () and snap.succeeded
+
+
+def test_output_arriving_5_s_after_the_result_is_recorded_once_and_shown_once() -> None:
+    """Under load the engine's output (and its end-of-output status) trails the reply by
+    seconds: the task waits for it, then is recorded once, with all of it."""
+    clock = Clock()
+    tracker, mds = make(1, clock)
+    start(tracker, mds, 0, 0)
+    mds[0]["stdout"] = "line 1\n"
+    tracker.poll()
+    mds[0].update(started=1000.0, completed=1000.5)
+    tracker.notify(0, DONE, [0])  # the reply, before the rest of the output
+    assert tracker.poll() == []
+    for _ in range(5):
+        clock.t += 1
+        assert tracker.poll() == [], "recorded before its output was complete"
+        assert tracker.snapshot().output_pending == 1
+    assert tracker.snapshot().phase is Phase.RUNNING
+    assert tracker.snapshot().output_wait == "all done · waiting for the output of 1 task"
+    mds[0]["stdout"] += "line 2\nline 3\n"
+    mds[0]["stderr"] = "warn\n"
+    tracker.notify(0, ACTIVITY)
+    tracker.notify(0, OUTPUT_DONE)
+    (chunk,) = tracker.poll()
+    assert not chunk.output_note and not chunk.amended
+    assert tracker.detail(0).stdout == "line 1\nline 2\nline 3\n"
+    assert tracker.detail(0).stderr == "warn\n"
+    clock.t += 100
+    assert tracker.poll() == [] and tracker.late_output() == []
+    lines, dropped = tracker.output_since(0)
+    assert [(ln.stream, ln.text) for ln in lines] == [
+        ("stdout", "line 1"),
+        ("stdout", "line 2"),
+        ("stdout", "line 3"),
+        ("stderr", "warn"),
+    ]
+    assert dropped == 0
+    assert tracker.snapshot().phase is Phase.FINISHED
+
+
+def test_a_task_whose_engine_is_gone_is_recorded_without_waiting_and_says_why() -> None:
+    clock = Clock()
+    tracker, mds = make(1, clock)
+    start(tracker, mds, 0, 1)
+    mds[0]["stdout"] = "partial"
+    tracker.poll()
+    tracker.set_engines([0])  # engine 1 unregistered
+    tracker.notify(0, DONE, FakeRemoteError("EngineError", "Engine 1 died"))
+    (chunk,) = tracker.poll()
+    assert chunk.state is TaskState.LOST
+    assert chunk.output_note == (
+        "output may be incomplete: engine 1 stopped before the end of it arrived"
+    )
+    assert [ln.text for ln in tracker.output_since(0)[0]] == ["partial"]
+
+
+def test_without_a_controller_waiting_tasks_are_recorded_with_what_they_have() -> None:
+    clock = Clock()
+    tracker, mds = make(1, clock)
+    start(tracker, mds, 0, 0)
+    tracker.notify(0, DONE, [0])
+    assert tracker.poll() == []
+    tracker.set_controller_lost(True)
+    (chunk,) = tracker.poll()
+    assert "the controller stopped answering" in chunk.output_note
+
+
+def test_output_later_than_the_last_resort_wait_is_recorded_as_an_amendment() -> None:
+    clock = Clock()
+    tracker = Tracker("t", 1, clock=clock, output_wait_s=60)
+    m = md(engine_id=0, stdout="a\n")
+    tracker.add_chunks([([0], m)], attempt=1)
+    tracker.set_engines([0])
+    tracker.notify(0, ACTIVITY)
+    tracker.notify(0, DONE, [0])
+    tracker.poll()
+    clock.t += 59
+    assert tracker.poll() == []
+    clock.t += 1
+    (first,) = tracker.poll()
+    assert "had not arrived 60 s after the result" in first.output_note and not first.amended
+    assert tracker.snapshot().phase is Phase.FINISHED  # the job does not wait any longer
+    m["stdout"] += "b\n"
+    tracker.notify(0, ACTIVITY)
+    assert tracker.poll() == []  # more output, but not known to be complete yet
+    tracker.notify(0, OUTPUT_DONE)
+    (again,) = tracker.poll()
+    assert again is first and again.amended and again.output_note == ""
+    assert tracker.detail(0).stdout == "a\nb\n"
+    assert [ln.text for ln in tracker.output_since(0)[0]] == ["a", "b"]
+    assert tracker.poll() == [] and tracker.late_output() == []
+
+
+def test_late_output_of_a_task_whose_end_never_comes_is_handed_out_when_closing() -> None:
+    clock = Clock()
+    tracker = Tracker("t", 1, clock=clock, output_wait_s=1)
+    m = md(engine_id=0, stdout="a\n")
+    tracker.add_chunks([([0], m)], attempt=1)
+    tracker.notify(0, DONE, [0])
+    tracker.poll()
+    clock.t += 1
+    (first,) = tracker.poll()
+    assert first.output_note and tracker.late_output() == []
+    m["stdout"] += "b\n"
+    tracker.notify(0, ACTIVITY)
+    tracker.poll()
+    (again,) = tracker.late_output()
+    assert again.amended and again.output_note == first.output_note
+    assert tracker.late_output() == []  # nothing new since
+
+
+def test_notices_from_different_sources_do_not_clear_each_other() -> None:
+    tracker = Tracker("t", 1, clock=Clock())
+    tracker.set_notice("controller", "controller unreachable")
+    tracker.set_notice("watcher", "cannot query the controller")
+    tracker.set_notice("controller", "")
+    assert tracker.snapshot().message == "cannot query the controller"

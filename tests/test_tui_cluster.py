@@ -24,6 +24,7 @@ from cluster_helpers import BLOCKING_TASKS, FAIL_ONCE, until, write_spec
 from textual.pilot import Pilot
 from textual.widgets import Label, ListView
 
+import ippmon.tracker as tracker_module
 import ippmon.ui.screens.monitor as monitor_module
 from ippmon.connect import ClientSession
 from ippmon.job import Job
@@ -511,13 +512,14 @@ async def test_resubmit_follows_attempt_2_when_sending_is_slow(
 async def test_the_run_record_is_complete_while_the_finished_job_is_shown(
     cluster: ClientSession, runs_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engines' "output complete" notices are dropped, as if they came late (aborted tasks
-    never send one): every finished chunk then waits OUTPUT_GRACE_S before it is recorded.
+    """The engines' "output complete" notices are dropped, as if they never came: every
+    finished chunk then waits OUTPUT_WAIT_S (1 s here) before it is recorded, saying so.
 
     Regression: the monitor's poller stops at Phase.FINISHED, which the tracker used to report
     once every task was done but before the last chunks were recorded; their results.jsonl
     lines and run.json's "finished" then waited until the app exited."""
     monkeypatch.setattr(Job, "_on_output", lambda self, key, future: None)
+    monkeypatch.setattr(tracker_module, "OUTPUT_WAIT_S", 1.0)
     catalog = catalog_from(
         tmp_path,
         """
@@ -540,6 +542,8 @@ async def test_the_run_record_is_complete_while_the_finished_job_is_shown(
             return len(read_results(folder)) == 4 and run["state"] == "finished"
 
         assert recorded(), "FINISHED on screen, but the run record is not complete"
+        notes = {line.get("output_incomplete") for line in read_results(folder)}
+        assert notes == {"output may be incomplete: its end had not arrived 1 s after the result"}
         snapshot = monitor.snapshot
         assert snapshot is not None and snapshot.succeeded
         app.exit()

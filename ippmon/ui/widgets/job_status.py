@@ -22,7 +22,7 @@ def phase_detail(snapshot: JobSnapshot, *, hint: bool = True) -> str:
             return "every task ok"
         not_ok = snapshot.total - snapshot.count(TaskState.OK)
         return f"{not_ok:,} not ok" + (": r resubmits them" if hint else "")
-    return ""
+    return snapshot.output_wait
 
 
 def status_detail(snapshot: JobSnapshot, *, attached: bool = False) -> str:

@@ -94,6 +94,11 @@ class OutputLog(Log):
         return self.auto_scroll
 
     def _show_follow(self) -> None:
-        self.border_subtitle = f"{self._count:,} lines · " + (
+        kept = (
+            f" (last {self.max_lines:,} kept)"
+            if self.max_lines and self._count > self.max_lines
+            else ""
+        )
+        self.border_subtitle = f"{self._count:,} lines{kept} · " + (
             "following (f to pause)" if self.auto_scroll else "paused (f to follow)"
         )

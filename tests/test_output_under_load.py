@@ -1,0 +1,179 @@
+"""No task output is lost under load, on a cluster started the way users start theirs.
+
+The cluster here is `ipcluster start` at normal priority (not ippmon's `--local`, which ippmon
+lowers below itself), and two CPU burners keep the machine's cores busy meanwhile. Under such
+load the engines' output reaches the client seconds after their results; every line must still
+reach the run record and the output pane, once each, in order per task.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster_helpers import write_spec
+from test_cli import IPPMON
+from test_tui_cluster import wait_for
+
+from ippmon.jobspec import load_catalog
+from ippmon.model import OutputLine, Phase
+from ippmon.records import read_results
+from ippmon.remote import RemoteBackend
+from ippmon.ui import IppmonApp
+from ippmon.ui.widgets.output_log import OutputLog
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
+
+TASKS = 3000
+LINES = 10
+
+PRINTER = f"""
+    import sys
+
+    def print_lines(x):
+        for i in range({LINES}):
+            print(f"task {{x}} line {{i}}")
+        print(f"task {{x}} warning", file=sys.stderr)
+        return x
+"""
+
+SPEC = f"""
+    [jobs.printing]
+    function = "printer.py:print_lines"
+    inputs = {{ range = [0, {TASKS}] }}
+"""
+
+
+def expected_stdout(i: int) -> str:
+    return "".join(f"task {i} line {n}\n" for n in range(LINES))
+
+
+@pytest.fixture(scope="module")
+def user_cluster() -> Iterator[str]:
+    """`ipcluster start -n 2` as a user runs it (normal priority, daemonized); its cluster-id."""
+    import ipyparallel as ipp
+
+    cluster_id = f"user-{secrets.token_hex(3)}"
+    subprocess.run(
+        ["ipcluster", "start", "-n", "2", "--daemonize", f"--cluster-id={cluster_id}"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    try:
+        client = ipp.Client(cluster_id=cluster_id, timeout=30)
+        client.wait_for_engines(2, timeout=60)
+        client.close()
+        yield cluster_id
+    finally:
+        cluster = ipp.Cluster.from_file(cluster_id=cluster_id)
+        cluster.stop_cluster_sync()
+
+
+@pytest.fixture()
+def busy_machine() -> Iterator[None]:
+    """Both cores kept busy by other programs (each in a session of its own, normal priority)."""
+    burners = [
+        subprocess.Popen(
+            [sys.executable, "-c", "while True: pass"],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    yield
+    for proc in burners:
+        proc.kill()
+        proc.wait()
+
+
+def check_record(folder: Path) -> None:
+    lines = read_results(folder)
+    assert sorted(line["index"] for line in lines) == list(range(TASKS)), "a task recorded twice"
+    incomplete = [
+        line["index"] for line in lines if line["stdout"] != expected_stdout(line["index"])
+    ]
+    assert not incomplete, f"{len(incomplete)} tasks without their full stdout: {incomplete[:10]}"
+    wrong_stderr = [
+        line["index"] for line in lines if line["stderr"] != f"task {line['index']} warning\n"
+    ]
+    assert not wrong_stderr, f"{len(wrong_stderr)} tasks without their stderr: {wrong_stderr[:10]}"
+    assert not any("output_incomplete" in line for line in lines)
+
+
+def test_headless_records_every_line_of_every_task_on_a_busy_machine(
+    user_cluster: str, busy_machine: None, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "spec", SPEC, {"printer.py": PRINTER})
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        IPPMON
+        + ["--cluster-id", user_cluster, "--jobs", str(spec), "--job", "printing", "--headless"]
+        + ["--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "unreachable" not in proc.stderr
+    (folder,) = runs.iterdir()
+    check_record(folder)
+
+
+async def test_the_tui_shows_and_records_every_line_once_in_order_on_a_busy_machine(
+    user_cluster: str,
+    busy_machine: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the cluster process (`RemoteBackend`), as the TUI runs every job."""
+    shown: list[OutputLine] = []
+    write_output = OutputLog.write_output
+
+    def seen(self: OutputLog, lines: list[OutputLine], dropped: int = 0) -> None:
+        assert dropped == 0, f"the pane dropped {dropped} lines"
+        shown.extend(lines)
+        write_output(self, lines, dropped)
+
+    monkeypatch.setattr(OutputLog, "write_output", seen)
+    catalog = load_catalog(write_spec(tmp_path / "spec", SPEC, {"printer.py": PRINTER}))
+    from ippmon.connect import ConnectOptions
+
+    backend = RemoteBackend(ConnectOptions(cluster_id=user_cluster, timeout=10))
+    notices: set[str] = set()
+    try:
+        app = IppmonApp(backend, catalog, runs_dir=str(tmp_path / "runs"), job_name="printing")
+        app.animation_level = "none"
+        async with app.run_test(size=(100, 30)) as pilot:
+
+            def finished() -> bool:
+                monitor = app.monitor()
+                snapshot = monitor.snapshot if monitor is not None else None
+                if snapshot is not None and snapshot.message:
+                    notices.add(snapshot.message)
+                return snapshot is not None and snapshot.phase is Phase.FINISHED
+
+            await wait_for(pilot, finished, "the job FINISHED", timeout=300)
+            monitor = app.monitor()
+            assert monitor is not None and monitor.snapshot is not None
+            assert monitor.snapshot.succeeded
+            folder = Path(tmp_path / "runs" / monitor.snapshot.run_id)
+            app.exit()
+    finally:
+        backend.close()
+    assert not [n for n in notices if "unreachable" in n], notices
+    check_record(folder)
+    by_task: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for line in shown:
+        by_task[line.index, line.stream].append(line.text)
+    for i in range(TASKS):
+        assert by_task[i, "stdout"] == expected_stdout(i).splitlines(), f"task {i} on screen"
+        assert by_task[i, "stderr"] == [f"task {i} warning"], f"task {i}'s stderr on screen"
+    assert len(shown) == TASKS * (LINES + 1)
+    assert [line.seq for line in shown] == sorted({line.seq for line in shown})
