@@ -13,9 +13,13 @@ own (same nice value as the TUI) sampling the same way during the busy window, w
 floor this machine sets while its cores are busy with the job. Prints, asserts nothing.
 
     python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--size 100x30] [--in-process]
+                                   [--cluster-id ID]
 
 `--in-process` runs the ipyparallel client in the TUI's process (`ClusterBackend`, as before
 `RemoteBackend`); `IPPMON_NICE=0` leaves the cluster side at the TUI's priority.
+`--cluster-id ID` uses a cluster you started (`ipcluster start -n 2 --cluster-id ID`, normal
+priority) instead of a private `--local` one that ippmon lowers below itself. Every notice the
+monitor showed during the busy window is listed (a healthy job should show none).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -98,6 +103,17 @@ async def loop_stalls(seconds: float, app, keys: list[float]) -> list[float]:  #
     return stalls
 
 
+async def watch_notices(app, notices: dict[str, int]) -> None:  # noqa: ANN001
+    """Count, every 0.1 s, which notice the monitor shows (numbers in it made N)."""
+    while True:
+        screen = app.screen
+        snapshot = getattr(screen, "snapshot", None)
+        if isinstance(screen, MonitorScreen) and snapshot is not None and snapshot.message:
+            kind = re.sub(r"[\d:]+", "N", snapshot.message)[:70]
+            notices[kind] = notices.get(kind, 0) + 1
+        await asyncio.sleep(0.1)
+
+
 def report(
     name: str, stalls: list[float], keys: list[float] | None = None, waited: float | None = None
 ) -> None:
@@ -118,7 +134,11 @@ def report(
 
 
 async def main(
-    tasks: int, seconds: float, in_process: bool = False, size: tuple[int, int] = (100, 30)
+    tasks: int,
+    seconds: float,
+    in_process: bool = False,
+    size: tuple[int, int] = (100, 30),
+    cluster_id: str | None = None,
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ippmon-bench-"))
     (folder / "ippmon.toml").write_text(
@@ -128,11 +148,13 @@ async def main(
         "kwargs = { delay = 0.0, steps = 1 }\n"
     )
     catalog = load_catalog(folder / "ippmon.toml")
-    options = ConnectOptions(local=2)
+    options = ConnectOptions(cluster_id=cluster_id) if cluster_id else ConnectOptions(local=2)
     backend = ClusterBackend(options) if in_process else RemoteBackend(options)
-    app = IppmonApp(backend, catalog, runs_dir=str(folder / "runs"), local_engines=2)
+    local = None if cluster_id else 2
+    app = IppmonApp(backend, catalog, runs_dir=str(folder / "runs"), local_engines=local)
     where = "in the TUI process" if in_process else "in its own process"
-    print(f"cluster side: {where}; screen {size[0]}x{size[1]}")
+    cluster = f"cluster {cluster_id} (started by you)" if cluster_id else "a --local cluster"
+    print(f"cluster side: {where}; {cluster}; screen {size[0]}x{size[1]}")
     async with app.run_test(size=size) as pilot:
         while type(app.screen).__name__ != "JobPickerScreen":
             await pilot.pause(0.2)
@@ -152,9 +174,12 @@ async def main(
             start_new_session=True,
         )
         keys = []
+        notices: dict[str, int] = {}
+        watch = asyncio.create_task(watch_notices(app, notices))
         waited = run_queue_wait_s()
         stalls = await loop_stalls(seconds, app, keys)
         waited = run_queue_wait_s() - waited
+        watch.cancel()
         out, _ = await asyncio.to_thread(probe.communicate)
         job = app.screen.job
         snap = await asyncio.to_thread(job.snapshot) if job else None
@@ -166,6 +191,7 @@ async def main(
             f"  max stall: TUI / floor = {max(stalls) / max(floor):.1f}x; "
             f"during the measurement: {done}"
         )
+        print(f"  notices shown: {notices or 'none'}")
         # `t` while the job runs: the tasks view loads (rows fetched in a worker) and refreshes
         await pilot.press("t")
         stalls = await loop_stalls(min(5.0, seconds), app, [])
@@ -191,6 +217,7 @@ if __name__ == "__main__":
         help="run the ipyparallel client in the TUI's process (as before RemoteBackend)",
     )
     ap.add_argument("--size", default="100x30", help="columns x rows of the screen")
+    ap.add_argument("--cluster-id", help="a running cluster of yours instead of a --local one")
     args = ap.parse_args()
     columns, rows = (int(n) for n in args.size.split("x"))
-    asyncio.run(main(args.tasks, args.seconds, args.in_process, (columns, rows)))
+    asyncio.run(main(args.tasks, args.seconds, args.in_process, (columns, rows), args.cluster_id))

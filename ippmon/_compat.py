@@ -27,3 +27,41 @@ def ask_controller(client: Any, msg_type: str, content: dict[str, Any]) -> Any:
         return client._send(client._query_stream, msg_type, content=content)
     except Exception:
         return None
+
+
+def observe_iopub(client: Any, observer: Callable[[dict[str, Any]], None], timeout: float) -> bool:
+    """Hand every iopub message the client receives to `observer` (on its IO thread), then to
+    ipyparallel's own handler: every engine's output and status, whoever sent the task.
+
+    A Client subscribes to all of iopub but its handler (`_dispatch_iopub`) drops the messages
+    of other clients' tasks; this replaces the iopub stream's callback (`_iopub_stream.on_recv`)
+    with one that unpacks each message once (as `_dispatch_iopub`'s decorator does), shows it
+    to `observer`, and passes it to the undecorated handler (`__wrapped__`). Returns once the
+    hook is in place (False if the client lacks these internals or its IO thread did not run
+    the change within `timeout`)."""
+    import threading
+
+    stream = getattr(client, "_iopub_stream", None)
+    inner = getattr(type(client)._dispatch_iopub, "__wrapped__", None)
+    if stream is None or inner is None:
+        return False
+    session = client.session
+
+    def dispatch(parts: list[Any]) -> None:
+        _idents, frames = session.feed_identities(parts, copy=False)
+        try:
+            msg = session.deserialize(frames, content=True, copy=False)
+        except Exception:
+            return  # ipyparallel logs and drops these too
+        try:
+            observer(msg)
+        finally:
+            inner(client, msg)
+
+    hooked = threading.Event()
+
+    def install() -> None:
+        stream.on_recv(dispatch, copy=False)
+        hooked.set()
+
+    return call_on_io_thread(client, install) and hooked.wait(timeout)

@@ -15,14 +15,15 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ippmon import _compat
 from ippmon.job import INPUTS_FILE, SPEC_FILE, Job, NotSubmitted, Restored
 from ippmon.model import ClusterInfo, TaskState
 from ippmon.records import RUN_FILE, RunRecord, default_runs_dir, read_results
-from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Recorded, Tracker
+from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Recorded, Tracker, epoch
 
 if TYPE_CHECKING:
     from ipyparallel import Client
@@ -31,6 +32,9 @@ LOST_REASON = (
     "the controller no longer holds this task (its task database culled the record, or the "
     "controller restarted)"
 )
+
+
+GONE_AFTER_S = 30.0  # see HubWatcher._lost
 
 
 class RunError(Exception):
@@ -242,8 +246,34 @@ def _recorded(line: dict) -> Recorded:
     return Recorded(TaskState(line.get("status", "error")), line.get("result"), error)
 
 
+@dataclass(eq=False)
+class _Watched:
+    """One chunk another process sent, as this process sees it."""
+
+    key: int
+    msg_id: str
+    md: dict
+    order: int  # place in the order the chunks were sent
+    gone_since: float | None = None  # monotonic time it was first missing from the records
+    seen_start: bool = False  # its "busy" status came after we started listening: we saw it all
+    seen_end: bool = False  # its engine's "idle" status: all of its output has been sent
+    heard: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
+    result_in: bool = False  # its result was taken in (DONE sent)
+    completed_at: float | None = None
+    settle: tuple[int, int] | None = None  # output lengths at the previous read of the record
+
+
 class HubWatcher(threading.Thread):
-    """Follows tasks another process sent, by asking the controller about their msg_ids."""
+    """Follows tasks another process sent: their state and results from the controller's task
+    records (by msg_id), their output as it streams.
+
+    Output: the client receives every engine's iopub messages but drops other clients' ones;
+    `_compat.observe_iopub` shows them to this watcher first. A task whose start ("busy") came
+    after the hook is heard in full, and its output is complete when its engine says "idle",
+    as for tasks ippmon sent itself. For a task already running or finished when the watcher
+    started, the output is the controller's record of it, which trails the engine by as much
+    as the iopub relay does: taken once the task has ended (its "idle" heard, or completed
+    before the watcher started) and two reads of the record a second apart agree."""
 
     def __init__(
         self,
@@ -255,10 +285,19 @@ class HubWatcher(threading.Thread):
         super().__init__(name="ippmon-hub-watcher", daemon=True)
         self.client = client
         self.tracker = tracker
-        self.pending = dict(pending)
         self.every = every
+        self._watched = {
+            mid: _Watched(key, mid, md, order)
+            for order, (key, (mid, md)) in enumerate(pending.items())
+        }
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
+        self._listening_since: float | None = None  # epoch seconds; None: not hearing iopub
+
+    def start(self) -> None:
+        if _compat.observe_iopub(self.client, self._heard, timeout=10.0):
+            self._listening_since = time.time()
+        super().start()
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -266,13 +305,13 @@ class HubWatcher(threading.Thread):
     def abort(self) -> None:
         """Abort the queued ones among the watched tasks (running ones get SIGINT from Job)."""
         with self._lock:
-            ids = [mid for mid, _md in self.pending.values()]
+            ids = list(self._watched)
         if ids:
             with contextlib.suppress(Exception):
                 self.client.abort(ids, block=True)
 
     def run(self) -> None:
-        while self.pending and not self._stop_event.is_set():
+        while self._watched and not self._stop_event.is_set():
             try:
                 self._check()
             except Exception as exc:  # the controller went away: the Job's probe says so
@@ -284,47 +323,122 @@ class HubWatcher(threading.Thread):
                 self.tracker.set_notice("watcher", "")
             self._stop_event.wait(self.every)
 
+    def _heard(self, msg: dict[str, Any]) -> None:
+        """An iopub message (on the client's IO thread): keep what concerns a watched task."""
+        parent = msg.get("parent_header") or {}
+        with self._lock:
+            w = self._watched.get(parent.get("msg_id", ""))
+            if w is None:
+                return
+            kind, content = msg["header"]["msg_type"], msg.get("content") or {}
+            if kind == "status":
+                state = content.get("execution_state")
+                if state == "busy" and not any(w.heard.values()):
+                    w.seen_start = True
+                elif state == "idle":
+                    w.seen_end = True
+                return
+            if kind != "stream" or content.get("name") not in w.heard:
+                return
+            name = content["name"]
+            w.heard[name] += content.get("text", "")
+            if w.seen_start:
+                w.md[name] = _longer(w.md.get(name), w.heard[name])
+        self.tracker.notify(w.key, ACTIVITY)
+
     def _check(self) -> None:
         client, tracker = self.client, self.tracker
         with self._lock:
-            items = list(self.pending.items())
-        ids = [mid for _k, (mid, _md) in items]
+            items = list(self._watched.values())
         records = client.db_query(
-            {"msg_id": {"$in": ids}},
-            keys=["msg_id", "engine_uuid", "started", "completed", "stdout", "stderr"],
+            {"msg_id": {"$in": [w.msg_id for w in items]}},
+            keys=["msg_id", "submitted", "engine_uuid", "started", "completed", "stdout", "stderr"],
         )
-        found = {r["msg_id"]: r for r in records}
-        completed: list[tuple[int, str, dict]] = []
+        # A record without `submitted` is a stub the controller made from a task's output after
+        # it had culled the task itself (the result then never reaches it).
+        found = {r["msg_id"]: r for r in records if r.get("submitted")}
+        newest = max((w.order for w in items if w.msg_id in found), default=-1)
         engines = getattr(client, "_engines", {})
-        for key, (mid, md) in items:
-            rec = found.get(mid)
+        fetch: list[_Watched] = []
+        now = time.monotonic()
+        for w in items:
+            rec = found.get(w.msg_id)
             if rec is None:
-                tracker.notify(
-                    key, DONE, Recorded(TaskState.LOST, None, ("TaskLost", LOST_REASON, ""))
-                )
-                self._forget(key)
+                if self._lost(w, newest, now):
+                    tracker.notify(
+                        w.key, DONE, Recorded(TaskState.LOST, None, ("TaskLost", LOST_REASON, ""))
+                    )
+                    self._forget(w)
                 continue
+            w.gone_since = None
             uuid = rec.get("engine_uuid")
-            md.update(
-                engine_id=engines.get(uuid) if uuid else None,
-                started=rec.get("started"),
-                stdout=rec.get("stdout") or "",
-                stderr=rec.get("stderr") or "",
-            )
-            tracker.notify(key, ACTIVITY)
-            if rec.get("completed"):
-                completed.append((key, mid, md))
-        if completed:
-            client.result_status([mid for _k, mid, _md in completed], status_only=False)
-            for key, mid, md in completed:
-                full = client.metadata.get(mid, {})
-                for field in ("engine_id", "submitted", "started", "completed", "stdout", "stderr"):
-                    if full.get(field) is not None:
-                        md[field] = full[field]
-                tracker.notify(key, DONE, client.results.get(mid))
-                tracker.notify(key, OUTPUT_DONE)
-                self._forget(key)
+            with self._lock:
+                w.md.update(
+                    engine_id=engines.get(uuid) if uuid else None, started=rec.get("started")
+                )
+                for name in ("stdout", "stderr"):
+                    w.md[name] = _longer(w.md.get(name), rec.get(name))
+            tracker.notify(w.key, ACTIVITY)
+            if w.result_in:
+                if self._output_over(w):
+                    tracker.notify(w.key, OUTPUT_DONE)
+                    self._forget(w)
+            elif rec.get("completed"):
+                w.completed_at = epoch(rec["completed"])
+                fetch.append(w)
+        if fetch:
+            self._take_results(fetch)
 
-    def _forget(self, key: int) -> None:
+    def _take_results(self, items: list[_Watched]) -> None:
+        client = self.client
+        from ipyparallel.error import CompositeError, RemoteError
+
+        # ipyparallel raises when some of the fetched results are errors; it has stored them all
+        with contextlib.suppress(CompositeError, RemoteError):
+            client.result_status([w.msg_id for w in items], status_only=False)
+        for w in items:
+            full = client.metadata.get(w.msg_id, {})
+            with self._lock:
+                for name in ("engine_id", "submitted", "started", "completed"):
+                    if full.get(name) is not None:
+                        w.md[name] = full[name]
+            w.result_in = True
+            self.tracker.notify(w.key, DONE, client.results.get(w.msg_id))
+            if self._output_over(w):
+                self.tracker.notify(w.key, OUTPUT_DONE)
+                self._forget(w)
+
+    def _lost(self, w: _Watched, newest: int, now: float) -> bool:
+        """A task missing from the controller's records is gone for good once a task sent after
+        it is there (the controller takes in requests in order, so it had this one and culled
+        it), or after GONE_AFTER_S (it may just not have reached the records yet)."""
+        if w.gone_since is None:
+            w.gone_since = now
+        return newest > w.order or now - w.gone_since >= GONE_AFTER_S
+
+    def _output_over(self, w: _Watched) -> bool:
+        """Whether the task's output, as this watcher has it, is all there is (see the class)."""
+        if w.seen_start:
+            return w.seen_end
+        ended_before = (
+            self._listening_since is not None
+            and w.completed_at is not None
+            and w.completed_at < self._listening_since
+        )
+        if not (w.seen_end or ended_before or self._listening_since is None):
+            return False
+        lens = (len(w.md.get("stdout") or ""), len(w.md.get("stderr") or ""))
+        if w.settle == lens:
+            return True
+        w.settle = lens
+        return False
+
+    def _forget(self, w: _Watched) -> None:
         with self._lock:
-            self.pending.pop(key, None)
+            self._watched.pop(w.msg_id, None)
+
+
+def _longer(a: str | None, b: str | None) -> str:
+    """Of two readings of one growing stream (each a prefix of the whole), the fuller one."""
+    a, b = a or "", b or ""
+    return b if len(b) > len(a) else a

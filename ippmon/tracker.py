@@ -55,7 +55,7 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-def _epoch(value: object) -> float | None:
+def epoch(value: object) -> float | None:
     """Seconds since the epoch from what the client stores: a datetime, or (for `submitted` and
     `completed`, taken from message headers) an ISO string."""
     if isinstance(value, str):
@@ -96,7 +96,7 @@ class Chunk:
 
     @property
     def duration_s(self) -> float | None:
-        started, completed = _epoch(self.md.get("started")), _epoch(self.md.get("completed"))
+        started, completed = epoch(self.md.get("started")), epoch(self.md.get("completed"))
         if started is None or completed is None:
             return None
         return max(0.0, completed - started)
@@ -635,9 +635,9 @@ def chunk_detail(chunk: Chunk, index: int) -> TaskDetail:
         state=chunk.state,
         attempt=chunk.attempt,
         engine=chunk.engine,
-        submitted=_epoch(md.get("submitted")),
-        started=_epoch(md.get("started")),
-        completed=_epoch(md.get("completed")),
+        submitted=epoch(md.get("submitted")),
+        started=epoch(md.get("started")),
+        completed=epoch(md.get("completed")),
         duration_s=chunk.duration_s,
         result=result,
         ename=ename,

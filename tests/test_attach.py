@@ -26,13 +26,34 @@ kwargs = { delay = 0.4, steps = 1 }
 """
 
 
-def detached_run(tmp_path: Path, cluster: ClientSession) -> Path:
+CHATTY = """
+[jobs.chatty]
+function = "ippmon.demo:chatty"
+inputs = { range = [0, 40] }
+kwargs = { lines = 100, delay = 0.5 }
+"""
+
+
+def chatty_output(x: int) -> tuple[str, str]:
+    """What `demo.chatty(x, lines=100)` prints on stdout and on stderr."""
+    out = err = ""
+    for i in range(1, 101):
+        if i % 10 == 0:
+            err += f"warning: item {x} line {i}: value drifted by {i % 7}\n"
+        else:
+            out += f"item {x} line {i}: {'.' * (i % 40)}\n"
+    return out, err
+
+
+def detached_run(
+    tmp_path: Path, cluster: ClientSession, toml: str = SLOW, job: str = "slow"
+) -> Path:
     """Start a headless run, hang up on it after some tasks finished; return its folder."""
-    spec = write_spec(tmp_path / "spec", SLOW)
+    spec = write_spec(tmp_path / "spec", toml)
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         IPPMON
-        + ["--cluster-id", cluster.info.cluster_id, "--jobs", str(spec), "--job", "slow"]
+        + ["--cluster-id", cluster.info.cluster_id, "--jobs", str(spec), "--job", job]
         + ["--headless", "--runs-dir", str(runs)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -77,6 +98,22 @@ def test_hangup_leaves_tasks_running_and_attach_completes_the_run_once_each(
     assert again.returncode == 0, again.stderr
     assert "24 ok" in again.stdout and "connected" not in again.stderr
     assert len(read_results(folder)) == 24
+
+
+def test_attach_records_the_full_output_of_tasks_finished_before_and_while_attached(
+    tmp_path: Path, cluster: ClientSession, client
+) -> None:
+    """Some tasks finish while nobody watches, some run when attach starts, some start later:
+    each one's output is in the record in full, and each task once."""
+    folder = detached_run(tmp_path, cluster, CHATTY, "chatty")
+    assert len(read_results(folder)) < 40
+    proc = run(["attach", "--runs-dir", str(folder.parent), "--headless"])
+    assert proc.returncode == 0, proc.stderr
+    lines = read_results(folder)
+    assert sorted(r["index"] for r in lines) == list(range(40))
+    for r in lines:
+        assert (r["stdout"], r["stderr"]) == chatty_output(r["index"]), r["index"]
+        assert "output_incomplete" not in r
 
 
 def test_attach_whose_cluster_is_gone_exits_3_and_leaves_the_record_intact(

@@ -9,6 +9,7 @@ reach the run record and the output pane, once each, in order per task.
 from __future__ import annotations
 
 import secrets
+import signal
 import subprocess
 import sys
 from collections import defaultdict
@@ -55,12 +56,15 @@ def expected_stdout(i: int) -> str:
 
 @pytest.fixture(scope="module")
 def user_cluster() -> Iterator[str]:
-    """`ipcluster start -n 2` as a user runs it (normal priority, daemonized); its cluster-id."""
+    """`ipcluster start -n 2` as a user runs it (normal priority, daemonized, a task database
+    that keeps every task); its cluster-id."""
     import ipyparallel as ipp
 
     cluster_id = f"user-{secrets.token_hex(3)}"
     subprocess.run(
-        ["ipcluster", "start", "-n", "2", "--daemonize", f"--cluster-id={cluster_id}"],
+        ["ipcluster", "start", "-n", "2", "--daemonize", f"--cluster-id={cluster_id}"]
+        # what the README tells users who mean to attach to big jobs
+        + ["--", "--DictDB.record_limit=100000"],
         check=True,
         capture_output=True,
         timeout=60,
@@ -123,6 +127,36 @@ def test_headless_records_every_line_of_every_task_on_a_busy_machine(
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "unreachable" not in proc.stderr
     (folder,) = runs.iterdir()
+    check_record(folder)
+
+
+def test_attach_records_every_line_of_tasks_that_ended_before_and_while_attached(
+    user_cluster: str, busy_machine: None, tmp_path: Path
+) -> None:
+    """Hang up on a headless run early; attach at once. Tasks that ended while nobody watched,
+    ran when attach began or started after: every line of each in the record, each task once."""
+    spec = write_spec(tmp_path / "spec", SPEC, {"printer.py": PRINTER})
+    runs = tmp_path / "runs"
+    args = ["--cluster-id", user_cluster, "--runs-dir", str(runs), "--headless"]
+    proc = subprocess.Popen(
+        [*IPPMON, "--jobs", str(spec), "--job", "printing", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # every task sent (a hang-up stops the sending), some done
+        sending = "sending" in line
+        if "done (ok" in line and not sending and not line.split("]")[1].strip().startswith("0/"):
+            break
+    proc.send_signal(signal.SIGHUP)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "detached" in err, err[-2000:]
+    (folder,) = runs.iterdir()
+    assert len(read_results(folder)) < TASKS
+    attach = subprocess.run([*IPPMON, "attach", *args], capture_output=True, text=True, timeout=300)
+    assert attach.returncode == 0, attach.stderr[-2000:]
     check_record(folder)
 
 

@@ -1,0 +1,114 @@
+"""`attach.HubWatcher` on a recorded controller: what it decides from the controller's task
+records and the iopub messages it hears (the real thing runs in test_attach.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+import ippmon.attach as attach
+from ippmon.attach import HubWatcher
+from ippmon.model import TaskState
+from ippmon.tracker import Tracker
+
+
+class FakeHub:
+    """The few Client calls HubWatcher makes, answered from `records` (msg_id -> record)."""
+
+    def __init__(self, records: dict[str, dict]) -> None:
+        self.records = records
+        self.results: dict[str, object] = {}
+        self.metadata: dict[str, dict] = {}
+        self._engines = {"uuid-0": 0}
+
+    def db_query(self, query: dict, keys: list[str]) -> list[dict]:
+        wanted = query["msg_id"]["$in"]
+        return [
+            {k: rec.get(k) for k in keys} | {"msg_id": mid}
+            for mid, rec in self.records.items()
+            if mid in wanted
+        ]
+
+    def result_status(self, msg_ids: list[str], status_only: bool) -> None:
+        for mid in msg_ids:
+            self.results[mid] = [mid.upper()]
+            self.metadata[mid] = {"completed": self.records[mid]["completed"]}
+
+
+def record(stdout: str = "", completed: str | None = None) -> dict:
+    return {
+        "submitted": "2026-01-01T00:00:00+00:00",
+        "engine_uuid": "uuid-0",
+        "started": "2026-01-01T00:00:01+00:00",
+        "completed": completed,
+        "stdout": stdout,
+        "stderr": "",
+    }
+
+
+def watch(hub: FakeHub, n: int) -> tuple[HubWatcher, Tracker, list[dict]]:
+    tracker = Tracker("t", n)
+    tracker.set_engines([0])
+    mds: list[dict] = [{} for _ in range(n)]
+    keys = tracker.add_chunks([([i], md) for i, md in enumerate(mds)], attempt=1)
+    watcher = HubWatcher(hub, tracker, {k: (f"m{k}", mds[k]) for k in keys})  # type: ignore[arg-type]
+    return watcher, tracker, mds
+
+
+def iopub(msg_id: str, kind: str, **content: object) -> dict:
+    return {"header": {"msg_type": kind}, "parent_header": {"msg_id": msg_id}, "content": content}
+
+
+def states(tracker: Tracker) -> list[TaskState]:
+    tracker.poll()
+    return tracker.states()
+
+
+def test_a_task_heard_from_its_start_is_recorded_at_its_idle_with_all_its_output() -> None:
+    hub = FakeHub({"m0": record(stdout="a\n", completed="2026-01-01T00:00:02+00:00")})
+    watcher, tracker, mds = watch(hub, 1)
+    watcher._listening_since = 0.0
+    watcher._heard(iopub("m0", "status", execution_state="busy"))
+    watcher._heard(iopub("m0", "stream", name="stdout", text="a\n"))
+    watcher._check()  # the result is in; the rest of the output is not
+    assert tracker.poll() == []
+    watcher._heard(iopub("m0", "stream", name="stdout", text="b\n"))
+    watcher._heard(iopub("m0", "status", execution_state="idle"))
+    watcher._check()
+    (chunk,) = tracker.poll()
+    assert tracker.detail(0).stdout == "a\nb\n" and tracker.detail(0).result == "M0"
+    assert not chunk.output_note and not watcher._watched
+
+
+def test_a_task_that_ended_before_listening_is_recorded_when_its_record_stops_growing() -> None:
+    hub = FakeHub({"m0": record(stdout="a\n", completed="2026-01-01T00:00:02+00:00")})
+    watcher, tracker, mds = watch(hub, 1)
+    watcher._listening_since = 2e9  # long after the task completed
+    watcher._check()  # result taken in; first read of its output
+    assert tracker.poll() == []
+    hub.records["m0"]["stdout"] = "a\nb\n"  # the controller's record was still catching up
+    watcher._check()
+    assert tracker.poll() == []
+    watcher._check()  # two reads agree
+    (chunk,) = tracker.poll()
+    assert tracker.detail(0).stdout == "a\nb\n"
+
+
+def test_a_stub_record_of_a_culled_task_is_lost_once_a_later_task_is_known() -> None:
+    stub = {"stdout": "output that came after the task was culled"}
+    hub = FakeHub({"m0": stub, "m1": record()})
+    watcher, tracker, _mds = watch(hub, 2)
+    watcher._check()
+    assert states(tracker) == [TaskState.LOST, TaskState.RUNNING]
+    assert tracker.detail(0).evalue == attach.LOST_REASON
+
+
+def test_a_task_not_yet_in_the_records_is_lost_only_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = FakeHub({})
+    watcher, tracker, _mds = watch(hub, 1)
+    watcher._check()
+    assert states(tracker) == [TaskState.QUEUED]
+    monkeypatch.setattr(attach, "GONE_AFTER_S", 0.0)
+    watcher._check()
+    assert states(tracker) == [TaskState.LOST]
