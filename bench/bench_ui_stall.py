@@ -6,7 +6,7 @@ measures:
 - stall: how late an `asyncio.sleep(5 ms)` on the UI loop wakes up (the loop's longest pause);
 - key latency: from a key event ("f", toggle follow) posted to the app until the screen's action
   handler runs (what a person waits for before the screen can change);
-- run-queue wait: how long the UI thread was ready to run but had no CPU (/proc schedstat);
+- UI thread: how long it ran, and how long it was ready to run but had no CPU (/proc schedstat);
 - then the same stalls for 5 s after `t` opens the tasks view of the running job.
 Baselines measured in the same run: the idle picker, and a bare asyncio loop in a process of its
 own (same nice value as the TUI) sampling the same way during the busy window, which is the
@@ -72,13 +72,14 @@ def _record_follow(original):  # noqa: ANN001, ANN202
 MonitorScreen.action_follow = _record_follow(MonitorScreen.action_follow)
 
 
-def run_queue_wait_s() -> float:
-    """Seconds the UI (main) thread has spent runnable but not running, so far."""
+def ui_thread_times_s() -> tuple[float, float]:
+    """Seconds the UI (main) thread has run on a CPU, and been runnable but not running."""
     tid = threading.main_thread().native_id
     try:
-        return int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+        ran, waited = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[:2]
     except OSError:
-        return float("nan")
+        return float("nan"), float("nan")
+    return int(ran) / 1e9, int(waited) / 1e9
 
 
 async def loop_stalls(seconds: float, app, keys: list[float]) -> list[float]:  # noqa: ANN001
@@ -115,7 +116,11 @@ async def watch_notices(app, notices: dict[str, int]) -> None:  # noqa: ANN001
 
 
 def report(
-    name: str, stalls: list[float], keys: list[float] | None = None, waited: float | None = None
+    name: str,
+    stalls: list[float],
+    keys: list[float] | None = None,
+    waited: float | None = None,
+    ran: float | None = None,
 ) -> None:
     ms = 1e3
     q = statistics.quantiles(stalls, n=100)
@@ -129,7 +134,7 @@ def report(
             f"  max {max(keys) * ms:5.1f} ms (n={len(keys)})"
         )
     if waited is not None:
-        line += f" | run-queue wait {waited:.2f} s"
+        line += f" | UI thread on CPU {ran:.2f} s, waiting for one {waited:.2f} s"
     print(line)
 
 
@@ -176,15 +181,16 @@ async def main(
         keys = []
         notices: dict[str, int] = {}
         watch = asyncio.create_task(watch_notices(app, notices))
-        waited = run_queue_wait_s()
+        before = ui_thread_times_s()
         stalls = await loop_stalls(seconds, app, keys)
-        waited = run_queue_wait_s() - waited
+        after = ui_thread_times_s()
+        ran, waited = after[0] - before[0], after[1] - before[1]
         watch.cancel()
         out, _ = await asyncio.to_thread(probe.communicate)
         job = app.screen.job
         snap = await asyncio.to_thread(job.snapshot) if job else None
         done = f"{snap.done}/{snap.total} done, {snap.output_seq} lines" if snap else "?"
-        report(f"busy {tasks}-task job", stalls, keys, waited)
+        report(f"busy {tasks}-task job", stalls, keys, waited, ran)
         floor = json.loads(out)
         report("bare asyncio (floor)", floor)
         print(

@@ -162,15 +162,14 @@ def background_nice() -> int:
         return DEFAULT_NICE
 
 
-def lower_priority(procs: Iterable[Any], nice: int, *, autogroups: bool = True) -> None:
+def lower_priority(procs: Iterable[Any], nice: int) -> None:
     """Run processes below the screen, so it stays responsive while they are busy on the same
     cores. Best effort.
 
-    On Linux the CPU is first shared fairly between sessions (autogroups), and a nice value
-    counts only within a session. ipyparallel starts the controller and each engine in a session
-    of its own, so for a local cluster's processes the autogroups' nice values are raised too
-    (allowed for one's own processes); `autogroups=False` leaves them alone, for a process that
-    shares its session with the screen."""
+    Their nice value alone does not do it on Linux: the CPU is first shared fairly between
+    sessions (autogroups), and a nice value counts only within one. ipyparallel starts the
+    controller and each engine in a session of its own (and ippmon its cluster process), so
+    the autogroups' nice values are raised too (allowed for one's own processes)."""
     import psutil
 
     if nice <= 0:
@@ -178,9 +177,8 @@ def lower_priority(procs: Iterable[Any], nice: int, *, autogroups: bool = True) 
     for proc in procs:
         with contextlib.suppress(psutil.Error, OSError):
             proc.nice(max(nice, proc.nice()))
-        if autogroups:
-            with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/autogroup", "w") as f:
-                f.write(str(nice))
+        with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/autogroup", "w") as f:
+            f.write(str(nice))
 
 
 def _same_process(proc: Any) -> bool:

@@ -17,8 +17,7 @@ Protocol, over a `multiprocessing.connection.Connection` on a socketpair:
   close every session (stopping a local cluster it started) and exit. End of file on the pipe
   (the parent died) does the same, so tasks and records survive an ippmon that was killed.
 
-The child runs in a process group of its own, so a terminal hang-up or Ctrl-C reaches only the
-parent, which decides.
+The child runs in its own session, so a terminal hang-up reaches only the parent, which decides.
 Its stdout and stderr go to `$IPPMON_BACKEND_LOG` if set, else nowhere (never onto the screen).
 """
 
@@ -57,11 +56,6 @@ if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
 
 BACKEND_ID = 0
-# The child stays in the screen's session (so in its Linux autogroup: see `child_main`), but in
-# a process group of its own: the terminal's Ctrl-C, Ctrl-Z and hang-up reach only the TUI.
-_OWN_PROCESS_GROUP: dict[str, Any] = (
-    {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
-)
 SHUTDOWN = None
 CLOSE_WAIT_S = 60.0  # stopping a local cluster takes ~5-10 s; never wait forever
 LOG_ENV = "IPPMON_BACKEND_LOG"
@@ -97,7 +91,7 @@ class _Channel:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                **_OWN_PROCESS_GROUP,
+                start_new_session=True,  # a hang-up or Ctrl-C reaches only the TUI
             )
         finally:
             theirs.close()
@@ -292,19 +286,35 @@ def child_main(fd: int) -> None:
     conn = Connection(fd)
     path, options = conn.recv()
     sys.path[:] = path
-    import psutil
-
-    from ippmon.connect import ClusterBackend, background_nice, lower_priority
-
-    # The screen's process comes first. The child shares its session, so its Linux autogroup:
-    # the group as a whole gets its fair share against the cluster's processes (each engine is
-    # a session of its own), and within the group the screen runs ahead of the child. A child
-    # in a session of its own at nice 19 instead got almost no CPU beside a cluster started at
-    # normal priority and fell minutes behind it.
-    lower_priority([psutil.Process()], background_nice(), autogroups=False)
-
-    _Server(conn, ClusterBackend(options)).run()
+    _Server(conn, _ChildBackend(options)).run()
     os._exit(0)  # ipyparallel's IO threads must not keep a finished child alive
+
+
+class _ChildBackend:
+    """The real backend, plus the child's priority.
+
+    The child is a client like any other: at normal priority, in a session (so a Linux
+    autogroup) of its own, it keeps up with a cluster the user started at normal priority, and
+    the screen's session stays as light as the screen alone (so its keys are answered promptly).
+    Lowered below the screen only together with a `--local` cluster that ippmon starts and
+    lowers to the same level: run below a cluster at normal priority, it fell minutes behind."""
+
+    def __init__(self, options: ConnectOptions) -> None:
+        from ippmon.connect import ClusterBackend
+
+        self._backend = ClusterBackend(options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def start_local(self, n: int) -> Any:
+        import psutil
+
+        from ippmon.connect import background_nice, lower_priority
+
+        session = self._backend.start_local(n)
+        lower_priority([psutil.Process()], background_nice())
+        return session
 
 
 class _Server:

@@ -125,6 +125,45 @@ def test_a_process_gets_a_lower_priority_and_so_does_its_session() -> None:
         proc.wait()
 
 
+def test_the_cluster_process_is_lowered_only_with_a_local_cluster_it_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Below a cluster the user started at normal priority the cluster process fell minutes
+    behind it; with a `--local` cluster, which ippmon lowers, it goes down to the same level."""
+    import ippmon.connect
+    from ippmon.remote import _ChildBackend
+
+    lowered: list[tuple[list[int], int]] = []
+    monkeypatch.setattr(
+        ippmon.connect,
+        "lower_priority",
+        lambda procs, nice: lowered.append(([p.pid for p in procs], nice)),
+    )
+    monkeypatch.setenv("IPPMON_NICE", "17")
+    child = _ChildBackend(ConnectOptions(cluster_id="whatever"))
+
+    class Started:
+        def start_local(self, n: int) -> str:
+            return f"a local cluster of {n}"
+
+        def connect(self, choice: object = None) -> str:
+            return "a cluster the user started"
+
+    child._backend = Started()  # type: ignore[assignment]
+    assert child.connect() == "a cluster the user started" and lowered == []
+    assert child.start_local(2) == "a local cluster of 2"
+    assert lowered == [([os.getpid()], 17)]
+
+
+def test_the_cluster_process_runs_at_normal_priority_in_a_session_of_its_own(
+    remote: RemoteBackend,
+) -> None:
+    remote.connect()
+    child = psutil.Process(remote.pid)
+    assert child.nice() == 0
+    assert os.getsid(remote.pid) == remote.pid != os.getsid(0)
+
+
 # -- through the child process ------------------------------------------------------------------
 
 
@@ -132,8 +171,6 @@ def test_a_job_sent_through_the_cluster_process_finishes_with_results_and_output
     remote: RemoteBackend, runs_dir: str
 ) -> None:
     session = remote.connect()
-    child = psutil.Process(remote.pid)
-    assert child.nice() > psutil.Process().nice()  # the cluster side runs below the screen
     spec = load_catalog(None).get("squares")
     job = session.submit(spec, runs_dir)
     snapshot = wait_finished(job)
