@@ -12,12 +12,40 @@ from ippmon.connect import ClientSession, start_local
 TEST_ENGINES = 2
 
 
+# The snapshot SVGs are pictures of what these exact versions draw (pinned in the `test` extra).
+SNAPSHOT_VERSIONS = {"textual": "8.2.8", "rich": "15.0.0"}
+
+
+def _snapshot_versions_differ() -> str:
+    from importlib.metadata import version
+
+    found = {name: version(name) for name in SNAPSHOT_VERSIONS}
+    if found == SNAPSHOT_VERSIONS:
+        return ""
+    return ", ".join(f"{n} {found[n]} (snapshots: {v})" for n, v in SNAPSHOT_VERSIONS.items())
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Keep tests away from the user's own profiles and clusters: a private IPYTHONDIR that the
-    engines inherit too."""
+    engines inherit too. Refuse to rewrite snapshots with other Textual or Rich versions than
+    the ones they were made with."""
     import tempfile
 
     os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="ippmon-test-ipython-")
+    differ = _snapshot_versions_differ()
+    if differ and config.getoption("--snapshot-update", default=False):
+        raise pytest.UsageError(f"refusing --snapshot-update with {differ}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Snapshot tests compare pictures: skip them (saying why) under other versions."""
+    differ = _snapshot_versions_differ()
+    if not differ:
+        return
+    skip = pytest.mark.skip(reason=f"snapshots were made with other versions: {differ}")
+    for item in items:
+        if "snap_compare" in getattr(item, "fixturenames", ()):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
