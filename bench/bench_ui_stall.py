@@ -38,9 +38,9 @@ from pathlib import Path
 
 from textual import events
 
+from ippmon.cluster_process import RemoteBackend
 from ippmon.connect import ClusterBackend, ConnectOptions
 from ippmon.jobspec import load_catalog
-from ippmon.remote import RemoteBackend
 from ippmon.ui.app import IppmonApp
 from ippmon.ui.screens.monitor import MonitorScreen
 

@@ -3,7 +3,7 @@
     ippmon [connection] [--jobs FILE] [--job NAME] [--headless] [--runs-dir DIR]
     ippmon runs | attach [RUN_ID] | resume RUN_ID | export RUN_ID --format csv|jsonl|parquet
 
-Exit codes (DESIGN.md): 0 every task succeeded; 1 some task failed or was cancelled (or the run
+Exit codes (`ExitCode`): 0 every task succeeded; 1 some task failed or was cancelled (or the run
 was left running); 2 usage, job-spec or run-record error; 3 could not connect to a cluster.
 """
 
@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ippmon import __version__
+from ippmon.exit_codes import ExitCode
+from ippmon.text import one_line
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
 SUBCOMMANDS = ("runs", "attach", "resume", "export")
 
 # Set by SIGHUP/SIGTERM (terminal closed, ssh dropped, kill): stop watching, keep tasks running.
@@ -125,7 +126,7 @@ def _on_detach_signal(signum: int, _frame: object) -> None:
     DETACH.set()
     if _SignalState.app is not None:
         app = _SignalState.app
-        app.exit(EXIT_FAILED)
+        app.exit(ExitCode.FAILED)
         # With the terminal gone (ssh dropped), Textual's shutdown can block forever writing to
         # it; the run record must not depend on that.
         threading.Thread(target=_detach_hard, args=(app,), daemon=True).start()
@@ -152,7 +153,7 @@ def _detach_hard(app: Any) -> None:
         if session is not None:
             with contextlib.suppress(Exception):
                 session.close()
-        os._exit(EXIT_FAILED)
+        os._exit(ExitCode.FAILED)
 
 
 class _Detached(Exception):
@@ -166,11 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv[1:] if command else argv)
     args.command = command
     if getattr(args, "local", None) is not None and args.local < 1:
-        return _fail(EXIT_USAGE, f"--local needs at least 1 engine, got {args.local}")
+        return _fail(ExitCode.USAGE, f"--local needs at least 1 engine, got {args.local}")
     if getattr(args, "retry_failed", 0) < 0:
-        return _fail(EXIT_USAGE, f"--retry-failed must be 0 or more, got {args.retry_failed}")
+        return _fail(ExitCode.USAGE, f"--retry-failed must be 0 or more, got {args.retry_failed}")
     if getattr(args, "timeout", 1) <= 0:
-        return _fail(EXIT_USAGE, f"--timeout must be positive, got {args.timeout:g}")
+        return _fail(ExitCode.USAGE, f"--timeout must be positive, got {args.timeout:g}")
     for sig in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, _on_detach_signal)
     try:
@@ -182,15 +183,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _attach(args, resume=command == "resume")
         return _run(args)
     except _Detached:
-        return _fail(EXIT_FAILED, "detached: tasks keep running on the cluster")
+        return _fail(ExitCode.FAILED, "detached: tasks keep running on the cluster")
     except KeyboardInterrupt:
-        return _fail(EXIT_FAILED, "interrupted")
+        return _fail(ExitCode.FAILED, "interrupted")
     except Exception as exc:
         if args.debug:
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        name = type(exc).__name__
-        return _fail(EXIT_FAILED, f"unexpected error: {name}: {first} (--debug shows more)")
+        return _fail(
+            ExitCode.FAILED,
+            f"unexpected error: {one_line(exc, with_type=True)} (--debug shows more)",
+        )
 
 
 def _headless(args: argparse.Namespace) -> bool:
@@ -228,13 +230,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.job or headless:
         if not args.job:
             names = ", ".join(catalog.specs)
-            return _fail(EXIT_USAGE, f"--headless needs --job NAME (available: {names})")
+            return _fail(ExitCode.USAGE, f"--headless needs --job NAME (available: {names})")
         try:
             spec = catalog.get(args.job)
         except SpecError as exc:
-            return _fail(EXIT_USAGE, str(exc))
+            return _fail(ExitCode.USAGE, str(exc))
     if not headless:
-        from ippmon.remote import RemoteBackend
+        from ippmon.cluster_process import RemoteBackend
         from ippmon.ui.app import IppmonApp
 
         remote = RemoteBackend(_options(args))  # the cluster side, in its own process
@@ -258,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             job = session.submit(spec, runs_dir=args.runs_dir)
         except SpecError as exc:
-            return _fail(EXIT_USAGE, str(exc))
+            return _fail(ExitCode.USAGE, str(exc))
         return _watch_headless(job, args)
     finally:
         session.close()
@@ -271,11 +273,11 @@ def _run_app(app: Any) -> int:
     finally:
         _SignalState.app = None
         _SignalState.exited.set()
-    return EXIT_FAILED if code is None else int(code)
+    return ExitCode.FAILED if code is None else int(code)
 
 
 def _connect_headless(backend: Any, local: int | None) -> Any:
-    from ippmon.session import ConnectError
+    from ippmon.protocols import ConnectError
 
     try:
         if local:
@@ -284,7 +286,7 @@ def _connect_headless(backend: Any, local: int | None) -> Any:
         else:
             session = backend.connect()
     except ConnectError as exc:
-        return _fail(EXIT_CONNECT, str(exc))
+        return _fail(ExitCode.CONNECT, str(exc))
     print(f"ippmon: connected to {session.info.label}", file=sys.stderr)
     return session
 
@@ -310,14 +312,14 @@ def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ippmon.attach import list_runs, runs_root
     from ippmon.model import format_duration
+    from ippmon.runs import list_runs, runs_root
 
     runs = list_runs(args.runs_dir)
     console = Console(highlight=False)
     if not runs:
         console.print(f"no runs in {runs_root(args.runs_dir)}", markup=False)
-        return EXIT_OK
+        return ExitCode.OK
     table = Table(box=None, pad_edge=False)
     for col in ("run id", "job", "state", "done", "ok", "failed", "cancelled", "lost", "age"):
         right = col in ("done", "ok", "failed", "cancelled", "lost", "age")
@@ -338,33 +340,34 @@ def _runs(args: argparse.Namespace) -> int:
             age,
         )
     console.print(table)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ippmon.attach import RunError, find_run
     from ippmon.export import ExportError, export_run
+    from ippmon.runs import RunError, find_run
 
     try:
         folder = find_run(args.runs_dir, args.run_id)
         target = export_run(folder, args.format, args.output)
     except (RunError, ExportError) as exc:
-        return _fail(EXIT_USAGE, str(exc))
+        return _fail(ExitCode.USAGE, str(exc))
     print(f"ippmon: wrote {target}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _attach(args: argparse.Namespace, *, resume: bool) -> int:
-    from ippmon.attach import RunError, cluster_of, find_run, needs_cluster, reattach
     from ippmon.connect import ClusterBackend
+    from ippmon.job import Job
     from ippmon.model import ClusterInfo
+    from ippmon.runs import RunError, cluster_of, find_run, needs_cluster
 
     try:
         folder = find_run(args.runs_dir, args.run_id)
         cluster = cluster_of(folder)
         online = resume or needs_cluster(folder)
     except RunError as exc:
-        return _fail(EXIT_USAGE, str(exc))
+        return _fail(ExitCode.USAGE, str(exc))
     headless = _headless(args)
     session = None
     remote = None
@@ -373,7 +376,7 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
         if headless:
             backend: Any = ClusterBackend(options)
         else:
-            from ippmon.remote import RemoteBackend
+            from ippmon.cluster_process import RemoteBackend
 
             backend = remote = RemoteBackend(options)  # the cluster side, in its own process
         session = _connect_headless(backend, None)
@@ -392,14 +395,14 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
                     engines=int(cluster.get("engines") or 0),
                     location=str(cluster.get("location", "local")),
                 )
-                job = reattach(folder, None, info, controller_timeout=args.timeout)
+                job = Job.restore(folder, None, info, controller_timeout=args.timeout)
         except RunError as exc:
-            return _fail(EXIT_USAGE, str(exc))
+            return _fail(ExitCode.USAGE, str(exc))
         if resume:
             todo = job.retryable()
             if not todo and job.finished:
                 print("ippmon: nothing to resume: every task succeeded", file=sys.stderr)
-                return EXIT_OK
+                return ExitCode.OK
             if todo:
                 attempt = job.submit(todo)
                 print(f"ippmon: resubmitted {len(todo)} tasks (attempt {attempt})", file=sys.stderr)

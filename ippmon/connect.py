@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ippmon.model import ClusterInfo
-from ippmon.session import ClusterChoice, ConnectError
+from ippmon.priority import background_nice, lower_priority
+from ippmon.protocols import ClusterChoice, ConnectError
+from ippmon.text import first_line, one_line
 
 if TYPE_CHECKING:
     from ipyparallel import Client, Cluster
@@ -87,10 +89,10 @@ class ClientSession:
         return job
 
     def attach(self, folder: Path) -> Job:
-        """A recorded run of this cluster, watched again (`attach.reattach`)."""
-        from ippmon.attach import reattach
+        """A recorded run of this cluster, watched again (`Job.restore`)."""
+        from ippmon.job import Job
 
-        job = reattach(
+        job = Job.restore(
             Path(folder), self.client, self.info, clock=self.clock, controller_timeout=self.timeout
         )
         self.jobs.append(job)
@@ -148,37 +150,6 @@ def stop_cluster(cluster: Cluster, wait_s: float = 10.0, known: Iterable[Any] = 
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=3)  # reap them
-
-
-NICE_ENV = "IPPMON_NICE"
-DEFAULT_NICE = 19
-
-
-def background_nice() -> int:
-    """How far below the screen the cluster side runs: `$IPPMON_NICE`, default 19 (0: as is)."""
-    try:
-        return max(0, min(19, int(os.environ.get(NICE_ENV, DEFAULT_NICE))))
-    except ValueError:
-        return DEFAULT_NICE
-
-
-def lower_priority(procs: Iterable[Any], nice: int) -> None:
-    """Run processes below the screen, so it stays responsive while they are busy on the same
-    cores. Best effort.
-
-    Their nice value alone does not do it on Linux: the CPU is first shared fairly between
-    sessions (autogroups), and a nice value counts only within one. ipyparallel starts the
-    controller and each engine in a session of its own (and ippmon its cluster process), so
-    the autogroups' nice values are raised too (allowed for one's own processes)."""
-    import psutil
-
-    if nice <= 0:
-        return
-    for proc in procs:
-        with contextlib.suppress(psutil.Error, OSError):
-            proc.nice(max(nice, proc.nice()))
-        with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/autogroup", "w") as f:
-            f.write(str(nice))
 
 
 def _same_process(proc: Any) -> bool:
@@ -311,11 +282,10 @@ def connect_client(opts: ConnectOptions) -> Client:
             f"(its connection file may be stale); {HINT}"
         ) from None
     except OSError as exc:
-        reason = (exc.strerror or str(exc).splitlines()[0]).rstrip(".")
+        reason = (exc.strerror or first_line(str(exc))).rstrip(".")
         raise ConnectError(f"could not connect to {opts.describe()}: {reason}; {HINT}") from None
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConnectError(f"could not connect to {opts.describe()}: {first}") from None
+        raise ConnectError(f"could not connect to {opts.describe()}: {one_line(exc)}") from None
 
 
 def start_local(

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from ippmon.attach import latest_lines
+from ippmon.records import latest_lines
 
 FORMATS = ("csv", "jsonl", "parquet")
 COLUMNS = (

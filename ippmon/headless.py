@@ -15,7 +15,7 @@ from typing import TextIO
 from rich.console import Console
 
 from ippmon.model import JobSnapshot, Phase, TaskState, format_duration
-from ippmon.session import JobHandle
+from ippmon.protocols import JobHandle
 
 PROGRESS_EVERY_S = 2.0
 POLL_S = 0.2

@@ -19,16 +19,36 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ippmon import __version__, _compat
-from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskRow, TaskState
-from ippmon.records import RunRecord, iso, jsonable, new_run_id, result_line
-from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Chunk, Tracker, chunk_detail
+from ippmon.model import (
+    ClusterInfo,
+    JobSnapshot,
+    OutputLine,
+    RunState,
+    TaskDetail,
+    TaskRow,
+    TaskState,
+)
+from ippmon.records import (
+    RunRecord,
+    epoch,
+    iso,
+    jsonable,
+    latest_lines,
+    new_run_id,
+    result_line,
+)
+from ippmon.runs import RunError, pending_chunks
+from ippmon.text import one_line
+from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Chunk, Recorded, Tracker, chunk_detail
 
 if TYPE_CHECKING:
     from ipyparallel import Client
 
+    from ippmon.attach import HubWatcher
     from ippmon.jobspec import JobSpec
 
 SLICE_TASKS = 256  # chunks sent per map_async call
@@ -78,7 +98,12 @@ class ControllerProbe:
     output), an answer can sit unread in its socket for many seconds. So each check also posts
     a tick to that IO thread, which runs it after the reads that were ready before it; the
     question counts as unanswered only once a tick posted `timeout` seconds after it was sent
-    has run. How far the IO thread is behind is `lag_s`, said on screen as such."""
+    has run. How far the IO thread is behind is `lag_s`, said on screen as such.
+
+    And a controller whose task records are slow to answer (its hub busy with a flood of
+    output) while results and output still stream in through it is not unreachable either:
+    `heard()` says when the client last received anything from it, and the verdict needs
+    silence on every channel for `timeout` seconds too."""
 
     def __init__(
         self,
@@ -87,8 +112,10 @@ class ControllerProbe:
         every: float = 2.0,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        heard: Callable[[], float] = lambda: float("-inf"),
     ) -> None:
         self.client = client
+        self.heard = heard
         self.every = every
         self.timeout = timeout
         self.clock = clock
@@ -100,6 +127,7 @@ class ControllerProbe:
         self._tick_posted = now  # when the newest tick was posted
         self._tick_ran = now  # the posting time of the newest tick the IO thread has run
         self.unreachable_since: float | None = None  # time.time() of the last answer
+        self.unanswered_s = 0.0  # how long the open question has waited, in the IO thread's time
 
     @property
     def lag_s(self) -> float:
@@ -116,16 +144,16 @@ class ControllerProbe:
         now = self.clock()
         fut = self._future
         if fut is not None and fut.done():
-            self._future = None
+            self._future = fut = None
             self._answered_at = now
             self._last_answer_wall = time.time()
+        self.unanswered_s = max(0.0, self._tick_ran - self._sent_at) if fut is not None else 0.0
+        quiet = self.heard() <= self._tick_ran - self.timeout
+        if self.unanswered_s >= self.timeout and quiet:
+            if self.unreachable_since is None:
+                self.unreachable_since = self._last_answer_wall
+        else:
             self.unreachable_since = None
-        elif (
-            fut is not None
-            and self._tick_ran - self._sent_at >= self.timeout
-            and self.unreachable_since is None
-        ):
-            self.unreachable_since = self._last_answer_wall
         if self._tick_ran >= self._tick_posted and _compat.call_on_io_thread(
             self.client, partial(self._ran, now)
         ):
@@ -193,12 +221,84 @@ class Job:
         self._ars: list[Any] = []
         self._stop_sending = threading.Event()
         self._sender: threading.Thread | None = None
-        self._state = "running"
+        self._state = RunState.RUNNING
+        self._detached_at: float | None = None
         self._record_lock = threading.RLock()
-        self.probe = ControllerProbe(client, timeout=controller_timeout) if client else None
-        self.watcher: Any = None  # attach.HubWatcher for tasks sent by an earlier process
+        self._heard_at = float("-inf")  # time.monotonic() of the last message from the cluster
+        self.probe = (
+            ControllerProbe(client, timeout=controller_timeout, heard=lambda: self._heard_at)
+            if client
+            else None
+        )
+        self.watcher: HubWatcher | None = None  # tasks sent by an earlier process (`restore`)
         if restore is None:
             self._write_run()
+
+    @classmethod
+    def restore(
+        cls,
+        folder: Path,
+        client: Client | None,
+        info: ClusterInfo,
+        *,
+        clock: Callable[[], float] = time.time,
+        controller_timeout: float = 10.0,
+    ) -> Job:
+        """A job read back from its run folder (`ippmon attach`, `resume`, the runs list):
+        finished tasks from results.jsonl; with a client, the tasks still out on the cluster
+        are watched (`attach.HubWatcher`). Raises RunError for a record it cannot read."""
+        from ippmon.attach import HubWatcher
+
+        record = RunRecord(folder)
+        try:
+            meta = record.read_run()
+            spec = record.load_pickle(SPEC_FILE)
+            inputs = list(record.load_pickle(INPUTS_FILE))  # type: ignore[call-overload]
+        except Exception as exc:
+            raise RunError(
+                f"{folder}: cannot read the run record: {type(exc).__name__}: {exc}"
+            ) from None
+        latest = latest_lines(folder)
+        created = epoch(meta.get("created")) or clock()
+        job = cls(
+            client,
+            spec,  # type: ignore[arg-type]
+            info=info,
+            clock=clock,
+            controller_timeout=controller_timeout,
+            restore=Restored(record, inputs, created, list(meta.get("attempts", []))),
+        )
+        tracker = job.tracker
+        tracker.restore_start(created)
+        by_attempt: dict[int, list[tuple[int, dict]]] = {}
+        for i, line in latest.items():
+            by_attempt.setdefault(int(line.get("attempt", 1)), []).append((i, line))
+        for attempt, items in sorted(by_attempt.items()):
+            keys = tracker.add_chunks([([i], _md_from_line(line)) for i, line in items], attempt)
+            for key, (_i, line) in zip(keys, items):
+                job._recorded_keys.add(key)
+                tracker.notify(key, DONE, _recorded(line))
+        pending = pending_chunks(meta, latest)
+        sent = {i for _m, indices, _a in pending for i in indices}
+        unsent = [i for i in range(len(inputs)) if i not in latest and i not in sent]
+        if unsent:  # the earlier process was stopped while it was still sending
+            last = max((int(a.get("attempt", 1)) for a in meta.get("attempts", [])), default=1)
+            job._never_sent(unsent, last)
+        watched: dict[int, tuple[str, dict]] = {}
+        for msg_id, indices, attempt in pending:
+            md: dict[str, Any] = {}
+            (key,) = tracker.add_chunks([(indices, md)], attempt)
+            job._msg_ids[key] = msg_id
+            watched[key] = (msg_id, md)
+        tracker.poll()
+        if not watched:
+            ends = (epoch(x.get("completed")) or 0 for x in latest.values())
+            tracker.restore_end(max(ends, default=0))
+        elif client is not None:
+            job.watcher = HubWatcher(client, tracker, watched, on_heard=job.heard)
+            job.watcher.start()
+        job._state = RunState.RUNNING if watched else RunState.FINISHED
+        return job
 
     @property
     def view(self) -> Any:
@@ -233,7 +333,7 @@ class Job:
             raise RuntimeError("a submission is still being sent")
         self._stop_sending.clear()
         self.tracker.begin_submission(len(indices), attempt)
-        self._state = "running"
+        self._state = RunState.RUNNING
         self._sender = threading.Thread(
             target=self._send, args=(indices, attempt), name="ippmon-submit", daemon=True
         )
@@ -283,25 +383,33 @@ class Job:
                 sent += len(batch)
                 tracker.submitted += len(batch)
         except Exception as exc:  # the cluster refused or went away mid-send
-            first = (str(exc).splitlines() or [""])[0]
             tracker.set_notice(
-                "sending", f"sending stopped after {sent} tasks: {type(exc).__name__}: {first}"
+                "sending", f"sending stopped after {sent} tasks: {one_line(exc, with_type=True)}"
             )
         finally:
             unsent = indices[sent:]
             if unsent:
-                keys = tracker.add_chunks([([i], {}) for i in unsent], attempt)
-                for key in keys:
-                    tracker.notify(key, DONE, NotSubmitted())
-                    tracker.notify(key, OUTPUT_DONE)  # never sent: no output will come
+                self._never_sent(unsent, attempt)
             tracker.submitted = tracker.total
             tracker.submitting = False
             self._write_run()
 
+    def _never_sent(self, indices: list[int], attempt: int) -> None:
+        """These inputs of `attempt` were not sent (a cancel, a failure, a stopped process)."""
+        for key in self.tracker.add_chunks([([i], {}) for i in indices], attempt):
+            self.tracker.notify(key, DONE, NotSubmitted())
+            self.tracker.notify(key, OUTPUT_DONE)  # no output will come
+
+    def heard(self) -> None:
+        """Something arrived from the controller (any thread): it is there."""
+        self._heard_at = time.monotonic()
+
     def _on_iopub(self, key: int, _msg: object) -> None:
+        self.heard()
         self.tracker.notify(key, ACTIVITY)
 
     def _on_reply(self, key: int, future: Any) -> None:
+        self.heard()
         exc = future.exception()
         self.tracker.notify(key, DONE, exc if exc is not None else future.result())
 
@@ -318,8 +426,8 @@ class Job:
         ready = tracker.poll()
         if ready:
             self._record(ready)
-        if tracker.settled and self._state == "running":
-            self._state = "finished"
+        if tracker.settled and self._state is RunState.RUNNING:
+            self._state = RunState.FINISHED
             self._write_run()
         return tracker.snapshot()
 
@@ -339,6 +447,14 @@ class Job:
                 f"in {self.record.folder}",
             )
             tracker.set_controller_lost(True)
+        slow = probe.unanswered_s >= probe.timeout and not self.controller_lost
+        tracker.set_notice(
+            "slow",
+            f"the controller has not answered for {probe.unanswered_s:.0f} s, but results and "
+            "output still arrive through it"
+            if slow
+            else "",
+        )
         lag = probe.lag_s
         tracker.set_notice(
             "behind",
@@ -446,7 +562,7 @@ class Job:
                 self.poll()  # take in and record what finished since the last poll
             self._record(self.tracker.late_output())
             if not self.finished:
-                self._state = "detached"
+                self._state = RunState.DETACHED
                 self._detached_at = self.clock()
             self._write_run()
             self.record.close()
@@ -458,7 +574,7 @@ class Job:
             {
                 "run_id": self.run_id,
                 "ippmon": __version__,
-                "state": self._state,
+                "state": self._state.value,
                 "job": spec.name,
                 "spec": {
                     "description": spec.description,
@@ -477,7 +593,7 @@ class Job:
                 },
                 "spec_file": spec.base_dir if spec.origin != "built-in" else None,
                 "created": iso(self._created),
-                "detached": iso(getattr(self, "_detached_at", None)),
+                "detached": iso(self._detached_at),
                 "updated": iso(self.clock()),
                 "elapsed_s": round(snap.elapsed_s, 3),
                 "serial_s": round(snap.serial_s, 3),
@@ -492,3 +608,21 @@ class Job:
 
 def _jsonable_map(values: Any) -> dict[str, object]:
     return {k: jsonable(v)[0] for k, v in dict(values).items()}
+
+
+def _md_from_line(line: dict) -> dict:
+    """A chunk's metadata as its results.jsonl line recorded it."""
+    return {
+        "engine_id": line.get("engine"),
+        "submitted": line.get("submitted"),
+        "started": line.get("started"),
+        "completed": line.get("completed"),
+        "stdout": line.get("stdout") or "",
+        "stderr": line.get("stderr") or "",
+    }
+
+
+def _recorded(line: dict) -> Recorded:
+    err = line.get("error") or None
+    error = (err.get("ename", ""), err.get("evalue", ""), err.get("traceback", "")) if err else None
+    return Recorded(TaskState(line.get("status", "error")), line.get("result"), error)

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ippmon.text import first_line
+
 
 class TaskState(str, Enum):
     """Where one input item of a job stands. The finished values are the run record's `status`."""
@@ -32,6 +34,19 @@ class TaskState(str, Enum):
 
 
 FINISHED_STATES = (TaskState.OK, TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST)
+
+
+class RunState(str, Enum):
+    """A run record's `state`: what the process that wrote it last knew."""
+
+    RUNNING = "running"  # tasks were out on the cluster and being watched
+    FINISHED = "finished"  # every task final and recorded
+    DETACHED = "detached"  # left running on the cluster (`ippmon attach` picks it up)
+
+
+def cluster_name(profile: str, cluster_id: str = "") -> str:
+    """`profile[:cluster-id]`: how ippmon names a cluster everywhere."""
+    return profile + (f":{cluster_id}" if cluster_id else "")
 
 
 class Phase(str, Enum):
@@ -76,8 +91,7 @@ class Failure:
 
     @property
     def line(self) -> str:
-        text = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
-        return text.splitlines()[0] if text else ""
+        return first_line(f"{self.ename}: {self.evalue}" if self.evalue else self.ename)
 
 
 @dataclass(frozen=True)
@@ -148,9 +162,13 @@ class ClusterInfo:
     location: str = "local"  # "local", an ssh host, or a connection-file path
 
     @property
+    def name(self) -> str:
+        """`profile[:cluster-id]`, as run records name their cluster."""
+        return cluster_name(self.profile, self.cluster_id)
+
+    @property
     def label(self) -> str:
-        name = self.profile + (f":{self.cluster_id}" if self.cluster_id else "")
-        return f"{name} ({self.engines} engines, {self.location})"
+        return f"{self.name} ({self.engines} engines, {self.location})"
 
 
 @dataclass(frozen=True)

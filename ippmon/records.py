@@ -25,9 +25,27 @@ def default_runs_dir() -> Path:
 
 
 def iso(ts: float | None) -> str | None:
+    """Seconds since the epoch as the records write times (ISO 8601, UTC)."""
     if ts is None:
         return None
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).isoformat()
+
+
+def epoch(value: object) -> float | None:
+    """Seconds since the epoch from a time as records and ipyparallel hold it: an ISO string,
+    a datetime (naive ones are UTC), or a number; None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def new_run_id(name: str, now: float) -> str:
@@ -144,3 +162,14 @@ def read_results(folder: Path) -> list[dict]:
         return []
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def latest_lines(folder: Path) -> dict[int, dict]:
+    """The line that stands for each recorded index: its newest attempt's, and of several lines
+    for one attempt (an amendment: see `Job._record`) the last."""
+    latest: dict[int, dict] = {}
+    for line in read_results(folder):
+        i = line["index"]
+        if i not in latest or line.get("attempt", 1) >= latest[i].get("attempt", 1):
+            latest[i] = line
+    return latest

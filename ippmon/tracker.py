@@ -11,13 +11,11 @@ No ipyparallel or Textual import here: the metadata is a plain dict per chunk (i
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from ippmon.model import (
     EngineView,
@@ -29,6 +27,8 @@ from ippmon.model import (
     TaskRow,
     TaskState,
 )
+from ippmon.records import epoch
+from ippmon.text import first_line, strip_ansi
 
 ACTIVITY = "io"  # an iopub message arrived for the chunk (engine assigned, output, ...)
 DONE = (
@@ -39,37 +39,15 @@ OUTPUT_DONE = "out"  # all of the chunk's output arrived (the engine's idle stat
 # A finished chunk is recorded once its output is complete: ipyparallel resolves a request's
 # output future when the engine's "idle" status for it arrives, which the engine sends after
 # everything the task printed. Those messages travel through the controller's iopub relay, not
-# the task queue, and under load they trail the reply by seconds (p50 4.5 s, max 19 s measured
-# for 20,000 printing tasks on 2 cores). Recorded without that signal only when it can no
-# longer come (the engine is gone, the controller stopped answering) or, as a last resort, after
-# OUTPUT_WAIT_S; the line then says so, and output that still arrives is recorded in a second,
-# amending line for the same task and attempt.
-OUTPUT_WAIT_S = 60.0
+# the task queue, and under load they trail the reply by seconds (p50 4.5 s, max 19 s for
+# 20,000 printing tasks on 2 cores), by minutes when other programs starve the controller.
+# The client drops none of them (no high-water mark on that path), so the signal fails to come
+# only when the engine or the controller is gone: then the chunk is recorded with what it has
+# and says why. OUTPUT_WAIT_S is a last resort against the unforeseen; output that arrives
+# after any of these is recorded in a second, amending line for the same task and attempt.
+OUTPUT_WAIT_S = 600.0
 RATE_WINDOW_S = 10.0
 MAX_FAILURES_SHOWN = 20
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-def epoch(value: object) -> float | None:
-    """Seconds since the epoch from what the client stores: a datetime, or (for `submitted` and
-    `completed`, taken from message headers) an ISO string."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
 
 
 @dataclass(eq=False)
@@ -357,6 +335,7 @@ class Tracker:
         state, error = classify(result, self.cancelling)
         chunk.error = error
         if isinstance(result, Recorded):
+            chunk.out_done = True  # read back with the output it has; nothing more will come
             result = [result.result] * len(chunk.indices)
         if state is TaskState.OK:
             items = result if isinstance(result, list) else [result]
@@ -377,8 +356,6 @@ class Tracker:
         if error and state is not TaskState.CANCELLED:
             self._n_failures += len(chunk.indices)
             self._failures.append(Failure(chunk.indices[0], state, eid, error[0], error[1]))
-        if isinstance(result, Recorded):
-            chunk.out_done = True  # read back with the output it has; nothing more will come
         self._waiting_output.append(chunk)
 
     def _take_recordable(self, now: float) -> list[Chunk]:
@@ -613,7 +590,7 @@ class Tracker:
 def _first_line(chunk: Chunk) -> str:
     if chunk.error:
         ename, evalue, _tb = chunk.error
-        return f"{ename}: {evalue}".splitlines()[0] if evalue else ename
+        return first_line(f"{ename}: {evalue}") if evalue else ename
     for stream in ("stderr", "stdout"):
         text = (chunk.md.get(stream) or "").rstrip("\n")
         if text:

@@ -18,8 +18,8 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
-from ippmon.attach import RunSummary
 from ippmon.model import JobSnapshot, Phase, TaskDetail, TaskRow, TaskState
+from ippmon.runs import RunSummary
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 UTC = dt.timezone.utc

@@ -151,6 +151,38 @@ def test_killed_engine_makes_its_task_lost_and_resubmit_finishes_the_job(
         assert statuses == [(1, "lost"), (2, "ok")]
 
 
+def test_a_dead_hub_is_reported_while_its_schedulers_still_finish_the_job(
+    runs_dir: str, tmp_path: Path
+) -> None:
+    """ipyparallel's controller is a hub process plus scheduler processes: with only the hub
+    gone, tasks still run and report through the schedulers. Not "unreachable", but said."""
+    spec = spec_from(
+        tmp_path,
+        """
+        [jobs.j]
+        function = "ippmon.demo:slow_square"
+        inputs = { range = [0, 40] }
+        kwargs = { delay = 0.3, steps = 1 }
+        """,
+    )
+    with start_local(2, timeout=60) as own:
+        own.timeout = 2.0
+        job = own.submit(spec, runs_dir=runs_dir)
+        assert until(lambda: job.poll().count(TaskState.OK) >= 2)
+        os.kill(own.cluster.controller.pid, signal.SIGKILL)
+        notices = set()
+
+        def finished() -> bool:
+            snapshot = job.poll()
+            notices.add(snapshot.message.split(" for ")[0])
+            return snapshot.phase is Phase.FINISHED
+
+        assert until(finished, timeout=60)
+        assert job.poll().succeeded and len(read_results(job.record.folder)) == 40
+        assert "the controller has not answered" in notices, notices
+        assert not [n for n in notices if "unreachable" in n], notices
+
+
 def test_controller_gone_is_reported_and_finished_results_are_on_disk(
     runs_dir: str, tmp_path: Path, cluster: ClientSession
 ) -> None:
@@ -167,7 +199,10 @@ def test_controller_gone_is_reported_and_finished_results_are_on_disk(
         own.timeout = 2.0
         job = own.submit(spec, runs_dir=runs_dir)
         assert until(lambda: job.poll().count(TaskState.OK) >= 4)
-        os.kill(own.cluster.controller.pid, signal.SIGKILL)
+        # the whole controller: its hub and the scheduler processes it started
+        hub = psutil.Process(own.cluster.controller.pid)
+        for proc in [*hub.children(recursive=True), hub]:
+            proc.kill()
         assert until(lambda: "controller unreachable" in job.poll().message, timeout=20)
         assert job.controller_lost
         snap = job.poll()

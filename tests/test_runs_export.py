@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_cli import run
 
-from ippmon.attach import RunError, find_run, list_runs
 from ippmon.export import ExportError, export_run
+from ippmon.runs import RunError, find_run, list_runs
 
 
 def make_run(root: Path, run_id: str, created: str, lines: list[dict], total: int) -> Path:

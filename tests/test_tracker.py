@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from ippmon.model import Phase, TaskState
-from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Tracker, classify
+from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Recorded, Tracker, classify
 
 
 class Clock:
@@ -390,3 +390,14 @@ def test_notices_from_different_sources_do_not_clear_each_other() -> None:
     tracker.set_notice("watcher", "cannot query the controller")
     tracker.set_notice("controller", "")
     assert tracker.snapshot().message == "cannot query the controller"
+
+
+def test_an_outcome_known_already_is_recorded_at_once_without_waiting_for_output() -> None:
+    """Read back from a run record, or decided by ippmon (a task the controller lost)."""
+    tracker = Tracker("t", 2, clock=Clock())
+    tracker.add_chunks([([0], md(stdout="as recorded\n")), ([1], md())], attempt=1)
+    tracker.notify(0, DONE, Recorded(TaskState.OK, 5))
+    tracker.notify(1, DONE, Recorded(TaskState.LOST, None, ("TaskLost", "culled", "")))
+    assert [c.indices for c in tracker.poll()] == [[0], [1]]
+    assert tracker.snapshot().phase is Phase.FINISHED
+    assert tracker.detail(0).result == 5 and tracker.detail(0).stdout == "as recorded\n"

@@ -30,8 +30,8 @@ from ippmon.connect import ClientSession
 from ippmon.job import Job
 from ippmon.jobspec import Catalog, JobSpec, load_catalog
 from ippmon.model import Phase, TaskState
+from ippmon.protocols import ClusterChoice, ConnectError
 from ippmon.records import read_results
-from ippmon.session import ClusterChoice, ConnectError
 from ippmon.ui import IppmonApp
 from ippmon.ui.screens.job_picker import JobItem, JobPickerScreen
 from ippmon.ui.screens.leave import LeaveScreen

@@ -18,7 +18,6 @@ from typing import Protocol
 
 from textual.pilot import Pilot
 
-from ippmon.attach import RunError, RunSummary
 from ippmon.jobspec import Catalog, JobSpec, SpecError
 from ippmon.model import (
     ClusterInfo,
@@ -31,7 +30,8 @@ from ippmon.model import (
     TaskRow,
     TaskState,
 )
-from ippmon.session import ClusterChoice, ConnectError
+from ippmon.protocols import ClusterChoice, ConnectError
+from ippmon.runs import RunError, RunSummary
 from ippmon.ui import IppmonApp
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fixed clock of every recorded app

@@ -2,7 +2,7 @@
 
 Flow: connecting (discover / connect / start a local cluster) → [cluster picker | no cluster] →
 job picker → monitor (pushed over the picker, so Escape after the job returns to it). From the
-picker, `a` lists the recorded runs; choosing one re-attaches to it (`attach.reattach`, in a
+picker, `a` lists the recorded runs; choosing one re-attaches to it (`Job.restore`, in a
 thread) and opens the monitor on it. Screens end by dismissing with what they decided; the
 callbacks here route to the next one.
 
@@ -23,10 +23,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ippmon import attach
-from ippmon.attach import RunError, RunSummary
-from ippmon.model import ClusterInfo, JobSnapshot
-from ippmon.session import Backend, ClusterChoice, ConnectError, JobHandle, Session
+from ippmon import runs
+from ippmon.exit_codes import ExitCode
+from ippmon.model import JobSnapshot
+from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
+from ippmon.runs import RunError, RunSummary
+from ippmon.text import one_line
 from ippmon.ui.screens.closing import ClosingScreen
 from ippmon.ui.screens.cluster_picker import DEFAULT_LOCAL_ENGINES, ClusterPickerScreen
 from ippmon.ui.screens.confirm import ConfirmScreen, QuitConfirm
@@ -34,25 +36,18 @@ from ippmon.ui.screens.connecting import Attempt, ConnectingScreen
 from ippmon.ui.screens.help import HelpScreen
 from ippmon.ui.screens.job_picker import JobPickerScreen
 from ippmon.ui.screens.leave import CANCEL, LEAVE, LeaveScreen
-from ippmon.ui.screens.monitor import MonitorScreen, one_line
+from ippmon.ui.screens.monitor import MonitorScreen
 from ippmon.ui.screens.no_cluster import NoClusterScreen
 from ippmon.ui.screens.runs import RunsScreen
 
 if TYPE_CHECKING:
     from ippmon.jobspec import Catalog, JobSpec
 
-EXIT_OK, EXIT_FAILED, EXIT_NO_CLUSTER = 0, 1, 3
-
-
-def cluster_name(info: ClusterInfo) -> str:
-    """`profile[:cluster-id]`, as a run record names its cluster (`RunSummary.cluster`)."""
-    return info.profile + (f":{info.cluster_id}" if info.cluster_id else "")
-
 
 Reattach = Callable[..., JobHandle]
 """A stand-in for `session.attach(folder)` in tests: `(folder, client, info, *, clock=...)`."""
 ListRuns = Callable[[str | None], Sequence[RunSummary]]
-"""`attach.list_runs(runs_dir)`, or a stand-in in tests."""
+"""`runs.list_runs(runs_dir)`, or a stand-in in tests."""
 
 
 class _NoBackend:
@@ -94,7 +89,7 @@ class IppmonApp(App[int]):
         local_engines: int | None = None,
         poll_interval: float = 0.25,
         reattach: Reattach | None = None,
-        list_runs: ListRuns = attach.list_runs,
+        list_runs: ListRuns = runs.list_runs,
     ) -> None:
         """`list_runs` reads run records for the runs list (`a` on the job picker); choosing one
         asks the session to `attach` it. Tests pass stand-ins for both."""
@@ -212,7 +207,7 @@ class IppmonApp(App[int]):
         screen = RunsScreen(
             lambda: list_runs(runs_dir),
             clock=self.clock,
-            where=str(attach.runs_root(runs_dir)),
+            where=str(runs.runs_root(runs_dir)),
         )
         self.push_screen(screen, self._run_chosen)
 
@@ -242,10 +237,10 @@ class IppmonApp(App[int]):
             job.close()  # the app is leaving, or watches another job by now
             return
         unfinished = summary.done < summary.total
-        if unfinished and summary.cluster != cluster_name(self.session.info):
+        if unfinished and summary.cluster != self.session.info.name:
             self.notify(
                 f"run {summary.run_id} was sent to cluster {summary.cluster}, not to "
-                f"{cluster_name(self.session.info)}: tasks this controller does not know show "
+                f"{self.session.info.name}: tasks this controller does not know show "
                 "as lost",
                 title="Another cluster",
                 severity="warning",
@@ -295,17 +290,17 @@ class IppmonApp(App[int]):
 
     def exit_code(self) -> int:
         if self.session is None and self._given_job is None:
-            return EXIT_NO_CLUSTER
+            return ExitCode.CONNECT
         monitor = self.monitor()
         if monitor is not None:
             if monitor.running or monitor.submit_failed:
-                return EXIT_FAILED
+                return ExitCode.FAILED
             snapshot = monitor.snapshot
         else:
             snapshot = self.last_snapshot
         if snapshot is None:
-            return EXIT_OK
-        return EXIT_OK if snapshot.succeeded else EXIT_FAILED
+            return ExitCode.OK
+        return ExitCode.OK if snapshot.succeeded else ExitCode.FAILED
 
     async def action_quit(self) -> None:
         if isinstance(self.screen, (ConfirmScreen, ClosingScreen)) or self._quitting:

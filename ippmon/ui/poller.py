@@ -13,7 +13,8 @@ from collections.abc import Callable
 from textual.message import Message
 
 from ippmon.model import Phase
-from ippmon.session import JobHandle
+from ippmon.protocols import JobHandle
+from ippmon.text import one_line
 from ippmon.ui.messages import JobUpdate, PollFailed
 
 
@@ -31,7 +32,7 @@ def poll_job(
             snapshot = job.poll()
             lines, dropped = job.output_since(last_seq)
         except Exception as error:  # the client can fail in many ways; say so and keep going
-            post(PollFailed(f"{type(error).__name__}: {error}".splitlines()[0]))
+            post(PollFailed(one_line(error, with_type=True)))
         else:
             if lines:
                 last_seq = lines[-1].seq

@@ -9,22 +9,18 @@ from textual.content import Content
 from textual.widgets import Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
 
-from ippmon.session import ClusterChoice
+from ippmon.protocols import ClusterChoice
 from ippmon.ui.screens.base import StepScreen
 from ippmon.ui.screens.connecting import Attempt
 
 DEFAULT_LOCAL_ENGINES = 2
 
 
-def choice_name(choice: ClusterChoice) -> str:
-    return choice.profile + (f":{choice.cluster_id}" if choice.cluster_id else "")
-
-
 def choice_prompt(choice: ClusterChoice, name_width: int) -> Content:
     engines = "?" if choice.engines is None else f"{choice.engines}"
     return Content.from_markup(
         "[b]$name[/b]  $engines engines  [dim]$controller[/dim]",
-        name=choice_name(choice).ljust(name_width),
+        name=choice.name.ljust(name_width),
         engines=engines.rjust(3),
         controller=choice.controller,
     )
@@ -53,7 +49,7 @@ class ClusterPickerScreen(StepScreen[Attempt]):
                 f"{len(self.choices)} clusters are running. Pick the one to connect to:",
                 id="picker-intro",
             )
-            width = max(len(choice_name(c)) for c in self.choices)
+            width = max(len(c.name) for c in self.choices)
             yield OptionList(
                 *(Option(choice_prompt(c, width), id=str(i)) for i, c in enumerate(self.choices)),
                 id="clusters",

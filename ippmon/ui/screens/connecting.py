@@ -18,7 +18,8 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header, Label, Static
 from textual.worker import Worker, WorkerState
 
-from ippmon.session import Backend, ClusterChoice, ConnectError, Session
+from ippmon.protocols import Backend, ClusterChoice, ConnectError, Session
+from ippmon.text import one_line
 from ippmon.ui.screens.base import StepScreen
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -83,8 +84,7 @@ class Attempt:
 
 def error_text(error: BaseException | None) -> str:
     """One line for people: a ConnectError says it all; anything else gets its type name."""
-    text = str(error) if isinstance(error, ConnectError) else f"{type(error).__name__}: {error}"
-    return (text.strip().splitlines() or ["unknown error"])[0]
+    return one_line(error, with_type=not isinstance(error, ConnectError))
 
 
 class ConnectingScreen(StepScreen["Session | list[ClusterChoice]"]):

@@ -30,7 +30,8 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
-from ippmon.session import JobHandle, Session
+from ippmon.protocols import JobHandle, Session
+from ippmon.text import one_line
 from ippmon.ui.messages import JobUpdate, PollFailed
 from ippmon.ui.poller import poll_job
 from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
@@ -44,11 +45,6 @@ from ippmon.ui.widgets.timing_panel import TimingPanel
 
 if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
-
-
-def one_line(error: BaseException | None) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 PALETTE: tuple[tuple[str, str, str], ...] = (  # action, command, what it does

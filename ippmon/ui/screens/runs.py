@@ -1,6 +1,6 @@
 """The recorded runs, newest first: pick one to attach to.
 
-Reading the run folders (`attach.list_runs`) opens every `results.jsonl`, so a callable source is
+Reading the run folders (`runs.list_runs`) opens every `results.jsonl`, so a callable source is
 read in a thread worker. The table has a column per task state on wide terminals only; the box
 under it shows every count of the highlighted run, and a finished run with failures is in red.
 """
@@ -20,8 +20,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from ippmon.attach import RunSummary
 from ippmon.model import format_duration
+from ippmon.runs import RunSummary
 from ippmon.ui.screens.task_detail import one_line, text_style
 
 WIDE = 120  # columns from which every count gets its own column

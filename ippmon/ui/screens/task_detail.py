@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import pprint
-import re
 import reprlib
 import time
 from collections.abc import Callable
@@ -28,7 +27,8 @@ from textual.widgets import Footer, Header, Log, Static
 from textual.worker import Worker, WorkerState
 
 from ippmon.model import TaskDetail, TaskState, format_duration
-from ippmon.session import JobHandle
+from ippmon.protocols import JobHandle
+from ippmon.text import one_line, strip_ansi
 
 STATE_CLASSES = {  # TaskState -> the suffix of its component class (tasks--error, task--ok, ...)
     TaskState.QUEUED: "queued",
@@ -40,7 +40,6 @@ STATE_CLASSES = {  # TaskState -> the suffix of its component class (tasks--erro
 }
 MAX_RESULT_CHARS = 20_000
 SHORT_PANE = 5  # lines up to which a pane is only as tall as its text
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")  # IPython colours tracebacks
 SHORT = reprlib.Repr()
 SHORT.maxstring = SHORT.maxother = 160
 SHORT.maxlist = SHORT.maxtuple = SHORT.maxset = 12
@@ -63,14 +62,9 @@ def text_style(widget: Widget, component: str) -> Style:
     )
 
 
-def one_line(error: BaseException | None) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
-
-
 def plain(text: str) -> str:
     """Text as written, less terminal colour codes and trailing blank lines."""
-    return ANSI.sub("", text).rstrip("\n")
+    return strip_ansi(text).rstrip("\n")
 
 
 def clock_time(ts: float, tz: dt.tzinfo | None) -> str:

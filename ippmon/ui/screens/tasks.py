@@ -22,7 +22,7 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from ippmon.model import TaskRow, TaskState, format_duration
-from ippmon.session import JobHandle
+from ippmon.protocols import JobHandle
 from ippmon.ui.screens.task_detail import STATE_CLASSES, TaskDetailScreen, one_line, text_style
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.text import set_content

@@ -49,7 +49,8 @@ from ippmon.model import (
     TaskRow,
     TaskState,
 )
-from ippmon.session import ClusterChoice, ConnectError
+from ippmon.protocols import ClusterChoice, ConnectError
+from ippmon.text import one_line
 
 if TYPE_CHECKING:
     from ippmon.connect import ConnectOptions
@@ -85,7 +86,7 @@ class _Channel:
                 [
                     sys.executable,
                     "-c",
-                    f"from ippmon.remote import child_main; child_main({theirs.fileno()})",
+                    f"from ippmon.cluster_process import child_main; child_main({theirs.fileno()})",
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -310,7 +311,7 @@ class _ChildBackend:
     def start_local(self, n: int) -> Any:
         import psutil
 
-        from ippmon.connect import background_nice, lower_priority
+        from ippmon.priority import background_nice, lower_priority
 
         session = self._backend.start_local(n)
         lower_priority([psutil.Process()], background_nice())
@@ -456,7 +457,6 @@ def _portable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
-        first = (str(exc).splitlines() or [""])[0]
-        return RuntimeError(f"{type(exc).__name__}: {first}")
+        return RuntimeError(one_line(exc, with_type=True))
     exc.__traceback__ = None
     return exc

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, TaskDetail, TaskRow, TaskState
+from ippmon.model import (
+    ClusterInfo,
+    JobSnapshot,
+    OutputLine,
+    TaskDetail,
+    TaskRow,
+    TaskState,
+    cluster_name,
+)
 
 if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
@@ -31,10 +39,14 @@ class ClusterChoice:
     controller: str = ""  # e.g. "tcp://127.0.0.1:50123", for display
 
     @property
+    def name(self) -> str:
+        """`profile[:cluster-id]`."""
+        return cluster_name(self.profile, self.cluster_id)
+
+    @property
     def label(self) -> str:
-        name = self.profile + (f":{self.cluster_id}" if self.cluster_id else "")
         engines = "?" if self.engines is None else str(self.engines)
-        return f"{name} - {engines} engines"
+        return f"{self.name} - {engines} engines"
 
 
 class JobHandle(Protocol):

@@ -1,5 +1,5 @@
-"""The cluster side in its own process (`ippmon.remote`): what the TUI gets through the pipe, what
-survives a child or a parent that dies, and that the cluster side runs below the screen.
+"""The cluster side in its own process (`ippmon.cluster_process`): what the TUI gets through the
+pipe, what survives a child or a parent that dies, and at what priority the cluster side runs.
 
 Against the real session cluster: the child connects to it by cluster id with its own client,
 and closing that client leaves the cluster alone (only a `--local` session stops its cluster).
@@ -22,12 +22,13 @@ import pytest
 from cluster_helpers import BLOCKING_TASKS, POINTS, until, write_spec
 from textual.pilot import Pilot
 
-from ippmon.connect import ClientSession, ConnectOptions, lower_priority
+from ippmon.cluster_process import SLICE, RemoteBackend, _pack, _unpack, plain
+from ippmon.connect import ClientSession, ConnectOptions
 from ippmon.jobspec import SpecError, load_catalog
 from ippmon.model import OutputLine, Phase, Shown, TaskRow, TaskState
+from ippmon.priority import lower_priority
+from ippmon.protocols import ConnectError
 from ippmon.records import read_results
-from ippmon.remote import SLICE, RemoteBackend, _pack, _unpack, plain
-from ippmon.session import ConnectError
 from ippmon.ui import IppmonApp
 from ippmon.ui.screens.job_picker import JobPickerScreen
 from ippmon.ui.screens.monitor import MonitorScreen
@@ -130,12 +131,12 @@ def test_the_cluster_process_is_lowered_only_with_a_local_cluster_it_started(
 ) -> None:
     """Below a cluster the user started at normal priority the cluster process fell minutes
     behind it; with a `--local` cluster, which ippmon lowers, it goes down to the same level."""
-    import ippmon.connect
-    from ippmon.remote import _ChildBackend
+    import ippmon.priority
+    from ippmon.cluster_process import _ChildBackend
 
     lowered: list[tuple[list[int], int]] = []
     monkeypatch.setattr(
-        ippmon.connect,
+        ippmon.priority,
         "lower_priority",
         lambda procs, nice: lowered.append(([p.pid for p in procs], nice)),
     )
@@ -289,7 +290,7 @@ import threading
 from ippmon.connect import ConnectOptions
 from ippmon.jobspec import load_catalog
 from ippmon.model import TaskState
-from ippmon.remote import RemoteBackend
+from ippmon.cluster_process import RemoteBackend
 
 backend = RemoteBackend(ConnectOptions(cluster_id={cluster.info.cluster_id!r}))
 job = backend.connect().submit(load_catalog({str(spec_file)!r}).get("wait"), {runs_dir!r})
