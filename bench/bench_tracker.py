@@ -21,7 +21,7 @@ from ipyparallel.client.asyncresult import AsyncResult
 from ipyparallel.client.client import Metadata
 from ipyparallel.client.futures import MessageFuture
 
-from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Tracker
+from ippmon.tracker import Event, Tracker
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -53,14 +53,14 @@ def build(n: int, engines: int):
         md = mds[i]
         md.update(engine_id=i % engines, started=iso(1), completed=iso(2), stdout="line\n")
         client.outstanding.discard(f"msg-{i}")
-        tracker.notify(i, ACTIVITY)
-        tracker.notify(i, DONE, [i])
-        tracker.notify(i, OUTPUT_DONE)
+        tracker.notify(i, Event.ACTIVITY)
+        tracker.notify(i, Event.DONE, [i])
+        tracker.notify(i, Event.OUTPUT_DONE)
     for k in range(engines):  # running
         i = half + k
         if i < n:
             mds[i].update(engine_id=k, stdout="working\n")
-            tracker.notify(i, ACTIVITY)
+            tracker.notify(i, Event.ACTIVITY)
     tracker.poll()
     return mds, client, ar, tracker, clock, half + engines
 
@@ -77,13 +77,13 @@ def measure(n: int, engines: int, rounds: int) -> dict[str, float]:
                 i = running.pop(0)
                 mds[i].update(started=iso(2), completed=iso(3), stdout=mds[i]["stdout"] + "x\n")
                 client.outstanding.discard(f"msg-{i}")
-                tracker.notify(i, DONE, [i])
-                tracker.notify(i, OUTPUT_DONE)
+                tracker.notify(i, Event.DONE, [i])
+                tracker.notify(i, Event.OUTPUT_DONE)
             else:
                 i = nxt
                 nxt += 1
                 mds[i].update(engine_id=i % engines, stdout="start\n")
-                tracker.notify(i, ACTIVITY)
+                tracker.notify(i, Event.ACTIVITY)
                 running.append(i)
             changed += 1
         clock[0] += 0.25

@@ -1,7 +1,8 @@
-"""The private parts of ipyparallel that ippmon relies on, behind one door.
+"""The private parts of ipyparallel (and one of Textual) that ippmon relies on, behind one door.
 
 Each function names what it uses; `tests/test_compat.py` checks every one against the installed
-ipyparallel, so a release that changes them fails there with a message that says which.
+versions, so a release that changes them fails there with a message that says which. Nothing
+here imports Textual: the widget is passed in.
 """
 
 from __future__ import annotations
@@ -18,6 +19,24 @@ def call_on_io_thread(client: Any, fn: Callable[[], object]) -> bool:
         return False
     loop.add_callback(fn)
     return True
+
+
+def map_children(ar: Any) -> list[Any]:
+    """The futures of a map's AsyncResult, one per chunk in chunk order (`_children`): each has
+    `msg_id`, `iopub_callbacks`, `add_done_callback` and an `output` future with `metadata`."""
+    children = getattr(ar, "_children", None)
+    if children is None:
+        raise RuntimeError(
+            f"ippmon cannot follow this ipyparallel's tasks: {type(ar).__name__} has no _children"
+        )
+    return list(children)
+
+
+def engines_by_uuid(client: Any) -> dict[str, int]:
+    """Engine ids by the uuid the controller's task records name (`_engines` maps the ids of
+    the engines registered now to their uuids; an engine gone since is not there)."""
+    engines = getattr(client, "_engines", None) or {}
+    return {uuid: eid for eid, uuid in engines.items()}
 
 
 def ask_controller(client: Any, msg_type: str, content: dict[str, Any]) -> Any:
@@ -65,3 +84,9 @@ def observe_iopub(client: Any, observer: Callable[[dict[str, Any]], None], timeo
         hooked.set()
 
     return call_on_io_thread(client, install) and hooked.wait(timeout)
+
+
+def scroll_update(widget: Any, virtual_size: Any) -> None:
+    """Tell a Textual widget's scrollbars its new virtual size (`Widget._scroll_update`): what
+    setting `virtual_size` does, without asking for a layout pass of the whole screen."""
+    widget._scroll_update(virtual_size)

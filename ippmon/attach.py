@@ -20,7 +20,7 @@ from ippmon import _compat
 from ippmon.model import TaskState
 from ippmon.records import epoch
 from ippmon.text import one_line
-from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Recorded, Tracker
+from ippmon.tracker import Event, Recorded, Tracker
 
 if TYPE_CHECKING:
     from ipyparallel import Client
@@ -44,7 +44,7 @@ class _Watched:
     seen_start: bool = False  # its "busy" status came after we started listening: we saw it all
     seen_end: bool = False  # its engine's "idle" status: all of its output has been sent
     heard: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
-    result_in: bool = False  # its result was taken in (DONE sent)
+    result_in: bool = False  # its result was taken in (Event.DONE sent)
     completed_at: float | None = None
     settle: tuple[int, int] | None = None  # output lengths at the previous read of the record
 
@@ -134,7 +134,7 @@ class HubWatcher(threading.Thread):
             w.heard[name] += content.get("text", "")
             if w.seen_start:
                 w.md[name] = _longer(w.md.get(name), w.heard[name])
-        self.tracker.notify(w.key, ACTIVITY)
+        self.tracker.notify(w.key, Event.ACTIVITY)
 
     def _check(self) -> None:
         client, tracker = self.client, self.tracker
@@ -149,7 +149,7 @@ class HubWatcher(threading.Thread):
         self.on_heard()
         found = {r["msg_id"]: r for r in records if r.get("submitted")}
         newest = max((w.order for w in items if w.msg_id in found), default=-1)
-        engines = getattr(client, "_engines", {})
+        engines = _compat.engines_by_uuid(client)
         fetch: list[_Watched] = []
         now = time.monotonic()
         for w in items:
@@ -157,7 +157,9 @@ class HubWatcher(threading.Thread):
             if rec is None:
                 if self._lost(w, newest, now):
                     tracker.notify(
-                        w.key, DONE, Recorded(TaskState.LOST, None, ("TaskLost", LOST_REASON, ""))
+                        w.key,
+                        Event.DONE,
+                        Recorded(TaskState.LOST, None, ("TaskLost", LOST_REASON, "")),
                     )
                     self._forget(w)
                 continue
@@ -169,10 +171,10 @@ class HubWatcher(threading.Thread):
                 )
                 for name in ("stdout", "stderr"):
                     w.md[name] = _longer(w.md.get(name), rec.get(name))
-            tracker.notify(w.key, ACTIVITY)
+            tracker.notify(w.key, Event.ACTIVITY)
             if w.result_in:
                 if self._output_over(w):
-                    tracker.notify(w.key, OUTPUT_DONE)
+                    tracker.notify(w.key, Event.OUTPUT_DONE)
                     self._forget(w)
             elif rec.get("completed"):
                 w.completed_at = epoch(rec["completed"])
@@ -194,9 +196,9 @@ class HubWatcher(threading.Thread):
                     if full.get(name) is not None:
                         w.md[name] = full[name]
             w.result_in = True
-            self.tracker.notify(w.key, DONE, client.results.get(w.msg_id))
+            self.tracker.notify(w.key, Event.DONE, client.results.get(w.msg_id))
             if self._output_over(w):
-                self.tracker.notify(w.key, OUTPUT_DONE)
+                self.tracker.notify(w.key, Event.OUTPUT_DONE)
                 self._forget(w)
 
     def _lost(self, w: _Watched, newest: int, now: float) -> bool:

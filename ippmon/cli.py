@@ -400,7 +400,7 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
             return _fail(ExitCode.USAGE, str(exc))
         if resume:
             todo = job.retryable()
-            if not todo and job.finished:
+            if not todo and job.finished():
                 print("ippmon: nothing to resume: every task succeeded", file=sys.stderr)
                 return ExitCode.OK
             if todo:

@@ -10,9 +10,13 @@ the TUI process keeps only the UI loop and threads that wait on a pipe.
 Protocol, over a `multiprocessing.connection.Connection` on a socketpair:
 - first the parent sends `(sys.path, ConnectOptions)`;
 - then requests `(call_id, object_id, name, args, kwargs)`, answered in any order by
-  `(call_id, ok, value)`: the child runs each in a thread pool, so a slow `connect` or `cancel`
-  does not hold up the next poll. Object 0 is the backend; a returned session or job is kept in
-  the child and comes back as a `_Ref`, which the parent wraps in a proxy;
+  `(call_id, ok, parts)`: the child runs each in a thread pool, so a slow `connect` or `cancel`
+  does not hold up the next poll. Object 0 is the backend; a session (from `connect`,
+  `start_local`) or a job (from `submit`, `attach`) is kept in the child with its kind and comes
+  back as a `_Ref`, which the parent wraps in a proxy. The child answers only the calls that
+  its kind's Protocol (`ippmon.protocols`) names. `parts` is the answer in pickles (`_pack`: long
+  lists in slices). Every call has a time limit (`TIMEOUT_S`), after which the caller gets a
+  one-line `ConnectError` naming the call;
 - `None` asks the child to close every job (the run records say "detached" unless finished),
   close every session (stopping a local cluster it started) and exit. End of file on the pipe
   (the parent died) does the same, so tasks and records survive an ippmon that was killed.
@@ -35,7 +39,9 @@ import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
+from enum import Enum
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +55,7 @@ from ippmon.model import (
     TaskRow,
     TaskState,
 )
-from ippmon.protocols import ClusterChoice, ConnectError
+from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
 from ippmon.text import one_line
 
 if TYPE_CHECKING:
@@ -61,12 +67,53 @@ SHUTDOWN = None
 CLOSE_WAIT_S = 60.0  # stopping a local cluster takes ~5-10 s; never wait forever
 LOG_ENV = "IPPMON_BACKEND_LOG"
 
+# How long the parent waits for each call's answer. Connecting, starting a local cluster and
+# attaching wait on the cluster themselves (within --timeout, or ~10 s to start engines);
+# these limits only catch a child that hangs or is starved, so they are generous.
+TIMEOUT_S: dict[str, float] = {
+    "start_local": 300.0,
+    "connect": 300.0,
+    "attach": 300.0,
+    "export": 600.0,
+    "close": CLOSE_WAIT_S,
+}
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class Kind(Enum):
+    """What an object kept in the child is: it decides which calls the child answers."""
+
+    BACKEND = "backend"
+    SESSION = "session"
+    JOB = "job"
+
+
+def _calls(protocol: type) -> frozenset[str]:
+    """The methods a Protocol names (not its plain attributes, which travel in the `_Ref`)."""
+    members = vars(protocol).items()
+    return frozenset(name for name, value in members if callable(value) and name[0] != "_")
+
+
+ALLOWED: dict[Kind, frozenset[str]] = {
+    Kind.BACKEND: _calls(Backend) - {"target_given"},  # the parent answers that from its options
+    Kind.SESSION: _calls(Session),
+    Kind.JOB: _calls(JobHandle),
+}
+# The calls whose answer is an object kept in the child, and what kind it is.
+RETURNS: dict[tuple[Kind, str], Kind] = {
+    (Kind.BACKEND, "connect"): Kind.SESSION,
+    (Kind.BACKEND, "start_local"): Kind.SESSION,
+    (Kind.SESSION, "submit"): Kind.JOB,
+    (Kind.SESSION, "attach"): Kind.JOB,
+}
+
 
 @dataclass(frozen=True)
 class _Ref:
     """A session (with its `info`) or a job (with its `name`) that lives in the child."""
 
     oid: int
+    kind: Kind
     info: ClusterInfo | None = None
     name: str = ""
 
@@ -109,6 +156,8 @@ class _Channel:
         self._reader.start()
 
     def call(self, oid: int, name: str, *args: object, **kwargs: object) -> Any:
+        """Call `name` on object `oid` in the child and wait for the answer, at most
+        `TIMEOUT_S[name]` (then a one-line ConnectError naming the call)."""
         future: Future[Any] = Future()
         with self._send_lock:
             if self._dead is not None:
@@ -120,7 +169,16 @@ class _Channel:
             except (OSError, ValueError):
                 self._pending.pop(call_id, None)
                 raise ConnectError(self._death()) from None
-        return future.result()
+        limit = TIMEOUT_S.get(name, DEFAULT_TIMEOUT_S)
+        try:
+            return future.result(timeout=limit)
+        except FutureTimeout:
+            with self._send_lock:
+                self._pending.pop(call_id, None)
+            raise ConnectError(
+                f"ippmon's cluster process did not answer {name} within {limit:.0f} s "
+                f"(pid {self.process.pid}); finished results are saved in the run folder"
+            ) from None
 
     def _read(self) -> None:
         while True:
@@ -179,6 +237,7 @@ class RemoteJob:
     """A JobHandle whose Job lives in the child process."""
 
     def __init__(self, channel: _Channel, ref: _Ref) -> None:
+        assert ref.kind is Kind.JOB
         self._channel = channel
         self._oid = ref.oid
         self.name = ref.name
@@ -210,7 +269,6 @@ class RemoteJob:
     def export(self, fmt: str = "csv") -> str:
         return self._call("export", fmt)
 
-    @property
     def finished(self) -> bool:
         return self._call("finished")
 
@@ -225,7 +283,7 @@ class RemoteSession:
     """A Session whose ipyparallel Client lives in the child process."""
 
     def __init__(self, channel: _Channel, ref: _Ref) -> None:
-        assert ref.info is not None
+        assert ref.kind is Kind.SESSION and ref.info is not None
         self._channel = channel
         self._oid = ref.oid
         self.info = ref.info
@@ -321,7 +379,7 @@ class _ChildBackend:
 class _Server:
     def __init__(self, conn: Connection, backend: object) -> None:
         self.conn = conn
-        self.objects: dict[int, Any] = {BACKEND_ID: backend}
+        self.objects: dict[int, tuple[Kind, Any]] = {BACKEND_ID: (Kind.BACKEND, backend)}
         self._ids = itertools.count(BACKEND_ID + 1)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ippmon-call")
@@ -343,22 +401,24 @@ class _Server:
         """Jobs first (their records say finished or detached), then sessions (a local
         cluster stops with its session)."""
         objects = list(self.objects.values())
-        for obj in objects:
-            if hasattr(obj, "poll"):
-                with contextlib.suppress(Exception):
-                    obj.close()
-        for obj in objects:
-            if hasattr(obj, "engine_ids"):
-                with contextlib.suppress(Exception):
-                    obj.close()
+        for kind in (Kind.JOB, Kind.SESSION):
+            for of_kind, obj in objects:
+                if of_kind is kind:
+                    with contextlib.suppress(Exception):
+                        obj.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _handle(
         self, call_id: int, oid: int, name: str, args: tuple, kwargs: dict[str, Any]
     ) -> None:
         try:
-            target = getattr(self.objects[oid], name)
-            value = target(*args, **kwargs) if callable(target) else target
+            kind, obj = self.objects[oid]
+            if name not in ALLOWED[kind]:
+                raise AttributeError(f"a {kind.value} in ippmon's cluster process has no {name!r}")
+            value = getattr(obj, name)(*args, **kwargs)
+            made = RETURNS.get((kind, name))
+            if made is not None:
+                value = self._keep(made, value)
             answer: tuple[int, bool, object] = (call_id, True, self._wire(value))
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
             answer = (call_id, False, _portable(exc))
@@ -370,20 +430,18 @@ class _Server:
         with self._lock, contextlib.suppress(OSError):
             self.conn.send((call_id, ok, parts))
 
-    def _keep(self, obj: object) -> int:
+    def _keep(self, kind: Kind, obj: Any) -> _Ref:
+        """Keep a session or job here; the parent gets a reference with what it shows at once."""
         with self._lock:
             oid = next(self._ids)
-            self.objects[oid] = obj
-        return oid
+            self.objects[oid] = (kind, obj)
+        if kind is Kind.SESSION:
+            return _Ref(oid, kind, info=obj.info)
+        return _Ref(oid, kind, name=obj.name)
 
     def _wire(self, value: object) -> object:
-        """What crosses the pipe: sessions and jobs stay here as refs; a task's result and
-        input go as text unless they are plain Python data (the parent may not be able to
-        import the classes of a user's module)."""
-        if hasattr(value, "poll") and hasattr(value, "output_since"):
-            return _Ref(self._keep(value), name=value.name)  # type: ignore[attr-defined]
-        if hasattr(value, "engine_ids") and hasattr(value, "info"):
-            return _Ref(self._keep(value), info=value.info)  # type: ignore[attr-defined]
+        """What crosses the pipe: a task's result and input go as text unless they are plain
+        Python data (the parent may not be able to import the classes of a user's module)."""
         if isinstance(value, TaskDetail):
             extra = dict(value.extra)
             if "input" in extra:
@@ -395,32 +453,49 @@ class _Server:
 SLICE = 1000  # list items per pickle: see _pack
 
 
+@dataclass(frozen=True)
+class _Slices:
+    """Stands in the envelope for a long list that follows in `n` pickles of its own."""
+
+    n: int
+
+
 def _pack(value: object) -> list[bytes]:
-    """A value as pickles. A long list (20,000 task rows, 5,000 output lines) goes in slices:
-    unpickling is one C call that holds the GIL throughout, and one for the whole list held
-    the TUI's loop for ~70 ms; between slices the loop gets its turn."""
-    if isinstance(value, list) and len(value) > SLICE:
-        return [
-            pickle.dumps(value[i : i + SLICE], protocol=pickle.HIGHEST_PROTOCOL)
-            for i in range(0, len(value), SLICE)
+    """Any answer as pickles: an envelope, then the slices of its long lists. A long list
+    (20,000 task rows, 5,000 output lines), as the answer or as an item of a tuple answer, goes
+    in slices of `SLICE` items: unpickling is one C call that holds the GIL throughout, and one
+    for a whole long list held the TUI's loop for ~70 ms; between slices the loop gets its turn."""
+    slices: list[bytes] = []
+
+    def cut(item: object) -> object:
+        if not (isinstance(item, list) and len(item) > SLICE):
+            return item
+        parts = [
+            pickle.dumps(item[i : i + SLICE], protocol=pickle.HIGHEST_PROTOCOL)
+            for i in range(0, len(item), SLICE)
         ]
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list):
-        lines, dropped = value  # output_since: (lines, dropped)
-        if len(lines) > SLICE:
-            return [pickle.dumps(("pair", dropped)), *_pack(lines)]
-    return [pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)]
+        slices.extend(parts)
+        return _Slices(len(parts))
+
+    envelope = tuple(cut(v) for v in value) if type(value) is tuple else cut(value)
+    return [pickle.dumps(envelope, protocol=pickle.HIGHEST_PROTOCOL), *slices]
 
 
 def _unpack(parts: list[bytes]) -> object:
-    first = pickle.loads(parts[0])
-    if len(parts) == 1:
-        return first
-    if isinstance(first, tuple) and first[:1] == ("pair",):
-        return _unpack(parts[1:]), first[1]
-    items = list(first)  # type: ignore[call-overload]
-    for part in parts[1:]:
-        items.extend(pickle.loads(part))
-    return items
+    envelope = pickle.loads(parts[0])
+    rest = iter(parts[1:])
+
+    def join(item: object) -> object:
+        if not isinstance(item, _Slices):
+            return item
+        items: list[object] = []
+        for _ in range(item.n):
+            items.extend(pickle.loads(next(rest)))
+        return items
+
+    if type(envelope) is tuple:
+        return tuple(join(v) for v in envelope)
+    return join(envelope)
 
 
 _PLAIN = (str, bytes, int, float, complex, bool, type(None))

@@ -10,12 +10,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
 from ippmon.model import JobSnapshot, Phase, TaskState, format_duration
-from ippmon.protocols import JobHandle
+
+if TYPE_CHECKING:
+    from ippmon.job import Job
 
 PROGRESS_EVERY_S = 2.0
 POLL_S = 0.2
@@ -104,7 +106,7 @@ class _Interrupts:
 
 
 def run_headless(
-    job: JobHandle,
+    job: Job,
     *,
     err: TextIO,
     out: TextIO,
@@ -130,12 +132,12 @@ def run_headless(
         while True:
             snap = job.poll()
             now = clock()
-            finished = getattr(job, "finished", snap.phase is Phase.FINISHED)
+            finished = job.finished()
             if finished and retries_left and interrupts.count == 0:
-                failed = job.failed()  # type: ignore[attr-defined]
+                failed = job.failed()
                 if failed:
                     retries_left -= 1
-                    attempt = job.submit(failed)  # type: ignore[attr-defined]
+                    attempt = job.submit(failed)
                     console_err.print(
                         f"retrying {len(failed)} failed tasks (attempt {attempt}, "
                         f"{retries_left} retries left)"

@@ -43,7 +43,7 @@ from ippmon.records import (
 )
 from ippmon.runs import RunError, pending_chunks
 from ippmon.text import one_line
-from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Chunk, Recorded, Tracker, chunk_detail
+from ippmon.tracker import Chunk, Event, Recorded, Tracker, chunk_detail
 
 if TYPE_CHECKING:
     from ipyparallel import Client
@@ -277,7 +277,7 @@ class Job:
             keys = tracker.add_chunks([([i], _md_from_line(line)) for i, line in items], attempt)
             for key, (_i, line) in zip(keys, items):
                 job._recorded_keys.add(key)
-                tracker.notify(key, DONE, _recorded(line))
+                tracker.notify(key, Event.DONE, _recorded(line))
         pending = pending_chunks(meta, latest)
         sent = {i for _m, indices, _a in pending for i in indices}
         unsent = [i for i in range(len(inputs)) if i not in latest and i not in sent]
@@ -362,7 +362,7 @@ class Job:
                 )
                 self._ars.append(ar)
                 parts = partitions(len(batch), self.map_flags.get("chunksize"))
-                children = ar._children
+                children = _compat.map_children(ar)
                 chunks = [
                     ([batch[i] for i in part], child.output.metadata)
                     for part, child in zip(parts, children, strict=True)
@@ -381,7 +381,7 @@ class Job:
                 # tasks and stalled the screen). Refcounting still frees them.
                 gc.freeze()
                 sent += len(batch)
-                tracker.submitted += len(batch)
+                tracker.sent(len(batch))
         except Exception as exc:  # the cluster refused or went away mid-send
             tracker.set_notice(
                 "sending", f"sending stopped after {sent} tasks: {one_line(exc, with_type=True)}"
@@ -390,15 +390,14 @@ class Job:
             unsent = indices[sent:]
             if unsent:
                 self._never_sent(unsent, attempt)
-            tracker.submitted = tracker.total
-            tracker.submitting = False
+            tracker.end_submission()
             self._write_run()
 
     def _never_sent(self, indices: list[int], attempt: int) -> None:
         """These inputs of `attempt` were not sent (a cancel, a failure, a stopped process)."""
         for key in self.tracker.add_chunks([([i], {}) for i in indices], attempt):
-            self.tracker.notify(key, DONE, NotSubmitted())
-            self.tracker.notify(key, OUTPUT_DONE)  # no output will come
+            self.tracker.notify(key, Event.DONE, NotSubmitted())
+            self.tracker.notify(key, Event.OUTPUT_DONE)  # no output will come
 
     def heard(self) -> None:
         """Something arrived from the controller (any thread): it is there."""
@@ -406,15 +405,15 @@ class Job:
 
     def _on_iopub(self, key: int, _msg: object) -> None:
         self.heard()
-        self.tracker.notify(key, ACTIVITY)
+        self.tracker.notify(key, Event.ACTIVITY)
 
     def _on_reply(self, key: int, future: Any) -> None:
         self.heard()
         exc = future.exception()
-        self.tracker.notify(key, DONE, exc if exc is not None else future.result())
+        self.tracker.notify(key, Event.DONE, exc if exc is not None else future.result())
 
     def _on_output(self, key: int, _future: object) -> None:
-        self.tracker.notify(key, OUTPUT_DONE)
+        self.tracker.notify(key, Event.OUTPUT_DONE)
 
     # -- monitoring (JobHandle) ------------------------------------------------------------
 
@@ -505,8 +504,8 @@ class Job:
         detail.extra.setdefault("input", self.inputs[index])
         return detail
 
-    @property
     def finished(self) -> bool:
+        """Every task final and recorded, and nothing left to send."""
         return self.tracker.settled and not self.tracker.submitting
 
     @property
@@ -516,7 +515,7 @@ class Job:
     def cancel(self) -> None:
         """Stop sending, abort every task not yet started, interrupt the ones running now."""
         tracker = self.tracker
-        tracker.cancelling = True
+        tracker.begin_cancel()
         self._stop_sending.set()
         if self.client is None:
             return
@@ -543,7 +542,7 @@ class Job:
         idle = threading.Event()
         while True:
             self.poll()
-            if self.finished:
+            if self.finished():
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -561,7 +560,7 @@ class Job:
             if self.client is not None:
                 self.poll()  # take in and record what finished since the last poll
             self._record(self.tracker.late_output())
-            if not self.finished:
+            if not self.finished():
                 self._state = RunState.DETACHED
                 self._detached_at = self.clock()
             self._write_run()

@@ -80,9 +80,8 @@ class JobHandle(Protocol):
     def export(self, fmt: str = "csv") -> str:
         """Write the job's results (one row per task) into its run folder; returns the path."""
 
-    @property
     def finished(self) -> bool:
-        """Every task final and recorded."""
+        """Every task final and recorded (blocks on the child process: not from the UI loop)."""
 
     def cancel(self) -> None:
         """Abort queued tasks and interrupt running ones. Blocks up to ~1 s: call off the UI

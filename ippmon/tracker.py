@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 
 from ippmon.model import (
     EngineView,
@@ -30,11 +31,14 @@ from ippmon.model import (
 from ippmon.records import epoch
 from ippmon.text import first_line, strip_ansi
 
-ACTIVITY = "io"  # an iopub message arrived for the chunk (engine assigned, output, ...)
-DONE = (
-    "done"  # the reply arrived; payload: the chunk's result (list of item results, or an exception)
-)
-OUTPUT_DONE = "out"  # all of the chunk's output arrived (the engine's idle status for it)
+
+class Event(Enum):
+    """What happened to a chunk (`Tracker.notify`)."""
+
+    ACTIVITY = "io"  # an iopub message arrived for the chunk (engine assigned, output, ...)
+    DONE = "done"  # the reply arrived; payload: the chunk's result (item results, or an exception)
+    OUTPUT_DONE = "out"  # all of the chunk's output arrived (the engine's idle status for it)
+
 
 # A finished chunk is recorded once its output is complete: ipyparallel resolves a request's
 # output future when the engine's "idle" status for it arrives, which the engine sends after
@@ -144,7 +148,7 @@ class Tracker:
         self.clock = clock
         self.cluster = cluster
         self.run_id = run_id
-        self.events: deque[tuple[int, str, object, float]] = deque()
+        self.events: deque[tuple[int, Event, object, float]] = deque()
         self._lock = threading.RLock()
         self._chunks: list[Chunk] = []
         self._task_chunk: list[Chunk | None] = [None] * total
@@ -160,9 +164,9 @@ class Tracker:
         self._rate_samples: deque[tuple[float, int]] = deque()
         self._started_at: float | None = None
         self._finished_at: float | None = None
-        self.submitted = 0
-        self.submitting = False
-        self.cancelling = False
+        self._submitted = 0
+        self._submitting = False
+        self._cancelling = False
         self.attempt = 1
         self.output_wait_s = OUTPUT_WAIT_S if output_wait_s is None else output_wait_s
         self._incomplete: list[Chunk] = []  # recorded before their output was complete
@@ -171,7 +175,7 @@ class Tracker:
 
     # -- feeding -----------------------------------------------------------------------------
 
-    def notify(self, key: int, kind: str, payload: object = None) -> None:
+    def notify(self, key: int, kind: Event, payload: object = None) -> None:
         """Record that chunk `key` changed. Called from the client's IO thread: only appends."""
         self.events.append((key, kind, payload, self.clock()))
 
@@ -210,7 +214,7 @@ class Tracker:
         for key in keys:
             md = self._chunks[key].md
             if md.get("engine_id") is not None or md.get("stdout") or md.get("stderr"):
-                self.notify(key, ACTIVITY)
+                self.notify(key, Event.ACTIVITY)
 
     def set_engines(self, ids: Iterable[int]) -> None:
         """The engines registered right now (`rc.ids`: cheap). Missing ones are marked gone."""
@@ -229,11 +233,40 @@ class Tracker:
         """A new attempt of n tasks is about to be sent: the job is no longer finished, even
         before the first of them is registered."""
         with self._lock:
-            self.submitting = True
-            self.cancelling = False
-            self.submitted = self.total - n
+            self._submitting = True
+            self._cancelling = False
+            self._submitted = self.total - n
             self.attempt = max(self.attempt, attempt)
             self._finished_at = None
+
+    def sent(self, n: int) -> None:
+        """n more tasks of the current submission were handed to the cluster."""
+        with self._lock:
+            self._submitted += n
+
+    def end_submission(self) -> None:
+        """Sending is over (all sent, stopped or failed): unsent tasks were settled already."""
+        with self._lock:
+            self._submitted = self.total
+            self._submitting = False
+
+    def begin_cancel(self) -> None:
+        """The user cancelled: tasks that end from now on without a result were cancelled."""
+        with self._lock:
+            self._cancelling = True
+
+    @property
+    def submitted(self) -> int:
+        """Tasks sent so far (`total` once sending is over)."""
+        return self._submitted
+
+    @property
+    def submitting(self) -> bool:
+        return self._submitting
+
+    @property
+    def cancelling(self) -> bool:
+        return self._cancelling
 
     def restore_start(self, started: float) -> None:
         """A job read back from its record started when the record says, not now."""
@@ -280,10 +313,10 @@ class Tracker:
             while events:
                 key, kind, payload, t = events.popleft()
                 chunk = self._chunks[key]
-                if kind == DONE:
+                if kind is Event.DONE:
                     done.append((chunk, payload, t))
                     touched.setdefault(key, t)
-                elif kind == OUTPUT_DONE:
+                elif kind is Event.OUTPUT_DONE:
                     chunk.out_done = True
                     touched.setdefault(key, t)
                 else:

@@ -22,7 +22,17 @@ import pytest
 from cluster_helpers import BLOCKING_TASKS, POINTS, until, write_spec
 from textual.pilot import Pilot
 
-from ippmon.cluster_process import SLICE, RemoteBackend, _pack, _unpack, plain
+from ippmon.cluster_process import (
+    ALLOWED,
+    BACKEND_ID,
+    SLICE,
+    TIMEOUT_S,
+    Kind,
+    RemoteBackend,
+    _pack,
+    _unpack,
+    plain,
+)
 from ippmon.connect import ClientSession, ConnectOptions
 from ippmon.jobspec import SpecError, load_catalog
 from ippmon.model import OutputLine, Phase, Shown, TaskRow, TaskState
@@ -101,10 +111,13 @@ def test_plain_data_crosses_as_is_and_other_objects_as_their_text() -> None:
 def test_long_lists_cross_in_slices_and_come_back_whole() -> None:
     rows = [TaskRow(i, TaskState.OK, i % 4, 1, 0.5, f"line {i}") for i in range(2 * SLICE + 5)]
     parts = _pack(rows)
-    assert len(parts) == 3  # each unpickled on its own: the UI loop runs in between
+    assert len(parts) == 4  # an envelope, then 3 slices, each unpickled on its own
     assert _unpack(parts) == rows
     lines = [OutputLine(i, i, 0, "stdout", f"text {i}") for i in range(SLICE + 1)]
     assert len(_pack((lines, 4))) == 3 and _unpack(_pack((lines, 4))) == (lines, 4)
+    two = (rows, "between", lines)  # any tuple: each long item in slices of its own
+    assert len(_pack(two)) == 6 and _unpack(_pack(two)) == two
+    assert len(_pack([1, 2])) == 1 and _unpack(_pack([1, 2])) == [1, 2]
     assert _unpack(_pack(([], 0))) == ([], 0)
     assert _unpack(_pack({"a": [1, 2]})) == {"a": [1, 2]}
 
@@ -181,7 +194,7 @@ def test_a_job_sent_through_the_cluster_process_finishes_with_results_and_output
     detail = job.task(7)
     assert detail.result == 49 and detail.extra["input"] == 7
     assert "square 7: step 3/3" in detail.stdout
-    assert job.finished and job.retryable() == []
+    assert job.finished() and job.retryable() == []
     rows = job.task_rows([TaskState.OK])
     assert len(rows) == 100 and {r.index for r in rows} == set(range(100))
     session.close()
@@ -252,6 +265,39 @@ def test_errors_come_back_as_the_same_one_line_exceptions(
         assert "\n" not in str(refused.value) and "no-such-cluster" in str(refused.value)
     finally:
         other.close()
+
+
+def test_the_cluster_process_answers_only_the_calls_its_protocols_name(
+    remote: RemoteBackend, runs_dir: str
+) -> None:
+    assert "poll" in ALLOWED[Kind.JOB] and "submit" in ALLOWED[Kind.SESSION]
+    assert "connect" in ALLOWED[Kind.BACKEND]
+    for name in ("options", "__class__", "_backend", "target_given"):
+        with pytest.raises(AttributeError, match=f"a backend .* has no '{name}'"):
+            remote._channel.call(BACKEND_ID, name)
+    session = remote.connect()
+    job = session.submit(load_catalog(None).get("squares"), runs_dir)
+    for name in ("tracker", "record", "failed", "wait"):  # Job has them; JobHandle does not
+        with pytest.raises(AttributeError, match=f"a job .* has no '{name}'"):
+            job._call(name)
+    assert wait_finished(job).succeeded and job.finished()
+
+
+def test_a_call_the_cluster_process_does_not_answer_in_time_fails_in_one_line_naming_it(
+    remote: RemoteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = remote.connect()
+    monkeypatch.setitem(TIMEOUT_S, "engine_ids", 1.0)
+    os.kill(remote.pid, signal.SIGSTOP)  # a child that hangs (or is starved of CPU)
+    try:
+        with pytest.raises(ConnectError) as caught:
+            session.engine_ids()
+    finally:
+        os.kill(remote.pid, signal.SIGCONT)
+    message = str(caught.value)
+    assert "\n" not in message and "did not answer engine_ids within 1 s" in message
+    assert session.engine_ids()  # the late answer went nowhere; the next call is answered
+    session.close()
 
 
 def test_a_killed_cluster_process_fails_the_next_call_in_one_line_and_the_results_stay(

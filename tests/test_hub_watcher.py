@@ -18,7 +18,7 @@ class FakeHub:
         self.records = records
         self.results: dict[str, object] = {}
         self.metadata: dict[str, dict] = {}
-        self._engines = {"uuid-0": 0}
+        self._engines = {0: "uuid-0"}  # as Client._engines: id -> uuid
 
     def db_query(self, query: dict, keys: list[str]) -> list[dict]:
         wanted = query["msg_id"]["$in"]
@@ -100,6 +100,7 @@ def test_a_stub_record_of_a_culled_task_is_lost_once_a_later_task_is_known() -> 
     watcher._check()
     assert states(tracker) == [TaskState.LOST, TaskState.RUNNING]
     assert tracker.detail(0).evalue == attach.LOST_REASON
+    assert tracker.detail(1).engine == 0  # running on the engine its record names
 
 
 def test_a_task_not_yet_in_the_records_is_lost_only_after_a_while(

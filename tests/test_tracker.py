@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from ippmon.model import Phase, TaskState
-from ippmon.tracker import ACTIVITY, DONE, OUTPUT_DONE, Recorded, Tracker, classify
+from ippmon.tracker import Event, Recorded, Tracker, classify
 
 
 class Clock:
@@ -42,13 +42,13 @@ def make(n: int, clock: Clock) -> tuple[Tracker, list[dict]]:
 
 def start(tracker: Tracker, mds: list[dict], i: int, engine: int) -> None:
     mds[i]["engine_id"] = engine
-    tracker.notify(i, ACTIVITY)
+    tracker.notify(i, Event.ACTIVITY)
 
 
 def finish(tracker: Tracker, mds: list[dict], i: int, t0: float, t1: float, result=None) -> None:
     mds[i]["started"], mds[i]["completed"] = t0, t1
-    tracker.notify(i, DONE, [result] if not isinstance(result, BaseException) else result)
-    tracker.notify(i, OUTPUT_DONE)
+    tracker.notify(i, Event.DONE, [result] if not isinstance(result, BaseException) else result)
+    tracker.notify(i, Event.OUTPUT_DONE)
 
 
 def test_counts_engines_and_timing_follow_events() -> None:
@@ -122,7 +122,7 @@ def test_output_stream_has_every_line_once_in_order_with_partial_lines_held() ->
     assert [ln.text for ln in lines] == ["a", "b"] and dropped == 0
     mds[0]["stdout"] += "tial\nc\n"
     mds[0]["stderr"] = "oops\n"
-    tracker.notify(0, ACTIVITY)
+    tracker.notify(0, Event.ACTIVITY)
     tracker.poll()
     newer, _ = tracker.output_since(lines[-1].seq)
     assert [(ln.stream, ln.text) for ln in newer] == [
@@ -151,7 +151,7 @@ def test_bounded_output_reports_what_a_slow_reader_missed() -> None:
     tracker = Tracker("t", 1, clock=clock, max_output_lines=10)
     m = md(engine_id=0, stdout="".join(f"{i}\n" for i in range(25)))
     tracker.add_chunks([([0], m)], attempt=1)
-    tracker.notify(0, ACTIVITY)
+    tracker.notify(0, Event.ACTIVITY)
     tracker.poll()
     lines, dropped = tracker.output_since(0)
     assert [ln.text for ln in lines] == [str(i) for i in range(15, 25)]
@@ -165,7 +165,7 @@ def test_engine_death_makes_its_task_lost_and_remembers_the_engine() -> None:
     tracker.poll()
     mds[0]["engine_id"] = None  # ipyparallel forgets
     tracker.set_engines([0])
-    tracker.notify(0, DONE, FakeRemoteError("EngineError", "Engine 1 died"))
+    tracker.notify(0, Event.DONE, FakeRemoteError("EngineError", "Engine 1 died"))
     tracker.poll()
     snap = tracker.snapshot()
     assert snap.count(TaskState.LOST) == 1
@@ -186,8 +186,8 @@ def test_resubmitted_items_go_back_to_queued_with_the_next_attempt() -> None:
     snap = tracker.snapshot()
     assert snap.count(TaskState.ERROR) == 0 and snap.count(TaskState.QUEUED) == 1
     again.update(engine_id=0)
-    tracker.notify(key, ACTIVITY)
-    tracker.notify(key, DONE, [1])
+    tracker.notify(key, Event.ACTIVITY)
+    tracker.notify(key, Event.DONE, [1])
     tracker.poll()
     assert tracker.snapshot().count(TaskState.OK) == 2
     assert tracker.detail(1).attempt == 2 and tracker.detail(1).result == 1
@@ -198,8 +198,8 @@ def test_chunks_spread_results_over_their_items() -> None:
     tracker = Tracker("t", 4, clock=clock)
     mds = [md(engine_id=0), md(engine_id=1)]
     tracker.add_chunks([([0, 1], mds[0]), ([2, 3], mds[1])], attempt=1)
-    tracker.notify(0, DONE, [10, 11])
-    tracker.notify(1, DONE, FakeRemoteError("ZeroDivisionError", "division by zero"))
+    tracker.notify(0, Event.DONE, [10, 11])
+    tracker.notify(1, Event.DONE, FakeRemoteError("ZeroDivisionError", "division by zero"))
     tracker.poll()
     snap = tracker.snapshot()
     assert snap.count(TaskState.OK) == 2 and snap.count(TaskState.ERROR) == 2
@@ -268,8 +268,8 @@ def test_failures_shown_are_those_of_the_newest_attempts() -> None:
     assert tracker.snapshot().n_failures == 1
     again = md(engine_id=0)
     (key,) = tracker.add_chunks([([0], again)], attempt=2)
-    tracker.notify(key, DONE, [0])
-    tracker.notify(key, OUTPUT_DONE)
+    tracker.notify(key, Event.DONE, [0])
+    tracker.notify(key, Event.OUTPUT_DONE)
     tracker.poll()
     snap = tracker.snapshot()
     assert snap.n_failures == 0 and snap.failures == () and snap.succeeded
@@ -284,7 +284,7 @@ def test_output_arriving_5_s_after_the_result_is_recorded_once_and_shown_once() 
     mds[0]["stdout"] = "line 1\n"
     tracker.poll()
     mds[0].update(started=1000.0, completed=1000.5)
-    tracker.notify(0, DONE, [0])  # the reply, before the rest of the output
+    tracker.notify(0, Event.DONE, [0])  # the reply, before the rest of the output
     assert tracker.poll() == []
     for _ in range(5):
         clock.t += 1
@@ -294,8 +294,8 @@ def test_output_arriving_5_s_after_the_result_is_recorded_once_and_shown_once() 
     assert tracker.snapshot().output_wait == "all done · waiting for the output of 1 task"
     mds[0]["stdout"] += "line 2\nline 3\n"
     mds[0]["stderr"] = "warn\n"
-    tracker.notify(0, ACTIVITY)
-    tracker.notify(0, OUTPUT_DONE)
+    tracker.notify(0, Event.ACTIVITY)
+    tracker.notify(0, Event.OUTPUT_DONE)
     (chunk,) = tracker.poll()
     assert not chunk.output_note and not chunk.amended
     assert tracker.detail(0).stdout == "line 1\nline 2\nline 3\n"
@@ -320,7 +320,7 @@ def test_a_task_whose_engine_is_gone_is_recorded_without_waiting_and_says_why() 
     mds[0]["stdout"] = "partial"
     tracker.poll()
     tracker.set_engines([0])  # engine 1 unregistered
-    tracker.notify(0, DONE, FakeRemoteError("EngineError", "Engine 1 died"))
+    tracker.notify(0, Event.DONE, FakeRemoteError("EngineError", "Engine 1 died"))
     (chunk,) = tracker.poll()
     assert chunk.state is TaskState.LOST
     assert chunk.output_note == (
@@ -333,7 +333,7 @@ def test_without_a_controller_waiting_tasks_are_recorded_with_what_they_have() -
     clock = Clock()
     tracker, mds = make(1, clock)
     start(tracker, mds, 0, 0)
-    tracker.notify(0, DONE, [0])
+    tracker.notify(0, Event.DONE, [0])
     assert tracker.poll() == []
     tracker.set_controller_lost(True)
     (chunk,) = tracker.poll()
@@ -346,8 +346,8 @@ def test_output_later_than_the_last_resort_wait_is_recorded_as_an_amendment() ->
     m = md(engine_id=0, stdout="a\n")
     tracker.add_chunks([([0], m)], attempt=1)
     tracker.set_engines([0])
-    tracker.notify(0, ACTIVITY)
-    tracker.notify(0, DONE, [0])
+    tracker.notify(0, Event.ACTIVITY)
+    tracker.notify(0, Event.DONE, [0])
     tracker.poll()
     clock.t += 59
     assert tracker.poll() == []
@@ -356,9 +356,9 @@ def test_output_later_than_the_last_resort_wait_is_recorded_as_an_amendment() ->
     assert "had not arrived 60 s after the result" in first.output_note and not first.amended
     assert tracker.snapshot().phase is Phase.FINISHED  # the job does not wait any longer
     m["stdout"] += "b\n"
-    tracker.notify(0, ACTIVITY)
+    tracker.notify(0, Event.ACTIVITY)
     assert tracker.poll() == []  # more output, but not known to be complete yet
-    tracker.notify(0, OUTPUT_DONE)
+    tracker.notify(0, Event.OUTPUT_DONE)
     (again,) = tracker.poll()
     assert again is first and again.amended and again.output_note == ""
     assert tracker.detail(0).stdout == "a\nb\n"
@@ -371,13 +371,13 @@ def test_late_output_of_a_task_whose_end_never_comes_is_handed_out_when_closing(
     tracker = Tracker("t", 1, clock=clock, output_wait_s=1)
     m = md(engine_id=0, stdout="a\n")
     tracker.add_chunks([([0], m)], attempt=1)
-    tracker.notify(0, DONE, [0])
+    tracker.notify(0, Event.DONE, [0])
     tracker.poll()
     clock.t += 1
     (first,) = tracker.poll()
     assert first.output_note and tracker.late_output() == []
     m["stdout"] += "b\n"
-    tracker.notify(0, ACTIVITY)
+    tracker.notify(0, Event.ACTIVITY)
     tracker.poll()
     (again,) = tracker.late_output()
     assert again.amended and again.output_note == first.output_note
@@ -396,8 +396,8 @@ def test_an_outcome_known_already_is_recorded_at_once_without_waiting_for_output
     """Read back from a run record, or decided by ippmon (a task the controller lost)."""
     tracker = Tracker("t", 2, clock=Clock())
     tracker.add_chunks([([0], md(stdout="as recorded\n")), ([1], md())], attempt=1)
-    tracker.notify(0, DONE, Recorded(TaskState.OK, 5))
-    tracker.notify(1, DONE, Recorded(TaskState.LOST, None, ("TaskLost", "culled", "")))
+    tracker.notify(0, Event.DONE, Recorded(TaskState.OK, 5))
+    tracker.notify(1, Event.DONE, Recorded(TaskState.LOST, None, ("TaskLost", "culled", "")))
     assert [c.indices for c in tracker.poll()] == [[0], [1]]
     assert tracker.snapshot().phase is Phase.FINISHED
     assert tracker.detail(0).result == 5 and tracker.detail(0).stdout == "as recorded\n"

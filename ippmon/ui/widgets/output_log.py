@@ -19,6 +19,7 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import Log
 
+from ippmon import _compat
 from ippmon.model import OutputLine
 
 MAX_LINES = 5000
@@ -49,7 +50,7 @@ class OutputLog(Log):
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def watch_virtual_size(self, size: Size) -> None:
-        self._scroll_update(size)
+        _compat.scroll_update(self, size)
 
     def __init__(self, *, max_lines: int = MAX_LINES, **kwargs) -> None:
         super().__init__(max_lines=max_lines, auto_scroll=True, **kwargs)

@@ -1,0 +1,104 @@
+"""Every private part of ipyparallel and Textual that `ippmon._compat` uses, checked against the
+installed versions: a release that changes one fails here, naming it."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+
+import ipyparallel as ipp
+import pytest
+from cluster_helpers import until
+from textual.geometry import Size
+from textual.widget import Widget
+
+from ippmon import _compat
+
+
+def test_textual_widgets_still_have_scroll_update_taking_the_virtual_size() -> None:
+    method = getattr(Widget, "_scroll_update", None)
+    assert method is not None, "Textual's Widget lost _scroll_update (used by OutputLog)"
+    params = list(inspect.signature(method).parameters)
+    assert params == ["self", "virtual_size"], f"Widget._scroll_update now takes {params}"
+
+    seen: list[Size] = []
+
+    class Recorder:
+        def _scroll_update(self, virtual_size: Size) -> None:
+            seen.append(virtual_size)
+
+    _compat.scroll_update(Recorder(), Size(3, 4))
+    assert seen == [Size(3, 4)]
+
+
+@pytest.mark.cluster
+def test_a_map_has_one_child_future_per_chunk_with_what_the_job_follows(client) -> None:  # noqa: ANN001
+    ar = client.load_balanced_view().map_async(abs, range(-5, 5), chunksize=3)
+    children = _compat.map_children(ar)
+    assert len(children) == 4, "AsyncMapResult._children is no longer one future per chunk"
+    for child in children:
+        assert isinstance(child.msg_id, str) and isinstance(child.iopub_callbacks, list)
+        assert isinstance(child.output.metadata, dict) and callable(child.add_done_callback)
+    ar.get(timeout=30)
+    assert [c.result() for c in children] == [[5, 4, 3], [2, 1, 0], [1, 2], [3, 4]]
+
+
+def test_a_result_without_children_is_refused_in_one_line() -> None:
+    with pytest.raises(RuntimeError, match="has no _children"):
+        _compat.map_children(object())
+
+
+@pytest.mark.cluster
+def test_a_function_runs_on_the_clients_io_thread(client) -> None:  # noqa: ANN001
+    ran_on: list[str] = []
+    assert _compat.call_on_io_thread(client, lambda: ran_on.append(threading.current_thread().name))
+    assert until(lambda: bool(ran_on), timeout=10), "Client._io_loop did not run the callback"
+    assert ran_on[0] != threading.current_thread().name
+
+
+@pytest.mark.cluster
+def test_a_query_to_the_controller_comes_back_as_a_future(client) -> None:  # noqa: ANN001
+    future = _compat.ask_controller(
+        client, "queue_request", {"targets": list(client.ids), "verbose": False}
+    )
+    assert future is not None, "Client._send or Client._query_stream changed"
+    reply = future.result(timeout=10)
+    assert reply["content"]["status"] == "ok"
+    assert {str(i) for i in client.ids} <= set(reply["content"])
+
+
+@pytest.mark.cluster
+def test_engine_ids_are_found_by_the_uuid_in_the_controllers_task_records(client) -> None:  # noqa: ANN001
+    by_uuid = _compat.engines_by_uuid(client)
+    assert sorted(by_uuid.values()) == sorted(client.ids), "Client._engines changed"
+    ar = client.load_balanced_view().apply_async(abs, -1)
+    ar.get(timeout=30)
+    (record,) = client.db_query({"msg_id": ar.msg_id}, keys=["engine_uuid"])
+    assert by_uuid[record["engine_uuid"]] == ar.engine_id
+
+
+@pytest.mark.cluster
+def test_the_iopub_hook_hears_the_output_of_another_clients_tasks(
+    cluster,  # noqa: ANN001
+    client,  # noqa: ANN001
+) -> None:
+    watcher = ipp.Client(cluster_id=cluster.info.cluster_id, timeout=30)
+    try:
+        heard: list[dict] = []
+        assert _compat.observe_iopub(watcher, heard.append, timeout=10), (
+            "Client._iopub_stream or Client._dispatch_iopub.__wrapped__ changed"
+        )
+        ar = client.load_balanced_view().apply_async(print, "hello from the other client")
+        ar.get(timeout=30)
+
+        def streamed() -> list[str]:
+            return [
+                m["content"]["text"]
+                for m in list(heard)
+                if m["header"]["msg_type"] == "stream" and m["parent_header"]["msg_id"] == ar.msg_id
+            ]
+
+        assert until(lambda: "hello from the other client\n" in "".join(streamed()), timeout=10)
+        assert ar.msg_id not in watcher.metadata  # ipyparallel's own handler still ran, unchanged
+    finally:
+        watcher.close()
