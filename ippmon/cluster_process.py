@@ -127,7 +127,8 @@ class _Channel:
     def __init__(self, options: ConnectOptions) -> None:
         mine, theirs = socket.socketpair()
         log = os.environ.get(LOG_ENV)
-        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+        log_file = open(log, "ab") if log else None  # noqa: SIM115
+        out = log_file if log_file is not None else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
                 [
@@ -143,8 +144,8 @@ class _Channel:
             )
         finally:
             theirs.close()
-            if log:
-                out.close()  # type: ignore[union-attr]
+            if log_file is not None:
+                log_file.close()
         self.conn = Connection(mine.detach())
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
@@ -192,11 +193,13 @@ class _Channel:
             try:
                 value = _unpack(parts)
             except Exception as exc:  # e.g. a class this process cannot import
-                ok, value = False, RuntimeError(f"cannot read the cluster's answer: {exc}")
-            if ok:
-                future.set_result(value)
-            else:
+                future.set_exception(RuntimeError(f"cannot read the cluster's answer: {exc}"))
+                continue
+            if not ok:
+                assert isinstance(value, BaseException)
                 future.set_exception(value)
+            else:
+                future.set_result(value)
         with self._send_lock:
             self._dead = self._death()
             pending, self._pending = self._pending, {}
@@ -519,9 +522,7 @@ def _is_plain(value: object, depth: int) -> bool:
     if depth > 4 or type(value) not in (list, tuple, dict, set, frozenset):
         return False
     items: Iterable[object] = (
-        itertools.chain.from_iterable(value.items())  # type: ignore[attr-defined]
-        if isinstance(value, dict)
-        else value  # type: ignore[assignment]
+        itertools.chain.from_iterable(value.items()) if isinstance(value, dict) else value  # type: ignore[assignment]  # type(value) is list/tuple/set: checked above
     )
     return all(n <= 10_000 and _is_plain(item, depth + 1) for n, item in enumerate(items))
 

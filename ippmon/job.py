@@ -248,12 +248,15 @@ class Job:
         finished tasks from results.jsonl; with a client, the tasks still out on the cluster
         are watched (`attach.HubWatcher`). Raises RunError for a record it cannot read."""
         from ippmon.attach import HubWatcher
+        from ippmon.jobspec import JobSpec
 
         record = RunRecord(folder)
         try:
             meta = record.read_run()
             spec = record.load_pickle(SPEC_FILE)
-            inputs = list(record.load_pickle(INPUTS_FILE))  # type: ignore[call-overload]
+            inputs = record.load_pickle(INPUTS_FILE)
+            if not isinstance(spec, JobSpec) or not isinstance(inputs, list):
+                raise TypeError(f"{SPEC_FILE} or {INPUTS_FILE} holds something else")
         except Exception as exc:
             raise RunError(
                 f"{folder}: cannot read the run record: {type(exc).__name__}: {exc}"
@@ -262,7 +265,7 @@ class Job:
         created = epoch(meta.get("created")) or clock()
         job = cls(
             client,
-            spec,  # type: ignore[arg-type]
+            spec,
             info=info,
             clock=clock,
             controller_timeout=controller_timeout,
@@ -349,7 +352,7 @@ class Job:
         )
         sent = 0
         try:
-            step = self.slice_tasks * int(self.map_flags.get("chunksize") or 1)
+            step = self.slice_tasks * (self.spec.chunksize or 1)
             for start in range(0, len(indices), step):
                 if self._stop_sending.is_set():
                     break
@@ -361,7 +364,7 @@ class Job:
                     **self.map_flags,
                 )
                 self._ars.append(ar)
-                parts = partitions(len(batch), self.map_flags.get("chunksize"))
+                parts = partitions(len(batch), self.spec.chunksize)
                 children = _compat.map_children(ar)
                 chunks = [
                     ([batch[i] for i in part], child.output.metadata)

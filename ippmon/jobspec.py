@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 from ippmon import shipping
 
@@ -262,7 +262,18 @@ def _build(name: str, table: object, label: str, base: str) -> JobSpec:
     kwargs = table.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise fail(f"must be a table like {{ delay = 0.2 }}, got {_show(kwargs)}", "kwargs")
-    flags = {k: _flag(k, table[k], fail) for k in FLAG_KEYS if k in table}
+    flags = _Flags()
+    if "chunksize" in table:
+        chunksize = table["chunksize"]
+        flags["chunksize"] = _count(chunksize, 1, "must be a positive integer", "chunksize", fail)
+    if "ordered" in table:
+        if not isinstance(ordered := table["ordered"], bool):
+            raise fail(f"must be true or false, got {_show(ordered)}", "ordered")
+        flags["ordered"] = ordered
+    if "retries" in table:
+        flags["retries"] = _count(table["retries"], 0, "must be an integer >= 0", "retries", fail)
+    if "timeout" in table:
+        flags["timeout"] = _seconds(table["timeout"], fail)
     try:
         shipping.split_ref(function)
     except shipping.RefError as exc:
@@ -289,20 +300,27 @@ def _build(name: str, table: object, label: str, base: str) -> JobSpec:
     )
 
 
-def _flag(key: str, value: object, fail: Callable[..., SpecError]) -> object:
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if key == "chunksize" and not (is_int and value > 0):
-        raise fail(f"must be a positive integer, got {_show(value)}", key)
-    if key == "retries" and not (is_int and value >= 0):
-        raise fail(f"must be an integer >= 0, got {_show(value)}", key)
-    if key == "ordered" and not isinstance(value, bool):
-        raise fail(f"must be true or false, got {_show(value)}", key)
-    if key == "timeout":
-        is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (is_num and math.isfinite(value) and value > 0):
-            raise fail(f"must be a number of seconds > 0, got {_show(value)}", key)
-        return float(value)
+class _Flags(TypedDict, total=False):
+    """The optional keys of a job table, checked (`FLAG_KEYS`)."""
+
+    chunksize: int
+    ordered: bool
+    retries: int
+    timeout: float
+
+
+def _count(value: object, least: int, rule: str, key: str, fail: Callable[..., SpecError]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise fail(f"{rule}, got {_show(value)}", key)
     return value
+
+
+def _seconds(value: object, fail: Callable[..., SpecError]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(f"must be a number of seconds > 0, got {_show(value)}", "timeout")
+    if not (math.isfinite(value) and value > 0):
+        raise fail(f"must be a number of seconds > 0, got {_show(value)}", "timeout")
+    return float(value)
 
 
 class _InputsError(Exception):
