@@ -7,7 +7,9 @@ here imports Textual: the widget is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -30,6 +32,36 @@ def map_children(ar: Any) -> list[Any]:
             f"ippmon cannot follow this ipyparallel's tasks: {type(ar).__name__} has no _children"
         )
     return list(children)
+
+
+@contextlib.contextmanager
+def before_each_request(client: Any, hook: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, call `hook(msg_id)` for each task request (`apply_request`) this
+    thread makes through `client`, after its msg_id is chosen and before it is sent: ipyparallel
+    builds each message with `client.session.msg` on the calling thread, and only then hands it
+    to its IO thread to send. If `hook` raises, that request is not sent (and the exception
+    reaches the caller, e.g. `map_async`)."""
+    session = client.session
+    hooks: dict[int, Callable[[str], None]] | None = getattr(session, "_ippmon_hooks", None)
+    if hooks is None:
+        hooks = {}
+        build = session.msg
+
+        def msg(msg_type: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            message = build(msg_type, *args, **kwargs)
+            hook = hooks.get(threading.get_ident()) if msg_type == "apply_request" else None
+            if hook is not None:
+                hook(message["header"]["msg_id"])
+            return message
+
+        session.msg = msg
+        session._ippmon_hooks = hooks
+    me = threading.get_ident()
+    hooks[me] = hook
+    try:
+        yield
+    finally:
+        hooks.pop(me, None)
 
 
 def engines_by_uuid(client: Any) -> dict[str, int]:
@@ -58,8 +90,6 @@ def observe_iopub(client: Any, observer: Callable[[dict[str, Any]], None], timeo
     to `observer`, and passes it to the undecorated handler (`__wrapped__`). Returns once the
     hook is in place (False if the client lacks these internals or its IO thread did not run
     the change within `timeout`)."""
-    import threading
-
     stream = getattr(client, "_iopub_stream", None)
     inner = getattr(type(client)._dispatch_iopub, "__wrapped__", None)
     if stream is None or inner is None:

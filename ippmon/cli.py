@@ -311,9 +311,11 @@ def _watch_headless(job: Any, args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from ippmon.model import format_duration
     from ippmon.runs import list_runs, runs_root
+    from ippmon.text import strip_ansi
 
     runs = list_runs(args.runs_dir)
     console = Console(highlight=False)
@@ -329,8 +331,8 @@ def _runs(args: argparse.Namespace) -> int:
         c = r.counts
         age = format_duration(now - r.created) if r.created else "?"
         table.add_row(
-            r.run_id,
-            r.job,
+            Text(strip_ansi(r.run_id)),  # names from files: shown as text, never as markup
+            Text(strip_ansi(r.job)),
             r.state,
             f"{r.done}/{r.total}",
             str(c.get("ok", 0)),
@@ -340,6 +342,9 @@ def _runs(args: argparse.Namespace) -> int:
             age,
         )
     console.print(table)
+    for r in runs:
+        if r.problem:  # one line each: a damaged record, or a torn last line skipped
+            print(f"ippmon: {strip_ansi(r.problem)}", file=sys.stderr)
     return ExitCode.OK
 
 

@@ -33,15 +33,18 @@ from ippmon.model import (
     TaskState,
 )
 from ippmon.records import (
+    RecordError,
+    RunError,
     RunRecord,
     epoch,
     iso,
     jsonable,
-    latest_lines,
+    latest_of,
+    load_results,
     new_run_id,
     result_line,
 )
-from ippmon.runs import RunError, pending_chunks
+from ippmon.runs import pending_chunks, sent_chunks
 from ippmon.text import one_line
 from ippmon.tracker import Chunk, Event, Recorded, Tracker, chunk_detail
 
@@ -65,6 +68,7 @@ class Restored:
     inputs: list
     created: float
     attempts: list[dict[str, Any]]
+    notice: str = ""  # what the reader found to say about the record (a torn last line, ...)
 
 
 class NotSubmitted(Exception):
@@ -213,6 +217,7 @@ class Job:
             self.run_id = restore.record.run_id
             self._created = restore.created
             self._attempts = restore.attempts
+        self._restored_notice = "" if restore is None else restore.notice
         self.tracker = Tracker(
             spec.name, len(self.inputs), clock=clock, cluster=info.label, run_id=self.run_id
         )
@@ -224,6 +229,8 @@ class Job:
         self._state = RunState.RUNNING
         self._detached_at: float | None = None
         self._record_lock = threading.RLock()
+        self._unrecorded: list[Chunk] = []  # final chunks the record could not take yet
+        self._touched = restore is None  # changed since read back: close() rewrites run.json
         self._heard_at = float("-inf")  # time.monotonic() of the last message from the cluster
         self.probe = (
             ControllerProbe(client, timeout=controller_timeout, heard=lambda: self._heard_at)
@@ -251,26 +258,40 @@ class Job:
         from ippmon.jobspec import JobSpec
 
         record = RunRecord(folder)
+        meta = record.read_run()
+        total = meta["inputs_count"]
+        results = load_results(folder, total)
+        sent = sent_chunks(folder, meta)
         try:
-            meta = record.read_run()
             spec = record.load_pickle(SPEC_FILE)
             inputs = record.load_pickle(INPUTS_FILE)
             if not isinstance(spec, JobSpec) or not isinstance(inputs, list):
                 raise TypeError(f"{SPEC_FILE} or {INPUTS_FILE} holds something else")
+        except RunError:
+            raise
         except Exception as exc:
             raise RunError(
-                f"{folder}: cannot read the run record: {type(exc).__name__}: {exc}"
+                f"{folder}: cannot read the run record: {one_line(exc, with_type=True)}"
             ) from None
-        latest = latest_lines(folder)
+        if len(inputs) != total:
+            raise RunError(f"{folder / INPUTS_FILE}: {len(inputs)} inputs, run.json says {total}")
+        latest = latest_of(results.lines)
         created = epoch(meta.get("created")) or clock()
+        holder = record.lock()
+        notices = [results.warning] if results.warning else []
+        if holder:
+            notices.append(f"read-only: {holder} is writing this run's record")
         job = cls(
             client,
             spec,
             info=info,
             clock=clock,
             controller_timeout=controller_timeout,
-            restore=Restored(record, inputs, created, list(meta.get("attempts", []))),
+            restore=Restored(
+                record, inputs, created, list(meta.get("attempts", [])), " · ".join(notices)
+            ),
         )
+        job.tracker.set_notice("record", job._restored_notice)
         tracker = job.tracker
         tracker.restore_start(created)
         by_attempt: dict[int, list[tuple[int, dict]]] = {}
@@ -281,9 +302,9 @@ class Job:
             for key, (_i, line) in zip(keys, items):
                 job._recorded_keys.add(key)
                 tracker.notify(key, Event.DONE, _recorded(line))
-        pending = pending_chunks(meta, latest)
-        sent = {i for _m, indices, _a in pending for i in indices}
-        unsent = [i for i in range(len(inputs)) if i not in latest and i not in sent]
+        pending = pending_chunks(sent, latest)
+        out = {i for _m, indices, _a in pending for i in indices}
+        unsent = [i for i in range(len(inputs)) if i not in latest and i not in out]
         if unsent:  # the earlier process was stopped while it was still sending
             last = max((int(a.get("attempt", 1)) for a in meta.get("attempts", [])), default=1)
             job._never_sent(unsent, last)
@@ -337,6 +358,7 @@ class Job:
         self._stop_sending.clear()
         self.tracker.begin_submission(len(indices), attempt)
         self._state = RunState.RUNNING
+        self._touched = True
         self._sender = threading.Thread(
             target=self._send, args=(indices, attempt), name="ippmon-submit", daemon=True
         )
@@ -345,11 +367,7 @@ class Job:
 
     def _send(self, indices: list[int], attempt: int) -> None:
         tracker = self.tracker
-        msg_ids: list[str] = []
-        chunk_indices: list[list[int]] = []
-        self._attempts.append(
-            {"attempt": attempt, "n": len(indices), "msg_ids": msg_ids, "chunks": chunk_indices}
-        )
+        self._attempts.append({"attempt": attempt, "n": len(indices)})
         sent = 0
         try:
             step = self.slice_tasks * (self.spec.chunksize or 1)
@@ -357,24 +375,26 @@ class Job:
                 if self._stop_sending.is_set():
                     break
                 batch = indices[start : start + step]
-                ar = self.view.map_async(
-                    self.function,
-                    [self.inputs[i] for i in batch],
-                    return_exceptions=True,
-                    **self.map_flags,
-                )
-                self._ars.append(ar)
                 parts = partitions(len(batch), self.spec.chunksize)
+                items = [[batch[i] for i in part] for part in parts]
+                # Each chunk's msg_id reaches sent.jsonl before the chunk is sent: a process
+                # killed at any moment leaves a record of every task that may run.
+                with _compat.before_each_request(self.client, self._sent_log(attempt, items)):
+                    ar = self.view.map_async(
+                        self.function,
+                        [self.inputs[i] for i in batch],
+                        return_exceptions=True,
+                        **self.map_flags,
+                    )
+                self._ars.append(ar)
                 children = _compat.map_children(ar)
                 chunks = [
-                    ([batch[i] for i in part], child.output.metadata)
-                    for part, child in zip(parts, children, strict=True)
+                    (chunk, child.output.metadata)
+                    for chunk, child in zip(items, children, strict=True)
                 ]
                 keys = tracker.add_chunks(chunks, attempt)
-                for key, child, (items, _md) in zip(keys, children, chunks, strict=True):
+                for key, child in zip(keys, children, strict=True):
                     self._msg_ids[key] = child.msg_id
-                    msg_ids.append(child.msg_id)
-                    chunk_indices.append(items)
                     child.iopub_callbacks.append(partial(self._on_iopub, key))
                     child.add_done_callback(partial(self._on_reply, key))
                     child.output.add_done_callback(partial(self._on_output, key))
@@ -395,6 +415,16 @@ class Job:
                 self._never_sent(unsent, attempt)
             tracker.end_submission()
             self._write_run()
+
+    def _sent_log(self, attempt: int, chunks: list[list[int]]) -> Callable[[str], None]:
+        """What writes each chunk of a slice to sent.jsonl as its msg_id is chosen, in order."""
+        order = iter(chunks)
+
+        def log(msg_id: str) -> None:
+            line = {"attempt": attempt, "msg_id": msg_id, "indices": next(order)}
+            self.record.append_sent(line)
+
+        return log
 
     def _never_sent(self, indices: list[int], attempt: int) -> None:
         """These inputs of `attempt` were not sent (a cancel, a failure, a stopped process)."""
@@ -426,7 +456,7 @@ class Job:
             tracker.set_engines(self.client.ids)
         self._check_controller()
         ready = tracker.poll()
-        if ready:
+        if ready or self._unrecorded:
             self._record(ready)
         if tracker.settled and self._state is RunState.RUNNING:
             self._state = RunState.FINISHED
@@ -467,7 +497,27 @@ class Job:
         )
 
     def _record(self, chunks: Iterable[Chunk]) -> None:
-        """Append the result lines of these chunks (see `Tracker.poll`) to results.jsonl."""
+        """Append the result lines of these chunks (see `Tracker.poll`), and of any the record
+        could not take before, to results.jsonl. When it cannot take them now (a full disk),
+        they wait, the job is not finished, and a notice says why; the next poll tries again."""
+        with self._record_lock:
+            todo = [*self._unrecorded, *chunks]
+            try:
+                if self.record.append_results(self._lines(todo)):
+                    self._touched = True
+            except RecordError as exc:
+                self._unrecorded = todo
+                self.tracker.set_unrecorded(len(todo))
+                self.tracker.set_notice(
+                    "writing", f"{exc}; {len(todo)} finished chunks wait to be recorded"
+                )
+                return
+            if self._unrecorded:
+                self._unrecorded = []
+                self.tracker.set_unrecorded(0)
+                self.tracker.set_notice("writing", "")
+
+    def _lines(self, chunks: Iterable[Chunk]) -> list[dict[str, object]]:
         lines = []
         for chunk in chunks:
             if chunk.key in self._recorded_keys and not chunk.amended:
@@ -480,8 +530,7 @@ class Job:
                 if chunk.amended:
                     line["amends"] = True
                 lines.append(line)
-        with self._record_lock:
-            self.record.append_results(lines)
+        return lines
 
     def _details(self, chunk: Chunk) -> list[TaskDetail]:
         return [chunk_detail(chunk, i) for i in chunk.indices]
@@ -509,7 +558,7 @@ class Job:
 
     def finished(self) -> bool:
         """Every task final and recorded, and nothing left to send."""
-        return self.tracker.settled and not self.tracker.submitting
+        return self.tracker.settled and not self.tracker.submitting and not self._unrecorded
 
     @property
     def controller_lost(self) -> bool:
@@ -566,10 +615,17 @@ class Job:
             if not self.finished():
                 self._state = RunState.DETACHED
                 self._detached_at = self.clock()
-            self._write_run()
+            if self._touched:  # a run only read back (attach of a finished run) stays as it was
+                self._write_run()
             self.record.close()
 
     def _write_run(self) -> None:
+        try:
+            self._write_run_now()
+        except RecordError as exc:  # the next write tries again; results.jsonl is what counts
+            self.tracker.set_notice("writing", str(exc))
+
+    def _write_run_now(self) -> None:
         snap = self.tracker.snapshot()
         spec = self.spec
         self.record.write_run(
@@ -600,10 +656,7 @@ class Job:
                 "elapsed_s": round(snap.elapsed_s, 3),
                 "serial_s": round(snap.serial_s, 3),
                 "counts": {s.value: n for s, n in snap.counts.items()},
-                "attempts": [
-                    dict(a, msg_ids=list(a["msg_ids"]), chunks=list(a.get("chunks", [])))
-                    for a in self._attempts
-                ],
+                "attempts": [dict(a) for a in self._attempts],
             }
         )
 

@@ -1,15 +1,29 @@
-"""Run records on disk: `run.json` (what was run, where) and `results.jsonl` (one line per finished
-task, appended as it finishes). Files are created 0600 in 0700 folders; the connection key is
-never written (nothing here ever receives it)."""
+"""Run records on disk: `run.json` (what was run, where), `sent.jsonl` (each chunk's msg_id and
+inputs, written before the chunk is sent) and `results.jsonl` (one line per finished task,
+appended as it finishes). Files are created 0600 in 0700 folders; the connection key is never
+written (nothing here ever receives it).
+
+What survives what:
+- The process killed at any moment: every finished task already handed to the record is on
+  disk (appends are complete lines: a write that fails is cut back to the last whole line), and
+  every chunk sent is in `sent.jsonl`, so `ippmon attach` finds every task that ran.
+- The machine crashing: what was fsynced survives: `run.json` at every write, appended lines
+  at most `FSYNC_EVERY_S` after they were written. A torn last line is skipped by readers.
+- Readers never change a record; a run is written by one process at a time (`RunRecord.lock`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import secrets
+import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -18,6 +32,20 @@ from ippmon.model import TaskDetail
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
+SENT_FILE = "sent.jsonl"
+LOCK_FILE = ".lock"
+FSYNC_EVERY_S = 1.0  # appended lines reach the disk at least this often (and at close)
+STAND_IN_CHARS = 10_000  # a value that JSON cannot hold is recorded as at most this much text
+FINAL_STATUSES = ("ok", "error", "cancelled", "lost")
+RUN_STATES = ("running", "finished", "detached")
+
+
+class RunError(Exception):
+    """A run record that cannot be used. `str()` is one line naming the folder or file."""
+
+
+class RecordError(Exception):
+    """The record could not be written (a full disk, ...). `str()` is one line naming the file."""
 
 
 def default_runs_dir() -> Path:
@@ -55,12 +83,35 @@ def new_run_id(name: str, now: float) -> str:
 
 
 def jsonable(value: object) -> tuple[object, bool]:
-    """The value itself when JSON can hold it, else its repr; and whether repr was used."""
+    """The value itself when JSON can hold it, else its text (`stand_in`); and whether the
+    text was used."""
     try:
         json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return repr(value), True
+    except (TypeError, ValueError, RecursionError):
+        return stand_in(value), True
     return value, False
+
+
+def stand_in(value: object) -> str:
+    """`repr(value)`, at most `STAND_IN_CHARS`; never raises (a repr that fails, or an int too
+    long to print, is named instead)."""
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<{type(value).__name__}: repr failed: {type(exc).__name__}: {exc}>"
+    if len(text) > STAND_IN_CHARS:
+        half, cut = STAND_IN_CHARS // 2, len(text) - STAND_IN_CHARS
+        text = f"{text[:half]} … {cut:,} characters cut … {text[-half:]}"
+    return text
+
+
+def encode_line(line: Mapping[str, object]) -> bytes:
+    """One JSON line, never raising: values JSON cannot hold become their `stand_in` text."""
+    try:
+        return (json.dumps(line, default=stand_in) + "\n").encode("utf-8")
+    except (TypeError, ValueError, RecursionError, UnicodeError):
+        safe = {str(k): jsonable(v)[0] for k, v in line.items()}
+        return (json.dumps(safe, ensure_ascii=True) + "\n").encode("utf-8")
 
 
 def _open_private(path: Path, flags: int) -> int:
@@ -68,13 +119,16 @@ def _open_private(path: Path, flags: int) -> int:
 
 
 class RunRecord:
-    """The folder of one run. Appends are flushed per batch so a crash loses nothing finished."""
+    """The folder of one run. Thread-safe; one writing process per run (`lock`)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.run_id = folder.name
-        self._results_fd: int | None = None
-        self._lock = threading.Lock()  # the sender thread and the poller both update run.json
+        self.read_only = False  # another process writes this run: write nothing
+        self._fds: dict[str, int] = {}
+        self._synced_at = 0.0
+        self._lock_fd: int | None = None
+        self._lock = threading.Lock()  # the sender thread and the poller both write
 
     @classmethod
     def create(cls, runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
@@ -82,17 +136,47 @@ class RunRecord:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder = root / run_id
         folder.mkdir(mode=0o700)
-        return cls(folder)
+        record = cls(folder)
+        record.lock()
+        return record
+
+    def lock(self) -> str:
+        """Become the run's one writer. "" when this process now holds the run's lock; else who
+        holds it (then this record is read-only: it writes nothing). Released by `close`."""
+        import fcntl
+
+        fd = _open_private(self.folder / LOCK_FILE, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 100, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            self.read_only = True
+            return f"process {holder}" if holder.isdigit() else "another process"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        return ""
 
     def write_run(self, meta: Mapping[str, object]) -> None:
-        """Replace run.json atomically."""
-        tmp = self.folder / (RUN_FILE + ".tmp")
+        """Replace run.json atomically and durably: a temp file of its own, fsynced, renamed,
+        then the folder fsynced."""
+        if self.read_only:
+            return
+        data = json.dumps(meta, indent=2, default=stand_in) + "\n"
         with self._lock:
-            fd = _open_private(tmp, os.O_WRONLY | os.O_TRUNC)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(meta, f, indent=2, default=str)
-                f.write("\n")
-            os.replace(tmp, self.folder / RUN_FILE)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{RUN_FILE}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.folder / RUN_FILE)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise RecordError(f"{self.folder / RUN_FILE}: cannot write: {_why(exc)}") from None
+            _fsync_dir(self.folder)
 
     def save_pickle(self, name: str, value: object) -> None:
         """Inputs and the spec, pickled (cloudpickle: inputs may be any object), 0600."""
@@ -101,6 +185,8 @@ class RunRecord:
         fd = _open_private(self.folder / name, os.O_WRONLY | os.O_TRUNC)
         with os.fdopen(fd, "wb") as f:
             cloudpickle.dump(value, f)
+            f.flush()
+            os.fsync(f.fileno())
 
     def load_pickle(self, name: str) -> object:
         import pickle
@@ -109,22 +195,86 @@ class RunRecord:
             return pickle.load(f)
 
     def read_run(self) -> dict:
-        with (self.folder / RUN_FILE).open(encoding="utf-8") as f:
-            return json.load(f)
+        """run.json, checked: RunError (one line naming the file and field) when it is not a
+        run record ippmon can use."""
+        return read_meta(self.folder)
 
     def append_results(self, lines: Iterable[Mapping[str, object]]) -> int:
-        data = "".join(json.dumps(line, default=str) + "\n" for line in lines)
-        if not data:
+        """Append whole lines to results.jsonl; returns how many. RecordError when they could not
+        all be written: then none of them is in the file (it is cut back to its last whole line)."""
+        return self._append(RESULTS_FILE, [encode_line(line) for line in lines])
+
+    def append_sent(self, line: Mapping[str, object]) -> None:
+        """One sent chunk (`attempt`, `msg_id`, `indices`), before the chunk goes out."""
+        self._append(SENT_FILE, [encode_line(line)])
+
+    def _append(self, name: str, encoded: list[bytes]) -> int:
+        if self.read_only or not encoded:
             return 0
-        if self._results_fd is None:
-            self._results_fd = _open_private(self.folder / RESULTS_FILE, os.O_WRONLY | os.O_APPEND)
-        os.write(self._results_fd, data.encode("utf-8"))
-        return data.count("\n")
+        data = b"".join(encoded)
+        with self._lock:
+            fd = self._fds.get(name)
+            if fd is None:
+                fd = self._fds[name] = self._open_append(name)
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise RecordError(f"{self.folder / name}: cannot write: {_why(exc)}") from None
+            now = time.monotonic()
+            if now - self._synced_at >= FSYNC_EVERY_S:
+                self._sync()
+                self._synced_at = now
+        return len(encoded)
+
+    def _open_append(self, name: str) -> int:
+        """Open for appending; a torn last line (a writer killed mid-line) is cut off first,
+        so that what this process appends starts on a line of its own."""
+        fd = _open_private(self.folder / name, os.O_RDWR | os.O_APPEND)
+        size = os.lseek(fd, 0, os.SEEK_END)
+        if size:
+            tail = b""
+            pos = size
+            while pos > 0 and b"\n" not in tail:
+                step = min(4096, pos)
+                pos -= step
+                tail = os.pread(fd, step, pos) + tail
+            if not tail.endswith(b"\n"):
+                keep = pos + tail.rfind(b"\n") + 1
+                os.ftruncate(fd, keep)
+        return fd
+
+    def _sync(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
 
     def close(self) -> None:
-        if self._results_fd is not None:
-            os.close(self._results_fd)
-            self._results_fd = None
+        with self._lock:
+            self._sync()
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the lock
+                self._lock_fd = None
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def result_line(task: TaskDetail, msg_id: str | None = None) -> dict[str, object]:
@@ -156,20 +306,176 @@ def result_line(task: TaskDetail, msg_id: str | None = None) -> dict[str, object
     return line
 
 
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Lines:
+    """The checked lines of a .jsonl record, and a warning when its last line was torn."""
+
+    lines: list[dict]
+    warning: str = ""
+
+
+def read_jsonl(path: Path, check: Callable[[dict], str]) -> Lines:
+    """Every line of `path` as a dict, each passed by `check` (which returns "" or why the line
+    is wrong). A torn last line (no newline: the line being written when its writer stopped)
+    is skipped with a warning; any other bad line is a RunError naming the file and line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Lines([])
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {_why(exc)}") from None
+    parts = data.split(b"\n")
+    torn = parts.pop()  # b"" when the file ends with a newline
+    lines = []
+    for number, raw in enumerate(parts, 1):
+        if not raw.strip():
+            continue
+        why = _line_problem(raw, check)
+        if isinstance(why, str):
+            raise RunError(f"{path}:{number}: {why}")
+        lines.append(why)
+    warning = ""
+    if torn.strip():
+        warning = f"{path}:{len(parts) + 1}: skipped a torn last line (its writer stopped mid-line)"
+    return Lines(lines, warning)
+
+
+def _line_problem(raw: bytes, check: Callable[[dict], str]) -> dict | str:
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except (ValueError, RecursionError):
+        return "not a JSON line"
+    if not isinstance(value, dict):
+        return f"not a JSON object (a {type(value).__name__})"
+    return check(value) or value
+
+
+def _whole(value: object, least: int, below: int | None = None) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= least
+        and (below is None or value < below)
+    )
+
+
+def result_problem(line: dict, total: int | None) -> str:
+    """Why a results.jsonl line cannot be used ("" when it can)."""
+    index = line.get("index")
+    if not _whole(index, 0, total):
+        span = f" in 0..{total - 1}" if total is not None else " >= 0"
+        return f"'index' must be a whole number{span}, got {index!r:.40}"
+    if not _whole(line.get("attempt", 1), 1):
+        return f"'attempt' must be a whole number >= 1, got {line.get('attempt')!r:.40}"
+    if line.get("status") not in FINAL_STATUSES:
+        return (
+            f"'status' must be one of {', '.join(FINAL_STATUSES)}, got {line.get('status')!r:.40}"
+        )
+    for key in ("stdout", "stderr"):
+        if not isinstance(line.get(key) or "", str):
+            return f"'{key}' must be text"
+    if not isinstance(line.get("error") or {}, dict):
+        return "'error' must be an object or null"
+    return ""
+
+
+def sent_problem(line: dict, total: int | None) -> str:
+    """Why a sent.jsonl line cannot be used ("" when it can)."""
+    if not _whole(line.get("attempt"), 1):
+        return f"'attempt' must be a whole number >= 1, got {line.get('attempt')!r:.40}"
+    if not isinstance(line.get("msg_id"), str):
+        return "'msg_id' must be text"
+    indices = line.get("indices")
+    if not isinstance(indices, list) or not all(_whole(i, 0, total) for i in indices):
+        return "'indices' must be a list of task indices"
+    return ""
+
+
+def read_meta(folder: Path) -> dict:
+    """run.json, checked (see `RunRecord.read_run`)."""
+    path = folder / RUN_FILE
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {_why(exc)}") from None
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise RunError(f"{path}: not JSON (torn or damaged)") from None
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: not a JSON object")
+    problems = [
+        ("inputs_count", _whole(meta.get("inputs_count"), 0), "a whole number >= 0"),
+        ("job", isinstance(meta.get("job"), str), "text"),
+        ("state", meta.get("state") in RUN_STATES, f"one of {', '.join(RUN_STATES)}"),
+        ("cluster", isinstance(meta.get("cluster", {}), dict), "an object"),
+        ("created", isinstance(meta.get("created"), (str, type(None))), "a time or null"),
+        ("attempts", _attempts_ok(meta.get("attempts", [])), "a list of sent attempts"),
+    ]
+    for field, ok, what in problems:
+        if not ok:
+            raise RunError(f"{path}: '{field}' must be {what}, got {meta.get(field)!r:.40}")
+    return meta
+
+
+def _attempts_ok(attempts: object) -> bool:
+    """run.json's `attempts` (records before sent.jsonl kept msg_ids there)."""
+    if not isinstance(attempts, list):
+        return False
+    for a in attempts:
+        if not isinstance(a, dict) or not _whole(a.get("attempt", 1), 1):
+            return False
+        msg_ids, chunks = a.get("msg_ids", []), a.get("chunks", [])
+        if not isinstance(msg_ids, list) or not isinstance(chunks, list):
+            return False
+        if not all(isinstance(c, list) and all(_whole(i, 0) for i in c) for c in chunks):
+            return False
+    return True
+
+
+def load_results(folder: Path, total: int | None = None) -> Lines:
+    """results.jsonl, every line checked (indices below `total` when given)."""
+    return read_jsonl(folder / RESULTS_FILE, lambda line: result_problem(line, total))
+
+
 def read_results(folder: Path) -> list[dict]:
-    path = folder / RESULTS_FILE
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return load_results(folder).lines
 
 
-def latest_lines(folder: Path) -> dict[int, dict]:
-    """The line that stands for each recorded index: its newest attempt's, and of several lines
-    for one attempt (an amendment: see `Job._record`) the last."""
+def load_sent(folder: Path, total: int | None = None) -> Lines:
+    return read_jsonl(folder / SENT_FILE, lambda line: sent_problem(line, total))
+
+
+# Of several lines for one (index, attempt) (an amendment, or two writers before the lock), a
+# finished outcome always beats "lost", else the later line stands.
+_RANK = {"ok": 1, "error": 1, "cancelled": 1, "lost": 0}
+
+
+def latest_of(lines: Iterable[dict]) -> dict[int, dict]:
+    """The line that stands for each recorded index: its newest attempt's (see `_RANK`)."""
     latest: dict[int, dict] = {}
-    for line in read_results(folder):
+    for line in lines:
         i = line["index"]
-        if i not in latest or line.get("attempt", 1) >= latest[i].get("attempt", 1):
+        old = latest.get(i)
+        if old is None:
+            latest[i] = line
+            continue
+        new_key = (line.get("attempt", 1), _RANK[line["status"]])
+        if new_key >= (old.get("attempt", 1), _RANK[old["status"]]):
             latest[i] = line
     return latest
+
+
+def latest_lines(folder: Path, total: int | None = None) -> dict[int, dict]:
+    """The line that stands for each task (see `latest_of`); indices are checked against
+    `total`, by default the run's own (run.json, itself checked)."""
+    if total is None and (folder / RUN_FILE).exists():
+        total = read_meta(folder)["inputs_count"]
+    return latest_of(load_results(folder, total).lines)

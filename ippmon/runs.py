@@ -9,11 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from ippmon.model import FINISHED_STATES, RunState, TaskState, cluster_name
-from ippmon.records import RUN_FILE, RunRecord, default_runs_dir, epoch, latest_lines
+from ippmon.records import (
+    RUN_FILE,
+    RunError,
+    default_runs_dir,
+    epoch,
+    latest_of,
+    load_results,
+    load_sent,
+    read_meta,
+)
 
+__all__ = ["RunError", "RunSummary", "find_run", "list_runs", "pending_chunks", "summarize"]
 
-class RunError(Exception):
-    """A run record that cannot be used. `str()` is one line naming the folder or file."""
+UNREADABLE = "unreadable"  # a RunSummary.state: the record is damaged (`problem` says how)
 
 
 @dataclass(frozen=True)
@@ -21,11 +30,12 @@ class RunSummary:
     run_id: str
     folder: Path
     job: str
-    state: str  # a RunState value, or what an unknown record says
+    state: str  # a RunState value, or UNREADABLE
     total: int
     counts: dict[str, int]
     created: float | None
     cluster: str  # profile[:cluster-id]
+    problem: str = ""  # why the record is unreadable, or a warning about it (a torn last line)
 
     @property
     def done(self) -> int:
@@ -37,44 +47,64 @@ def runs_root(runs_dir: str | None) -> Path:
 
 
 def summarize(folder: Path) -> RunSummary:
-    """A run's state from its files: counts from results.jsonl (the latest attempt of each)."""
-    record = RunRecord(folder)
-    try:
-        meta = record.read_run()
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{folder / RUN_FILE}: cannot read: {exc}") from None
-    latest = latest_lines(folder)
-    total = int(meta.get("inputs_count", 0))
+    """A run's state from its files: counts from results.jsonl (the latest attempt of each).
+    Raises RunError (one line) for a record it cannot read."""
+    meta = read_meta(folder)
+    total = meta["inputs_count"]
+    results = load_results(folder, total)
+    latest = latest_of(results.lines)
     counts = {s.value: 0 for s in TaskState}
     for line in latest.values():
-        counts[line.get("status", "error")] = counts.get(line.get("status", "error"), 0) + 1
-    counts[TaskState.QUEUED.value] = total - sum(counts.values())
-    state = meta.get("state", "?")
+        counts[line["status"]] += 1
+    counts[TaskState.QUEUED.value] = total - len(latest)
+    state = meta["state"]
     if state != RunState.FINISHED.value and len(latest) == total:
         state = RunState.FINISHED.value
     cluster = meta.get("cluster", {})
     return RunSummary(
         run_id=folder.name,
         folder=folder,
-        job=str(meta.get("job", "?")),
+        job=meta["job"],
         state=state,
         total=total,
         counts=counts,
         created=epoch(meta.get("created")),
-        cluster=cluster_name(cluster.get("profile") or "default", cluster.get("cluster_id") or ""),
+        cluster=cluster_name(
+            str(cluster.get("profile") or "default"), str(cluster.get("cluster_id") or "")
+        ),
+        problem=results.warning,
+    )
+
+
+def _unreadable(folder: Path, problem: str) -> RunSummary:
+    created = None
+    with contextlib.suppress(OSError):
+        created = (folder / RUN_FILE).stat().st_mtime
+    return RunSummary(
+        run_id=folder.name,
+        folder=folder,
+        job="?",
+        state=UNREADABLE,
+        total=0,
+        counts={},
+        created=created,
+        cluster="?",
+        problem=problem,
     )
 
 
 def list_runs(runs_dir: str | None) -> list[RunSummary]:
-    """Every readable run, newest first."""
+    """Every run, newest first; a damaged one as UNREADABLE (it never hides the others)."""
     root = runs_root(runs_dir)
     if not root.is_dir():
         return []
     runs = []
     for folder in root.iterdir():
         if (folder / RUN_FILE).is_file():
-            with contextlib.suppress(RunError):
+            try:
                 runs.append(summarize(folder))
+            except RunError as exc:
+                runs.append(_unreadable(folder, str(exc)))
     return sorted(runs, key=lambda r: (r.created or 0, r.run_id), reverse=True)
 
 
@@ -100,21 +130,39 @@ def find_run(runs_dir: str | None, run_id: str | None) -> Path:
 
 
 def cluster_of(folder: Path) -> dict[str, Any]:
-    return dict(RunRecord(folder).read_run().get("cluster", {}))
+    return dict(read_meta(folder).get("cluster", {}))
 
 
-def pending_chunks(meta: dict, latest: dict[int, dict]) -> list[tuple[str, list[int], int]]:
-    """(msg_id, indices, attempt) of every chunk sent but not recorded."""
-    out = []
+def sent_chunks(folder: Path, meta: dict) -> list[tuple[str, list[int], int]]:
+    """(msg_id, indices, attempt) of every chunk sent: from sent.jsonl, and from run.json's
+    `attempts` as records written before sent.jsonl existed keep them."""
+    total = meta["inputs_count"]
+    out = [(s["msg_id"], s["indices"], s["attempt"]) for s in load_sent(folder, total).lines]
     for attempt in meta.get("attempts", []):
         number = int(attempt.get("attempt", 1))
         for msg_id, indices in zip(attempt.get("msg_ids", []), attempt.get("chunks", [])):
-            if any(latest.get(i, {}).get("attempt", 0) < number for i in indices):
-                out.append((msg_id, list(indices), number))
+            if not all(i < total for i in indices):
+                raise RunError(f"{folder / RUN_FILE}: a sent chunk names a task index >= {total}")
+            out.append((str(msg_id), list(indices), number))
+    return out
+
+
+def pending_chunks(
+    sent: list[tuple[str, list[int], int]], latest: dict[int, dict]
+) -> list[tuple[str, list[int], int]]:
+    """The sent chunks (msg_id, indices, attempt) not recorded yet, each once."""
+    out, seen = [], set()
+    for msg_id, indices, number in sent:
+        if msg_id in seen:
+            continue
+        seen.add(msg_id)
+        if any(latest.get(i, {}).get("attempt", 0) < number for i in indices):
+            out.append((msg_id, list(indices), number))
     return out
 
 
 def needs_cluster(folder: Path) -> bool:
     """Whether anything of this run is still out on the cluster (else attach works offline)."""
-    meta = RunRecord(folder).read_run()
-    return bool(pending_chunks(meta, latest_lines(folder)))
+    meta = read_meta(folder)
+    latest = latest_of(load_results(folder, meta["inputs_count"]).lines)
+    return bool(pending_chunks(sent_chunks(folder, meta), latest))

@@ -169,6 +169,7 @@ class Tracker:
         self._cancelling = False
         self.attempt = 1
         self.output_wait_s = OUTPUT_WAIT_S if output_wait_s is None else output_wait_s
+        self._unrecorded = 0  # final chunks the run record could not take yet (a full disk)
         self._incomplete: list[Chunk] = []  # recorded before their output was complete
         self._controller_lost = False
         self._notices: dict[str, str] = {}
@@ -291,6 +292,11 @@ class Tracker:
     @property
     def message(self) -> str:
         return " · ".join(self._notices.values())
+
+    def set_unrecorded(self, n: int) -> None:
+        """n final chunks wait for the run record: until it takes them the job is not finished."""
+        with self._lock:
+            self._unrecorded = n
 
     def set_controller_lost(self, lost: bool) -> None:
         """The controller stopped answering (or answers again): output still awaited for
@@ -487,8 +493,8 @@ class Tracker:
 
     @property
     def settled(self) -> bool:
-        """Finished, and every finished chunk handed out for recording."""
-        return self._finished_at is not None and not self._waiting_output
+        """Finished, and every finished chunk handed out for recording and recorded."""
+        return self._finished_at is not None and not self._waiting_output and not self._unrecorded
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
@@ -501,7 +507,7 @@ class Tracker:
             eta = remaining / rate if rate > 0 and self._finished_at is None else None
             if self.submitting:
                 phase = Phase.SUBMITTING
-            elif self._finished_at is not None and not self._waiting_output:
+            elif self.settled:
                 # finished *and* every result handed out for the run record: a screen that
                 # stops polling at FINISHED must not leave the last results unrecorded
                 phase, eta = Phase.FINISHED, 0.0

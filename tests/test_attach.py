@@ -14,7 +14,7 @@ from cluster_helpers import FAIL_ONCE, write_spec
 from test_cli import IPPMON, run
 
 from ippmon.connect import ClientSession
-from ippmon.records import read_results
+from ippmon.records import load_sent, read_results
 
 pytestmark = pytest.mark.cluster
 
@@ -80,7 +80,7 @@ def test_hangup_leaves_tasks_running_and_attach_completes_the_run_once_each(
     recorded_before = len(read_results(folder))
     assert 0 < recorded_before < 24
     # the tasks kept running: the controller finishes them with nobody watching
-    msg_ids = meta["attempts"][0]["msg_ids"]
+    msg_ids = [line["msg_id"] for line in load_sent(folder).lines]
     client.wait(msg_ids, timeout=60)
 
     proc = run(["attach", "--runs-dir", str(folder.parent), "--headless"])
@@ -132,7 +132,7 @@ def test_attach_whose_cluster_is_gone_exits_3_and_leaves_the_record_intact(
     assert proc.returncode == 3
     assert "long-gone" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
-    client.wait(json.loads((folder / "run.json").read_text())["attempts"][0]["msg_ids"], timeout=60)
+    client.wait([line["msg_id"] for line in load_sent(folder).lines], timeout=60)
 
 
 def test_resume_reruns_only_the_failures(tmp_path: Path, cluster: ClientSession, client) -> None:
@@ -178,16 +178,14 @@ def test_tasks_the_controller_no_longer_holds_become_lost_with_the_reason_and_re
     tmp_path: Path, cluster: ClientSession, client
 ) -> None:
     folder = detached_run(tmp_path, cluster)
-    meta = json.loads((folder / "run.json").read_text())
-    client.wait(meta["attempts"][0]["msg_ids"], timeout=60)
+    sent = load_sent(folder).lines
+    client.wait([line["msg_id"] for line in sent], timeout=60)
     recorded = {r["index"] for r in read_results(folder)}
     # as if the hub's task database had culled the unrecorded tasks' records
-    attempt = meta["attempts"][0]
-    attempt["msg_ids"] = [
-        f"culled-{n}" if not set(idx) <= recorded else mid
-        for n, (mid, idx) in enumerate(zip(attempt["msg_ids"], attempt["chunks"]))
-    ]
-    (folder / "run.json").write_text(json.dumps(meta))
+    for n, line in enumerate(sent):
+        if not set(line["indices"]) <= recorded:
+            line["msg_id"] = f"culled-{n}"
+    (folder / "sent.jsonl").write_text("".join(json.dumps(line) + "\n" for line in sent))
     missing = sorted(set(range(24)) - recorded)
 
     proc = run(["attach", folder.name, "--runs-dir", str(folder.parent), "--headless"])

@@ -13,7 +13,7 @@ from cluster_helpers import BLOCKING_TASKS, POINTS, until, write_spec
 from ippmon.connect import ClientSession
 from ippmon.jobspec import load_catalog
 from ippmon.model import Phase, TaskState
-from ippmon.records import read_results
+from ippmon.records import load_sent, read_results
 
 pytestmark = pytest.mark.cluster
 
@@ -39,7 +39,9 @@ def test_submit_squares_gives_right_results_and_records_them(
         assert mode == 0o600, name
     run = json.loads((job.record.folder / "run.json").read_text())
     assert run["state"] == "finished" and run["counts"]["ok"] == 100
-    assert len(run["attempts"][0]["msg_ids"]) == 100
+    sent = load_sent(job.record.folder).lines  # each chunk, written before it was sent
+    assert sorted(i for line in sent for i in line["indices"]) == list(range(100))
+    assert {line["msg_id"] for line in sent} == {line["msg_id"] for line in lines}
 
 
 def test_a_result_of_a_class_from_the_spec_file_comes_back_as_that_class(

@@ -38,7 +38,7 @@ from ippmon.jobspec import SpecError, load_catalog
 from ippmon.model import OutputLine, Phase, Shown, TaskRow, TaskState
 from ippmon.priority import lower_priority
 from ippmon.protocols import ConnectError
-from ippmon.records import read_results
+from ippmon.records import load_sent, read_results
 from ippmon.ui import IppmonApp
 from ippmon.ui.screens.job_picker import JobPickerScreen
 from ippmon.ui.screens.monitor import MonitorScreen
@@ -355,7 +355,7 @@ pause.wait(120)
         (folder,) = Path(runs_dir).iterdir()
         record = json.loads((folder / "run.json").read_text())
         assert record["state"] == "detached"
-        msg_ids = [m for attempt in record["attempts"] for m in attempt["msg_ids"]]
+        msg_ids = [line["msg_id"] for line in load_sent(folder).lines]
         client = cluster.client
         assert msg_ids and client.result_status(msg_ids)["pending"]  # left running
         flag.touch()  # released, they finish on the cluster
