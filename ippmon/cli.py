@@ -195,6 +195,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
 
+def _record_errors() -> tuple[type[Exception], ...]:
+    """What reading a run record may raise: all of it is a record error (exit 2)."""
+    from ippmon.runs import RunError
+
+    return (RunError, OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+def _record_fail(where: object, exc: Exception) -> int:
+    from ippmon.runs import RunError
+
+    if isinstance(exc, RunError):
+        return _fail(ExitCode.USAGE, one_line(exc))
+    return _fail(ExitCode.USAGE, f"{where}: cannot read: {one_line(exc, with_type=True)}")
+
+
 def _headless(args: argparse.Namespace) -> bool:
     return bool(args.headless) or not sys.stdout.isatty()
 
@@ -315,7 +330,10 @@ def _runs(args: argparse.Namespace) -> int:
     from ippmon.model import format_duration
     from ippmon.runs import list_runs, runs_root
 
-    runs = list_runs(args.runs_dir)
+    try:
+        runs = list_runs(args.runs_dir)
+    except _record_errors() as exc:
+        return _record_fail(runs_root(args.runs_dir), exc)
     console = Console(highlight=False)
     if not runs:
         console.print(f"no runs in {runs_root(args.runs_dir)}", markup=False)
@@ -345,29 +363,37 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from ippmon.export import ExportError, export_run
-    from ippmon.runs import RunError, find_run
+    from ippmon.runs import find_run
 
+    folder = None
     try:
         folder = find_run(args.runs_dir, args.run_id)
         target = export_run(folder, args.format, args.output)
-    except (RunError, ExportError) as exc:
+    except ExportError as exc:
         return _fail(ExitCode.USAGE, str(exc))
+    except _record_errors() as exc:
+        return _record_fail(folder or args.run_id, exc)
     print(f"ippmon: wrote {target}", file=sys.stderr)
     return ExitCode.OK
 
 
 def _attach(args: argparse.Namespace, *, resume: bool) -> int:
     from ippmon.connect import ClusterBackend
-    from ippmon.job import Job
+    from ippmon.job import INPUTS_FILE, SPEC_FILE, Job
     from ippmon.model import ClusterInfo
-    from ippmon.runs import RunError, cluster_of, find_run, needs_cluster
+    from ippmon.records import latest_lines
+    from ippmon.runs import RunError, cluster_of, find_run, needs_cluster, runs_root
+    from ippmon.trust import check_run_folder
 
-    try:
+    folder = None
+    try:  # everything about the record is checked before connecting: its errors are exit 2
         folder = find_run(args.runs_dir, args.run_id)
+        check_run_folder(folder, (SPEC_FILE, INPUTS_FILE))  # nothing unpickled from a stranger
         cluster = cluster_of(folder)
         online = resume or needs_cluster(folder)
-    except RunError as exc:
-        return _fail(ExitCode.USAGE, str(exc))
+        latest_lines(folder)
+    except _record_errors() as exc:
+        return _record_fail(folder or args.run_id or runs_root(args.runs_dir), exc)
     headless = _headless(args)
     session = None
     remote = None
@@ -390,14 +416,18 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
                 job = session.attach(folder)
             else:
                 info = ClusterInfo(
-                    profile=cluster.get("profile", "default"),
-                    cluster_id=cluster.get("cluster_id", ""),
+                    profile=str(cluster.get("profile") or "default"),
+                    cluster_id=str(cluster.get("cluster_id") or ""),
                     engines=int(cluster.get("engines") or 0),
                     location=str(cluster.get("location", "local")),
                 )
                 job = Job.restore(folder, None, info, controller_timeout=args.timeout)
         except RunError as exc:
-            return _fail(ExitCode.USAGE, str(exc))
+            return _fail(ExitCode.USAGE, one_line(exc))
+        except _record_errors() as exc:
+            if session:  # with a cluster, only RunError is certainly about the record
+                raise
+            return _record_fail(folder, exc)
         if resume:
             todo = job.retryable()
             if not todo and job.finished():
