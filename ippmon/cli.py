@@ -10,12 +10,14 @@ was left running); 2 usage, job-spec or run-record error; 3 could not connect to
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ippmon import __version__
 from ippmon.exit_codes import ExitCode
@@ -27,8 +29,31 @@ SUBCOMMANDS = ("runs", "attach", "resume", "export")
 DETACH = threading.Event()
 
 
+# A connect timeout longer than a day is a mistake (and overflows the waits it bounds).
+MAX_TIMEOUT_S = 86400.0
+# How long a job's inputs (a `call` function) may take before connecting goes on meanwhile.
+INPUTS_CHECK_S = 30.0
+
+
+def max_local_engines() -> int:
+    """The most engines `--local N` starts: 4 per CPU this process may use, at least 64.
+    Each engine is a Python process (tens of MB); beyond that a typo takes the machine down."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(64, 4 * cpus)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (exit 2) instead of the usage text first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message} (`{self.prog} -h` for help)\n")
+
+
 def _connection_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     conn = p.add_argument_group("connection (default: find running clusters of the profile)")
     conn.add_argument("--profile", help="IPython profile name (default: 'default')")
     conn.add_argument("--cluster-id", help="cluster id within the profile")
@@ -41,14 +66,14 @@ def _connection_options() -> argparse.ArgumentParser:
 
 
 def _common_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     p.add_argument("--runs-dir", metavar="DIR", help="where run records are (default: state dir)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
 def _watch_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     p.add_argument("--headless", action="store_true", help="no TUI (automatic when piped)")
     p.add_argument(
         "--retry-failed",
@@ -61,7 +86,7 @@ def _watch_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="ippmon",
         description="Submit a job to an ipyparallel cluster and watch it live. "
         "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID (see ippmon CMD -h).",
@@ -79,11 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 def build_subparser(command: str) -> argparse.ArgumentParser:
     common = _common_options()
     if command == "runs":
-        return argparse.ArgumentParser(
-            prog="ippmon runs", description="List runs, newest first.", parents=[common]
-        )
+        return _Parser(prog="ippmon runs", description="List runs, newest first.", parents=[common])
     if command == "export":
-        p = argparse.ArgumentParser(
+        p = _Parser(
             prog="ippmon export",
             description="Write one row per task (its final attempt).",
             parents=[common],
@@ -92,7 +115,7 @@ def build_subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv")
         p.add_argument("--output", "-o", metavar="PATH", help="default: inside the run folder")
         return p
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=f"ippmon {command}",
         description=(
             "Watch a run again: finished tasks from its record, the rest from the controller."
@@ -166,12 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_subparser(command) if command else build_parser()
     args = parser.parse_args(argv[1:] if command else argv)
     args.command = command
-    if getattr(args, "local", None) is not None and args.local < 1:
-        return _fail(ExitCode.USAGE, f"--local needs at least 1 engine, got {args.local}")
-    if getattr(args, "retry_failed", 0) < 0:
-        return _fail(ExitCode.USAGE, f"--retry-failed must be 0 or more, got {args.retry_failed}")
-    if getattr(args, "timeout", 1) <= 0:
-        return _fail(ExitCode.USAGE, f"--timeout must be positive, got {args.timeout:g}")
+    problem = _check_arguments(args)
+    if problem:
+        return _fail(ExitCode.USAGE, problem)
     for sig in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, _on_detach_signal)
     try:
@@ -193,6 +213,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             ExitCode.FAILED,
             f"unexpected error: {one_line(exc, with_type=True)} (--debug shows more)",
         )
+
+
+def _check_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options argparse let through, in one line; None if nothing."""
+    local = getattr(args, "local", None)
+    if local is not None and local < 1:
+        return f"--local needs at least 1 engine, got {local}"
+    if local is not None and local > (most := max_local_engines()):
+        return (
+            f"--local {local}: too many engines for this machine (at most {most}: 4 per CPU, "
+            "or 64 on small machines); for more, start a cluster with ipcluster"
+        )
+    if getattr(args, "retry_failed", 0) < 0:
+        return f"--retry-failed must be 0 or more, got {args.retry_failed}"
+    timeout = getattr(args, "timeout", 1.0)
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
+        return (
+            f"--timeout must be a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}, got {timeout:g}"
+        )
+    return None
+
+
+def _record_errors() -> tuple[type[Exception], ...]:
+    """What reading a run record may raise: all of it is a record error (exit 2)."""
+    from ippmon.runs import RunError
+
+    return (RunError, OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+def _record_fail(where: object, exc: Exception) -> int:
+    from ippmon.runs import RunError
+
+    if isinstance(exc, RunError):
+        return _fail(ExitCode.USAGE, one_line(exc))
+    return _fail(ExitCode.USAGE, f"{where}: cannot read: {one_line(exc, with_type=True)}")
 
 
 def _headless(args: argparse.Namespace) -> bool:
@@ -231,6 +286,8 @@ def _run(args: argparse.Namespace) -> int:
         if not args.job:
             names = ", ".join(catalog.specs)
             return _fail(ExitCode.USAGE, f"--headless needs --job NAME (available: {names})")
+        if catalog.file_error is not None:  # never run a built-in instead of the file's job
+            return _fail(ExitCode.USAGE, str(catalog.file_error))
         try:
             spec = catalog.get(args.job)
         except SpecError as exc:
@@ -253,17 +310,59 @@ def _run(args: argparse.Namespace) -> int:
             remote.close()
     backend = ClusterBackend(_options(args))
     assert spec is not None
+    inputs = _InputsCheck(spec)  # a spec is checked completely, its inputs too, before connecting
+    if not inputs.wait(INPUTS_CHECK_S):
+        print(
+            f"ippmon: the inputs of job {spec.name!r} are still loading after "
+            f"{INPUTS_CHECK_S:g} s ({spec.inputs_desc}); connecting meanwhile",
+            file=sys.stderr,
+        )
+    elif inputs.error is not None:
+        return _fail(ExitCode.USAGE, str(inputs.error))
     session = _connect_headless(backend, args.local)
     if isinstance(session, int):
         return session
     try:
+        inputs.wait(None)
+        if inputs.error is not None:
+            return _fail(ExitCode.USAGE, str(inputs.error))
         try:
-            job = session.submit(spec, runs_dir=args.runs_dir)
+            job = session.submit(inputs.spec or spec, runs_dir=args.runs_dir)
         except SpecError as exc:
             return _fail(ExitCode.USAGE, str(exc))
         return _watch_headless(job, args)
     finally:
         session.close()
+
+
+class _InputsCheck:
+    """A job's inputs loaded in a thread (`JobSpec.preload_inputs`): a `call` function runs
+    here once, before connecting, and the job submits the items it returned. A slow one does
+    not hold up connecting: after `INPUTS_CHECK_S` the command connects while it finishes."""
+
+    def __init__(self, spec: Any) -> None:
+        self._given = spec
+        self.spec: Any = None  # the spec with its inputs loaded
+        self.error: Exception | None = None  # a SpecError
+        self._thread = threading.Thread(target=self._load, name="ippmon-inputs", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        from ippmon.jobspec import SpecError
+
+        spec = self._given
+        try:
+            self.spec = spec.preload_inputs()
+        except SpecError as exc:
+            self.error = exc
+        except BaseException as exc:  # SystemExit from the user's function too: report it
+            why = f"loading the inputs raised {one_line(exc, with_type=True)}"
+            self.error = SpecError(why, path=spec.origin, job=spec.name, field="inputs")
+
+    def wait(self, timeout: float | None) -> bool:
+        """Whether the inputs are loaded (or failed to), waiting up to `timeout` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
 
 def _run_app(app: Any) -> int:
@@ -317,7 +416,10 @@ def _runs(args: argparse.Namespace) -> int:
     from ippmon.runs import list_runs, runs_root
     from ippmon.text import strip_ansi
 
-    runs = list_runs(args.runs_dir)
+    try:
+        runs = list_runs(args.runs_dir)
+    except _record_errors() as exc:
+        return _record_fail(runs_root(args.runs_dir), exc)
     console = Console(highlight=False)
     if not runs:
         console.print(f"no runs in {runs_root(args.runs_dir)}", markup=False)
@@ -350,29 +452,37 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from ippmon.export import ExportError, export_run
-    from ippmon.runs import RunError, find_run
+    from ippmon.runs import find_run
 
+    folder = None
     try:
         folder = find_run(args.runs_dir, args.run_id)
         target = export_run(folder, args.format, args.output)
-    except (RunError, ExportError) as exc:
+    except ExportError as exc:
         return _fail(ExitCode.USAGE, str(exc))
+    except _record_errors() as exc:
+        return _record_fail(folder or args.run_id, exc)
     print(f"ippmon: wrote {target}", file=sys.stderr)
     return ExitCode.OK
 
 
 def _attach(args: argparse.Namespace, *, resume: bool) -> int:
     from ippmon.connect import ClusterBackend
-    from ippmon.job import Job
+    from ippmon.job import INPUTS_FILE, SPEC_FILE, Job
     from ippmon.model import ClusterInfo
-    from ippmon.runs import RunError, cluster_of, find_run, needs_cluster
+    from ippmon.records import latest_lines
+    from ippmon.runs import RunError, cluster_of, find_run, needs_cluster, runs_root
+    from ippmon.trust import check_run_folder
 
-    try:
+    folder = None
+    try:  # everything about the record is checked before connecting: its errors are exit 2
         folder = find_run(args.runs_dir, args.run_id)
+        check_run_folder(folder, (SPEC_FILE, INPUTS_FILE))  # nothing unpickled from a stranger
         cluster = cluster_of(folder)
         online = resume or needs_cluster(folder)
-    except RunError as exc:
-        return _fail(ExitCode.USAGE, str(exc))
+        latest_lines(folder)
+    except _record_errors() as exc:
+        return _record_fail(folder or args.run_id or runs_root(args.runs_dir), exc)
     headless = _headless(args)
     session = None
     remote = None
@@ -395,14 +505,18 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
                 job = session.attach(folder)
             else:
                 info = ClusterInfo(
-                    profile=cluster.get("profile", "default"),
-                    cluster_id=cluster.get("cluster_id", ""),
+                    profile=str(cluster.get("profile") or "default"),
+                    cluster_id=str(cluster.get("cluster_id") or ""),
                     engines=int(cluster.get("engines") or 0),
                     location=str(cluster.get("location", "local")),
                 )
                 job = Job.restore(folder, None, info, controller_timeout=args.timeout)
         except RunError as exc:
-            return _fail(ExitCode.USAGE, str(exc))
+            return _fail(ExitCode.USAGE, one_line(exc))
+        except _record_errors() as exc:
+            if session:  # with a cluster, only RunError is certainly about the record
+                raise
+            return _record_fail(folder, exc)
         if resume:
             todo = job.retryable()
             if not todo and job.finished():

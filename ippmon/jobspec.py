@@ -8,6 +8,7 @@ the job and the field -- never a traceback (DESIGN.md, "Job-spec file"). Built-i
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.resources
 import json
@@ -33,6 +34,8 @@ DEFAULT_FILE = "ippmon.toml"
 BUILTIN = "built-in"
 FLAG_KEYS = ("chunksize", "ordered", "retries", "timeout")
 JOB_KEYS = ("description", "function", "inputs", "kwargs", *FLAG_KEYS)
+# Deeper data is no job's inputs, and pickling or writing it as JSON would recurse too deeply.
+MAX_NESTING = 100
 INPUT_FORMS = (
     "a list [1, 2, 3], { range = [start, stop] } or [start, stop, step], "
     '{ file = "inputs.jsonl" }, or { call = "module:function" }'
@@ -72,6 +75,9 @@ def _rebuild_error(message: str, path: str | None, job: str | None, fld: str | N
     return SpecError(message, path=path, job=job, field=fld)
 
 
+_PRELOADED = "_preloaded_inputs"
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One submittable job, already validated. Plain data, so other modules and tests can build
@@ -100,7 +106,11 @@ class JobSpec:
 
     def load_inputs(self) -> list:
         """The input items, one per call. Reads the inputs file or calls the `call` function now
-        (it may be slow or change between load and submit). Raises SpecError."""
+        (it may be slow or change between load and submit), unless this is a copy made by
+        `preload_inputs` whose items were not used yet. Raises SpecError."""
+        preloaded = self.__dict__.pop(_PRELOADED, None)  # once: a resubmit loads afresh
+        if preloaded is not None:
+            return preloaded
         try:
             items = _read_inputs(self.inputs, self._dir())
         except (_InputsError, shipping.RefError) as exc:
@@ -108,6 +118,20 @@ class JobSpec:
         if not items:
             raise self._error("produced no inputs; a job needs at least one", "inputs")
         return items
+
+    def preload_inputs(self) -> JobSpec:
+        """Load the inputs now (call the `call` function, read the file) and return a copy of
+        this spec whose next `load_inputs` returns these very items: the command line checks a
+        job's inputs completely before it connects, and submits what it checked without calling
+        the function twice. Raises SpecError."""
+        items = self.load_inputs()
+        copy = dataclasses.replace(self)
+        object.__setattr__(copy, _PRELOADED, items)
+        return copy
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (in a run's spec.pickle, to a worker process) without preloaded items."""
+        return {k: v for k, v in self.__dict__.items() if k != _PRELOADED}
 
     def task_function(self) -> Callable[[object], object]:
         """What to pass to a load-balanced view's `map_async`: calls `function(item, **kwargs)`
@@ -198,6 +222,11 @@ def _read_toml(label: str) -> dict:
         raise SpecError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=label) from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"TOML syntax error: {exc}", path=label) from None
+    except RecursionError:  # the TOML parser recurses once per level of nesting
+        raise SpecError(
+            f"arrays or tables nested too deeply to read (ippmon takes up to {MAX_NESTING} levels)",
+            path=label,
+        ) from None
 
 
 def _parse(data: dict, label: str, base: str) -> tuple[dict[str, JobSpec], dict[str, SpecError]]:
@@ -262,6 +291,9 @@ def _build(name: str, table: object, label: str, base: str) -> JobSpec:
     kwargs = table.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise fail(f"must be a table like {{ delay = 0.2 }}, got {_show(kwargs)}", "kwargs")
+    for key in ("inputs", "kwargs"):
+        if _too_deep(table.get(key)):
+            raise fail(f"arrays or tables nested more than {MAX_NESTING} levels deep", key)
     flags = _Flags()
     if "chunksize" in table:
         chunksize = table["chunksize"]
@@ -298,6 +330,24 @@ def _build(name: str, table: object, label: str, base: str) -> JobSpec:
         base_dir=base,
         **flags,
     )
+
+
+def _too_deep(value: object, limit: int | None = None) -> bool:
+    """Whether arrays/tables nest deeper than `limit` (without recursing: that is the point)."""
+    limit = MAX_NESTING if limit is None else limit
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 class _Flags(TypedDict, total=False):

@@ -132,8 +132,10 @@ class RunRecord:
 
     @classmethod
     def create(cls, runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
+        from ippmon.trust import make_private_dirs  # trust -> runs -> records: import here
+
         root = Path(runs_dir) if runs_dir else default_runs_dir()
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(root)  # every folder it creates 0700, not only the last
         folder = root / run_id
         folder.mkdir(mode=0o700)
         record = cls(folder)
@@ -189,9 +191,13 @@ class RunRecord:
             os.fsync(f.fileno())
 
     def load_pickle(self, name: str) -> object:
+        """Unpickle a file of this run, only if the runs dir, this folder and the file are the
+        user's alone (unpickling runs code): else `trust.UntrustedError`, a RunError."""
         import pickle
 
-        with (self.folder / name).open("rb") as f:
+        from ippmon.trust import open_trusted  # trust -> runs -> records: import here
+
+        with open_trusted(self.folder / name) as f:
             return pickle.load(f)
 
     def read_run(self) -> dict:

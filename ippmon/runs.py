@@ -109,19 +109,27 @@ def list_runs(runs_dir: str | None) -> list[RunSummary]:
 
 
 def find_run(runs_dir: str | None, run_id: str | None) -> Path:
-    """The run folder for `run_id` (a unique prefix will do), or the newest run."""
+    """The run folder for `run_id` (a unique prefix will do), or the newest run. A run id is a
+    name inside the runs dir: a path (`../x`, `/etc`, `a/b`) or a glob pattern is refused."""
+    from ippmon.trust import check_run_id  # trust imports this module
+
     root = runs_root(runs_dir)
     if run_id is None:
         runs = list_runs(runs_dir)
         if not runs:
             raise RunError(f"no runs in {root}")
         return runs[0].folder
-    exact = root / run_id
-    if (exact / RUN_FILE).is_file():
-        return exact
-    matches = (
-        [f for f in root.glob(f"{run_id}*") if (f / RUN_FILE).is_file()] if root.is_dir() else []
-    )
+    check_run_id(run_id)
+    try:  # plain prefix matching of the runs dir's own entries: nothing outside it can match
+        exact = root / run_id
+        if (exact / RUN_FILE).is_file():
+            return exact
+        names = sorted(f.name for f in root.iterdir()) if root.is_dir() else []
+        matches = [
+            root / n for n in names if n.startswith(run_id) and (root / n / RUN_FILE).is_file()
+        ]
+    except OSError as exc:
+        raise RunError(f"{root}: cannot look for runs: {exc.strerror or exc}") from None
     if len(matches) == 1:
         return matches[0]
     if not matches:
