@@ -226,7 +226,7 @@ class RunRecord:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view) :]
+                    view = view[_write(fd, view) :]
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, start)
@@ -268,6 +268,9 @@ class RunRecord:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the lock
                 self._lock_fd = None
+
+
+_write = os.write  # the one call that appends (tests make it fail as a full disk would)
 
 
 def _why(exc: OSError) -> str:
