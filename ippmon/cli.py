@@ -414,7 +414,7 @@ def _runs(args: argparse.Namespace) -> int:
 
     from ippmon.model import format_duration
     from ippmon.runs import list_runs, runs_root
-    from ippmon.text import strip_ansi
+    from ippmon.terminal import plain
 
     try:
         runs = list_runs(args.runs_dir)
@@ -433,8 +433,8 @@ def _runs(args: argparse.Namespace) -> int:
         c = r.counts
         age = format_duration(now - r.created) if r.created else "?"
         table.add_row(
-            Text(strip_ansi(r.run_id)),  # names from files: shown as text, never as markup
-            Text(strip_ansi(r.job)),
+            Text(plain(r.run_id)),  # names from files: shown as text, never as markup
+            Text(plain(r.job)),
             r.state,
             f"{r.done}/{r.total}",
             str(c.get("ok", 0)),
@@ -446,7 +446,7 @@ def _runs(args: argparse.Namespace) -> int:
     console.print(table)
     for r in runs:
         if r.problem:  # one line each: a damaged record, or a torn last line skipped
-            print(f"ippmon: {strip_ansi(r.problem)}", file=sys.stderr)
+            print(f"ippmon: {plain(r.problem)}", file=sys.stderr)
     return ExitCode.OK
 
 

@@ -1,17 +1,9 @@
-"""Text for people from whatever the cluster and Python hand us: one line of an error, and text
-without terminal escape codes."""
+"""Text for people from whatever the cluster and Python hand us: one line of an error.
+(Text without terminal escape codes: `ippmon.terminal`.)"""
 
 from __future__ import annotations
 
-import re
-
-# Terminal escape sequences: CSI (colours, cursor moves: ESC [ ... final byte) and OSC (window
-# titles, hyperlinks, clipboard: ESC ] ... BEL or ESC \). IPython colours tracebacks with them.
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-
-
-def strip_ansi(text: str) -> str:
-    return ANSI.sub("", text)
+from ippmon.terminal import plain as strip_ansi  # noqa: F401 - until the task screen uses plain
 
 
 def first_line(text: str) -> str:

@@ -29,7 +29,8 @@ from ippmon.model import (
     TaskState,
 )
 from ippmon.records import epoch
-from ippmon.text import first_line, strip_ansi
+from ippmon.terminal import emulate, plain
+from ippmon.text import first_line
 
 
 class Event(Enum):
@@ -72,8 +73,12 @@ class Chunk:
     amended: bool = False  # recorded again: its output grew after it was first recorded
     recorded_lens: dict[str, int] = field(default_factory=dict)  # output lengths when recorded
     results: list | None = None
-    error: tuple[str, str, str] | None = None  # ename, evalue, traceback (no ANSI)
+    error: tuple[str, str, str] | None = None  # ename, evalue, traceback (plain text)
     lens: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    # Output is read from the metadata's text, where ipyparallel collapses a line rewritten with
+    # `\r` to its latest state: only whole lines (up to the last newline) never change, so the
+    # lines shown are cut from there (`stable`); the line still being written is `partial`.
+    stable: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     partial: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
 
     @property
@@ -118,7 +123,7 @@ def classify(result: object, cancelling: bool) -> tuple[TaskState, tuple[str, st
     tb = getattr(result, "traceback", None) or ""
     if isinstance(tb, list):
         tb = "\n".join(tb)
-    error = (ename, evalue or "", strip_ansi(str(tb)))
+    error = (ename, evalue or "", plain(str(tb)))
     if ename == "TaskAborted" or type(result).__name__ == "TaskAborted":
         return TaskState.CANCELLED, error
     if ename == "KeyboardInterrupt" and cancelling:
@@ -349,23 +354,28 @@ class Tracker:
             eng.chunk, eng.since = chunk, t
         for stream in ("stdout", "stderr"):
             text = md.get(stream) or ""
-            if len(text) > chunk.lens[stream]:
-                new = text[chunk.lens[stream] :]
-                chunk.lens[stream] = len(text)
-                self._emit(chunk, stream, new, final=False)
+            chunk.lens[stream] = len(text)
+            tail = text[chunk.stable[stream] :]
+            if tail != chunk.partial[stream]:
+                self._emit(chunk, stream, tail, final=False)
 
-    def _emit(self, chunk: Chunk, stream: str, new: str, final: bool) -> None:
-        text = chunk.partial[stream] + new
-        lines = text.split("\n")
-        chunk.partial[stream] = "" if final else lines.pop()
+    def _emit(self, chunk: Chunk, stream: str, tail: str, final: bool) -> None:
+        """Show the whole lines of `tail` (the output after the lines shown before); the rest is
+        the line being written (unless `final`), shown as its engine's current line."""
+        lines = tail.split("\n")
+        partial = "" if final else lines.pop()
+        chunk.stable[stream] += len(tail) - len(partial)
+        chunk.partial[stream] = partial
         if final and lines and lines[-1] == "":
             lines.pop()
         index = chunk.indices[0]
         for line in lines:
             self._seq += 1
-            self._output.append(OutputLine(self._seq, index, chunk.engine, stream, line))
-        if lines and chunk.engine is not None:
-            self._engine(chunk.engine).last_line = lines[-1]
+            text = emulate(line)
+            self._output.append(OutputLine(self._seq, index, chunk.engine, stream, text))
+        current = partial or (lines[-1] if lines else "")
+        if current and chunk.engine is not None:
+            self._engine(chunk.engine).last_line = plain(current)
 
     def _finish(self, chunk: Chunk, result: object, t: float) -> None:
         if chunk.state.finished:
@@ -394,7 +404,9 @@ class Tracker:
             eng.busy_s += duration if duration is not None else max(0.0, t - eng.since)
         if error and state is not TaskState.CANCELLED:
             self._n_failures += len(chunk.indices)
-            self._failures.append(Failure(chunk.indices[0], state, eid, error[0], error[1]))
+            self._failures.append(
+                Failure(chunk.indices[0], state, eid, plain(error[0]), plain(error[1]))
+            )
         self._waiting_output.append(chunk)
 
     def _take_recordable(self, now: float) -> list[Chunk]:
@@ -442,7 +454,7 @@ class Tracker:
         """An unterminated last line goes out as a line of its own once the chunk is recorded."""
         for stream in ("stdout", "stderr"):
             if chunk.partial[stream]:
-                self._emit(chunk, stream, "", final=True)
+                self._emit(chunk, stream, chunk.partial[stream], final=True)
 
     def _amend(self, chunk: Chunk, note: str) -> Chunk:
         self._flush_partial(chunk)
@@ -629,11 +641,11 @@ class Tracker:
 def _first_line(chunk: Chunk) -> str:
     if chunk.error:
         ename, evalue, _tb = chunk.error
-        return first_line(f"{ename}: {evalue}") if evalue else ename
+        return plain(first_line(f"{ename}: {evalue}") if evalue else ename)
     for stream in ("stderr", "stdout"):
         text = (chunk.md.get(stream) or "").rstrip("\n")
         if text:
-            return text.rsplit("\n", 1)[-1]
+            return plain(text.rsplit("\n", 1)[-1])
     return ""
 
 
