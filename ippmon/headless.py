@@ -61,9 +61,13 @@ def summary_lines(snap: JobSnapshot, record: str | None = None) -> list[str]:
     if pending:
         counts += f", {pending} still queued or running on the cluster"
     lines = [f"{head} - {counts}"]
-    timing = f"elapsed {format_duration(snap.elapsed_s)} · serial {format_duration(snap.serial_s)}"
+    timing = f"elapsed {format_duration(snap.elapsed_s)}"
+    if snap.wall_s is not None and snap.wall_s - snap.elapsed_s >= 1.0:
+        timing += f" (wall clock {format_duration(snap.wall_s)}, pauses not counted)"
+    timing += f" · serial {format_duration(snap.serial_s)}"
     if snap.speedup is not None:
-        timing += f" · speedup {snap.speedup:.2f}x on {snap.n_engines} engines"
+        n = snap.n_engines
+        timing += f" · speedup {snap.speedup:.2f}x on {n} engine{'' if n == 1 else 's'}"
         if snap.efficiency is not None:
             timing += f" (efficiency {snap.efficiency:.0%})"
     lines.append(timing)

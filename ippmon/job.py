@@ -654,7 +654,11 @@ class Job:
                 "detached": iso(self._detached_at),
                 "updated": iso(self.clock()),
                 "elapsed_s": round(snap.elapsed_s, 3),
+                "wall_s": None if snap.wall_s is None else round(snap.wall_s, 3),
                 "serial_s": round(snap.serial_s, 3),
+                "engine_s": None if snap.engine_s is None else round(snap.engine_s, 3),
+                "speedup": None if snap.speedup is None else round(snap.speedup, 4),
+                "efficiency": None if snap.efficiency is None else round(snap.efficiency, 4),
                 "counts": {s.value: n for s, n in snap.counts.items()},
                 "attempts": [dict(a) for a in self._attempts],
             }

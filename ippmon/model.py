@@ -77,8 +77,10 @@ class EngineView:
     running_for_s: float = 0.0
     tasks_done: int = 0
     busy_s: float = 0.0
-    busy_pct: float = 0.0  # busy seconds / elapsed, 0..100
+    busy_pct: float = 0.0  # busy seconds / its time on the job (`job_s`), 0..100
     last_line: str = ""
+    job_s: float = 0.0  # seconds it was registered while the job had tasks out
+    left: bool = False  # unregistered while idle ("left"); not alive and not left: "gone"
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class JobSnapshot:
     total: int
     submitted: int  # tasks sent so far (== total once submission finished)
     counts: Mapping[TaskState, int]
-    elapsed_s: float
+    elapsed_s: float  # the job's own time: while any of its tasks was out (submitted, no reply)
     serial_s: float  # sum of finished tasks' durations
     tasks_per_s: float
     eta_s: float | None
@@ -116,6 +118,8 @@ class JobSnapshot:
     run_id: str = ""
     message: str = ""  # a one-line notice (e.g. "controller unreachable")
     output_pending: int = 0  # finished tasks whose output is still arriving (not yet recorded)
+    wall_s: float | None = None  # first submission to the end, pauses included (None: = elapsed)
+    engine_s: float | None = None  # engine-seconds the job could use (None: engines x elapsed)
 
     def count(self, state: TaskState) -> int:
         return self.counts.get(state, 0)
@@ -134,6 +138,10 @@ class JobSnapshot:
 
     @property
     def efficiency(self) -> float | None:
+        """Busy engine time over the engine time the job could use: each engine counted from
+        its arrival (or the job's start) to its departure (or the job's end)."""
+        if self.engine_s is not None:
+            return self.serial_s / self.engine_s if self.engine_s > 0 and self.serial_s else None
         s = self.speedup
         n = self.n_engines
         return s / n if s is not None and n else None

@@ -11,6 +11,7 @@ No ipyparallel or Textual import here: the metadata is a plain dict per chunk (i
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -74,6 +75,7 @@ class Chunk:
     recorded_lens: dict[str, int] = field(default_factory=dict)  # output lengths when recorded
     results: list | None = None
     error: tuple[str, str, str] | None = None  # ename, evalue, traceback (plain text)
+    sent_at: float | None = None  # tracker clock when registered (if md has no `submitted`)
     lens: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     # Output is read from the metadata's text, where ipyparallel collapses a line rewritten with
     # `\r` to its latest state: only whole lines (up to the last newline) never change, so the
@@ -89,6 +91,45 @@ class Chunk:
         return max(0.0, completed - started)
 
 
+class Spans:
+    """A union of time spans, kept merged and sorted (few: the gaps between busy periods)."""
+
+    def __init__(self) -> None:
+        self.spans: list[list[float]] = []
+
+    def add(self, start: float, end: float) -> None:
+        if end < start:
+            start, end = end, start
+        spans = self.spans
+        i = bisect.bisect_left(spans, [start, start])
+        if i and spans[i - 1][1] >= start:
+            i -= 1
+        j = i
+        while j < len(spans) and spans[j][0] <= end:
+            start, end = min(start, spans[j][0]), max(end, spans[j][1])
+            j += 1
+        spans[i:j] = [[start, end]]
+
+    def length(self, extra: tuple[float, float] | None = None) -> float:
+        """Seconds covered, with `extra` (an open span) counted in too."""
+        spans = self.spans
+        if extra is not None:
+            merged = Spans()
+            merged.spans = [list(x) for x in spans]
+            merged.add(*extra)
+            spans = merged.spans
+        return sum(e - s for s, e in spans)
+
+    def overlap(self, start: float, end: float, extra: tuple[float, float] | None = None) -> float:
+        """Seconds of [start, end] these spans (and `extra`) cover."""
+        spans = self.spans if extra is None else [*self.spans, list(extra)]
+        union = Spans()
+        for s, e in spans:
+            if e > start and s < end:
+                union.add(max(s, start), min(e, end))
+        return union.length()
+
+
 @dataclass
 class _Engine:
     id: int
@@ -98,6 +139,9 @@ class _Engine:
     tasks_done: int = 0
     busy_s: float = 0.0
     last_line: str = ""
+    arrived: float = float("-inf")  # when it registered: -inf for those there from the start
+    left_at: float | None = None  # when it unregistered (None while registered)
+    lost_task: bool = False  # it left while running a task (gone), not idle (left)
 
 
 @dataclass(frozen=True)
@@ -169,6 +213,11 @@ class Tracker:
         self._rate_samples: deque[tuple[float, int]] = deque()
         self._started_at: float | None = None
         self._finished_at: float | None = None
+        # The job's own time: spans from a task's submission to its reply (the tasks' own
+        # timestamps), so a detached gap or a pause before a resubmit add nothing.
+        self._busy = Spans()
+        self._outstanding: deque[Chunk] = deque()  # unfinished chunks, oldest submission first
+        self._seen_engines = False
         self._submitted = 0
         self._submitting = False
         self._cancelling = False
@@ -199,7 +248,9 @@ class Tracker:
             retried: set[int] = set()
             for indices, md in chunks:
                 chunk = Chunk(key=len(self._chunks), indices=list(indices), attempt=attempt, md=md)
+                chunk.sent_at = self.clock()
                 self._chunks.append(chunk)
+                self._outstanding.append(chunk)
                 keys.append(chunk.key)
                 for i in chunk.indices:
                     old = self._task_chunk[i]
@@ -226,14 +277,19 @@ class Tracker:
         """The engines registered right now (`rc.ids`: cheap). Missing ones are marked gone."""
         ids = set(ids)
         with self._lock:
+            now = self.clock()
             for eid in ids:
-                if eid not in self._engines:
-                    self._engines[eid] = _Engine(eid)
-                else:
-                    self._engines[eid].alive = True
+                eng = self._engines.get(eid)
+                if eng is None:  # those of the first call were there before the job
+                    arrived = now if self._seen_engines else float("-inf")
+                    self._engines[eid] = _Engine(eid, arrived=arrived)
+                elif not eng.alive:  # back again (the same id re-registered)
+                    eng.alive, eng.left_at, eng.lost_task = True, None, False
             for eid, eng in self._engines.items():
-                if eid not in ids:
-                    eng.alive = False
+                if eid not in ids and eng.alive:
+                    eng.alive, eng.left_at = False, now
+                    eng.lost_task = eng.chunk is not None
+            self._seen_engines = True
 
     def begin_submission(self, n: int, attempt: int) -> None:
         """A new attempt of n tasks is about to be sent: the job is no longer finished, even
@@ -391,6 +447,10 @@ class Tracker:
             chunk.results = list(items) if len(items) == len(chunk.indices) else [result]
         self._set_state(chunk, state)
         chunk.done_at = t
+        submitted = epoch(chunk.md.get("submitted")) or chunk.sent_at
+        replied = epoch(chunk.md.get("received")) or epoch(chunk.md.get("completed")) or t
+        if submitted is not None:
+            self._busy.add(submitted, max(submitted, replied))
         duration = chunk.duration_s
         if duration is not None:
             self._serial_s += duration
@@ -513,7 +573,9 @@ class Tracker:
             now = self.clock()
             start = self._started_at if self._started_at is not None else now
             end = self._finished_at if self._finished_at is not None else now
-            elapsed = max(0.0, end - start)
+            wall = max(0.0, end - start)
+            running = self._running_span(now)
+            elapsed = self._busy.length(running)
             rate = self._rate(now)
             remaining = self.total - self.done
             eta = remaining / rate if rate > 0 and self._finished_at is None else None
@@ -527,7 +589,7 @@ class Tracker:
                 phase = Phase.CANCELLING
             else:
                 phase = Phase.RUNNING
-            engines = tuple(self._engine_view(e, end, elapsed) for e in self._engines.values())
+            engines = tuple(self._engine_view(e, end, running) for e in self._engines.values())
             return JobSnapshot(
                 name=self.name,
                 phase=phase,
@@ -535,6 +597,8 @@ class Tracker:
                 submitted=self.submitted,
                 counts=dict(self._counts),
                 elapsed_s=elapsed,
+                wall_s=wall,
+                engine_s=sum(e.job_s for e in engines),
                 serial_s=self._serial_s,
                 tasks_per_s=rate,
                 eta_s=eta,
@@ -549,10 +613,26 @@ class Tracker:
                 output_pending=len(self._waiting_output),
             )
 
-    def _engine_view(self, eng: _Engine, now: float, elapsed: float) -> EngineView:
+    def _running_span(self, now: float) -> tuple[float, float] | None:
+        """From the oldest unfinished task's submission to now (None when none is out)."""
+        out = self._outstanding
+        while out and out[0].state.finished:
+            out.popleft()
+        if not out:
+            return None
+        first = out[0]
+        submitted = epoch(first.md.get("submitted")) or first.sent_at
+        return None if submitted is None else (min(submitted, now), now)
+
+    def _engine_view(
+        self, eng: _Engine, now: float, running_span: tuple[float, float] | None
+    ) -> EngineView:
         running = eng.chunk is not None and eng.alive
         running_for = max(0.0, now - eng.since) if running else 0.0
         busy = eng.busy_s + running_for
+        # its time on the job: while it was registered and the job had tasks out
+        until = eng.left_at if eng.left_at is not None else now
+        job_s = self._busy.overlap(eng.arrived, until, running_span)
         return EngineView(
             id=eng.id,
             alive=eng.alive,
@@ -560,8 +640,10 @@ class Tracker:
             running_for_s=running_for,
             tasks_done=eng.tasks_done,
             busy_s=busy,
-            busy_pct=min(100.0, 100.0 * busy / elapsed) if elapsed > 0 else 0.0,
+            busy_pct=min(100.0, 100.0 * busy / job_s) if job_s > 0 else 0.0,
             last_line=eng.last_line,
+            job_s=job_s,
+            left=not eng.alive and not eng.lost_task,
         )
 
     def _rate(self, now: float) -> float:
