@@ -1,18 +1,24 @@
-"""The streamed stdout/stderr of every task, as plain text, following the end unless paused.
+"""The streamed stdout/stderr of every task, following the end unless paused.
 
-`Log`, not `RichLog`: task output is shown exactly as written and can never inject markup, and
-one `write_lines` batch per update keeps tens of thousands of lines cheap. `Log` cannot colour
-single lines, so each line carries its origin in a prefix, and stderr is marked with a `!` right
-after it:
+`Log`, not `RichLog`: task output is shown as text and can never inject markup, and one
+`write_lines` batch per update keeps tens of thousands of lines cheap (no layout per batch).
+Each line carries its origin in a prefix, and stderr is marked with a `!` right after it:
 
     [e1 #17] an ordinary line           (stdout of task 17 on engine 1)
     [e1 #17]! Traceback (most recent…   (stderr)
+
+The lines arrive as `ippmon.terminal` leaves them: printable text and SGR colour codes, nothing
+else. The log holds their plain text; the colours of a coloured line are kept beside it and laid
+on by the log's highlighter when the line is drawn (only visible lines are drawn).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
+from rich.highlighter import Highlighter
+from rich.text import Span, Text
 from textual.binding import Binding
 from textual.events import Resize
 from textual.geometry import Size
@@ -21,6 +27,7 @@ from textual.widgets import Log
 
 from ippmon import _compat
 from ippmon.model import OutputLine
+from ippmon.terminal import styled
 
 MAX_LINES = 5000
 
@@ -29,6 +36,30 @@ def format_line(line: OutputLine) -> str:
     engine = "e?" if line.engine is None else f"e{line.engine}"
     mark = "!" if line.stream == "stderr" else ""
     return f"[{engine} #{line.index}]{mark} {line.text}"
+
+
+class _Colours(Highlighter):
+    """The SGR colours of the coloured lines, by their plain text (bounded: the newest kept)."""
+
+    def __init__(self, limit: int) -> None:
+        self.spans: OrderedDict[str, list[Span]] = OrderedDict()
+        self.limit = limit
+
+    def add(self, line: str) -> str:
+        """The plain text of `line` to put in the log; its colours kept here."""
+        if "\x1b" not in line:
+            return line
+        text = styled(line)
+        self.spans[text.plain] = text.spans
+        self.spans.move_to_end(text.plain)
+        while len(self.spans) > self.limit:
+            self.spans.popitem(last=False)
+        return text.plain
+
+    def highlight(self, text: Text) -> None:
+        spans = self.spans.get(text.plain)
+        if spans:
+            text.spans.extend(spans)
 
 
 class OutputLog(Log):
@@ -53,7 +84,8 @@ class OutputLog(Log):
         _compat.scroll_update(self, size)
 
     def __init__(self, *, max_lines: int = MAX_LINES, **kwargs) -> None:
-        super().__init__(max_lines=max_lines, auto_scroll=True, **kwargs)
+        super().__init__(max_lines=max_lines, auto_scroll=True, highlight=True, **kwargs)
+        self.highlighter = self._colours = _Colours(max_lines)
         self.border_title = "output"
         self._count = 0
         self._show_follow()
@@ -63,7 +95,7 @@ class OutputLog(Log):
         texts = []
         if dropped:
             texts.append(f"[ippmon] … {dropped:,} lines dropped: the job's output buffer was full")
-        texts.extend(format_line(line) for line in lines)
+        texts.extend(self._colours.add(format_line(line)) for line in lines)
         if texts:
             self._count += len(lines)
             # Log only auto-scrolls when it was at the end, which a batch that first overflows
