@@ -71,6 +71,9 @@ def summary_lines(snap: JobSnapshot, record: str | None = None) -> list[str]:
         if snap.efficiency is not None:
             timing += f" (efficiency {snap.efficiency:.0%})"
     lines.append(timing)
+    for finding in snap.findings:
+        change = f" → {finding.change}" if finding.change else ""
+        lines.append(f"advice: {finding.text}{change}")
     if snap.n_failures:
         shown = [f for f in snap.failures if f.state is not TaskState.CANCELLED]
         lines.append(f"failures ({snap.n_failures}):")

@@ -17,16 +17,19 @@ import gc
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ippmon import __version__, _compat
+from ippmon.diagnosis import MIN_CHUNKS, diagnose
 from ippmon.model import (
     ClusterInfo,
+    Finding,
     JobSnapshot,
     OutputLine,
+    Phase,
     RunState,
     TaskDetail,
     TaskRow,
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from ippmon.attach import HubWatcher
     from ippmon.jobspec import JobSpec
 
+DIAGNOSE_EVERY_S = 10.0  # while a job runs, its diagnosis is worked out again this often
 SLICE_TASKS = 256  # chunks sent per map_async call
 BEHIND_NOTICE_S = 5.0  # say so when the client's IO thread is this far behind its sockets
 SPEC_FILE = "spec.pickle"  # the JobSpec, so `resume` can rerun without the spec file's job table
@@ -231,6 +235,9 @@ class Job:
         self._record_lock = threading.RLock()
         self._unrecorded: list[Chunk] = []  # final chunks the record could not take yet
         self._touched = restore is None  # changed since read back: close() rewrites run.json
+        self._findings: tuple[Finding, ...] = ()
+        self._diagnosed_at = float("-inf")
+        self._diagnosed_final = False
         self._heard_at = float("-inf")  # time.monotonic() of the last message from the cluster
         self.probe = (
             ControllerProbe(client, timeout=controller_timeout, heard=lambda: self._heard_at)
@@ -461,7 +468,26 @@ class Job:
         if tracker.settled and self._state is RunState.RUNNING:
             self._state = RunState.FINISHED
             self._write_run()
-        return tracker.snapshot()
+        return self._with_findings(tracker.snapshot())
+
+    def _with_findings(self, snap: JobSnapshot) -> JobSnapshot:
+        """The snapshot with the diagnosis (`ippmon.diagnosis`): worked out again every
+        `DIAGNOSE_EVERY_S` while the job runs, and once more when it has finished."""
+        now = time.monotonic()
+        final = snap.phase is Phase.FINISHED
+        due = now - self._diagnosed_at >= DIAGNOSE_EVERY_S and snap.done >= MIN_CHUNKS
+        if (final and not self._diagnosed_final) or (not final and due):
+            self._diagnosed_at, self._diagnosed_final = now, final
+            engines = max(snap.n_engines, sum(1 for e in snap.engines if e.tasks_done))
+            self._findings = tuple(
+                diagnose(
+                    self.tracker.timeline(),
+                    engines=engines,
+                    total_items=len(self.inputs),
+                    chunksize=self.spec.chunksize or 1,
+                )
+            )
+        return replace(snap, findings=self._findings) if self._findings else snap
 
     def _check_controller(self) -> None:
         """Notices for a controller that does not answer, and for a client that is behind."""
@@ -536,7 +562,8 @@ class Job:
         return [chunk_detail(chunk, i) for i in chunk.indices]
 
     def snapshot(self) -> JobSnapshot:
-        return self.tracker.snapshot()
+        snap = self.tracker.snapshot()
+        return replace(snap, findings=self._findings) if self._findings else snap
 
     def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
         return self.tracker.output_since(seq)

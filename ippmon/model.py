@@ -97,6 +97,16 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One reason a job is slow (`ippmon.diagnosis`), and what to change."""
+
+    kind: str  # "too-small" | "stragglers" | "too-few" | "slow-engine" | "idle-queued"
+    text: str  # plain words with the numbers behind them
+    change: str = ""  # what to change in the job spec ("" when there is nothing to change)
+    chunksize: int | None = None  # the suggested chunksize, when that is the change
+
+
+@dataclass(frozen=True)
 class JobSnapshot:
     """Everything a screen needs to draw one job at one moment."""
 
@@ -120,6 +130,7 @@ class JobSnapshot:
     output_pending: int = 0  # finished tasks whose output is still arriving (not yet recorded)
     wall_s: float | None = None  # first submission to the end, pauses included (None: = elapsed)
     engine_s: float | None = None  # engine-seconds the job could use (None: engines x elapsed)
+    findings: tuple[Finding, ...] = ()  # why it is slow (`ippmon.diagnosis`), once there is enough
 
     def count(self, state: TaskState) -> int:
         return self.counts.get(state, 0)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ippmon.diagnosis import Ran
 from ippmon.model import (
     EngineView,
     Failure,
@@ -655,6 +656,23 @@ class Tracker:
             span = self._finished_at - self._started_at
             return self.total / span if span > 0 else 0.0
         return (d1 - d0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
+
+    def timeline(self) -> list[Ran]:
+        """Every chunk that ran to a result (ok or failed), with its engine and times (O(chunks):
+        for the diagnosis, now and then)."""
+        with self._lock:
+            out = []
+            for chunk in self._chunks:
+                if chunk.state not in (TaskState.OK, TaskState.ERROR) or chunk.engine is None:
+                    continue
+                md = chunk.md
+                times = [epoch(md.get(k)) for k in ("submitted", "started", "completed")]
+                submitted, started, completed = times
+                if submitted is None or started is None or completed is None:
+                    continue
+                n = len(chunk.indices)
+                out.append(Ran(chunk.indices[0], n, chunk.engine, submitted, started, completed))
+            return out
 
     def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
         """Lines newer than `seq`, oldest first, and how many the bounded buffer dropped before

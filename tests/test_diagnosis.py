@@ -1,0 +1,109 @@
+"""The diagnosis (`ippmon.diagnosis`) on timelines recorded from real runs on a 2-engine cluster
+(`python -m scripts.record_timelines`), and on variations of them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from ippmon.diagnosis import MIN_CHUNKS, Ran, diagnose
+from ippmon.headless import summary_lines
+from ippmon.model import Finding, JobSnapshot, Phase, TaskState
+
+TIMELINES = Path(__file__).parent / "data" / "timelines"
+
+
+def recorded(name: str) -> tuple[list[Ran], dict]:
+    data = json.loads((TIMELINES / f"{name}.json").read_text())
+    return [Ran(**r) for r in data["timeline"]], data
+
+
+def judge(runs: list[Ran], data: dict, **overrides: int) -> list[Finding]:
+    args = {"engines": data["engines"], "total_items": data["total_items"]}
+    args["chunksize"] = data["chunksize"]
+    args.update(overrides)
+    return diagnose(runs, **args)
+
+
+def test_near_instant_tasks_are_too_small_and_a_chunksize_is_worked_out() -> None:
+    runs, data = recorded("tiny")  # 2,000 tasks of ~0.3 ms, one per chunk
+    (finding,) = judge(runs, data)
+    assert finding.kind == "too-small"
+    # chunks of ~1 s of work: 1 s / ~0.3 ms per item, capped at 2,000 / (4 chunks x 2 engines)
+    assert finding.chunksize == 250 and finding.change == "chunksize = 250"
+    assert "costs ~" in finding.text and "would cut the job from" in finding.text
+
+
+def test_a_healthy_job_gets_no_advice() -> None:
+    runs, data = recorded("squares")  # 100 tasks of 0.05-0.5 s
+    assert judge(runs, data) == []
+
+
+def test_stragglers_are_named() -> None:
+    runs, data = recorded("stragglers")  # 40 tasks of 0.2 s, every 13th 2 s
+    (finding,) = judge(runs, data)
+    assert finding.kind == "stragglers"
+    for index in (12, 25, 38):
+        assert f"#{index} (2.0s)" in finding.text
+    assert "held the end up" in finding.text
+
+
+def test_no_advice_from_a_handful_of_tasks() -> None:
+    runs, data = recorded("tiny")
+    assert judge(runs[: MIN_CHUNKS - 1], data) == []
+
+
+def test_one_slow_engine_is_named() -> None:
+    runs, data = recorded("squares")
+    slowed = [
+        dataclasses.replace(r, completed=r.started + 2.5 * r.run_s) if r.engine == 1 else r
+        for r in runs
+    ]
+    kinds = {f.kind: f for f in judge(slowed, data)}
+    per_engine = [statistics.median(r.run_s for r in slowed if r.engine == e) for e in (0, 1)]
+    ratio = per_engine[1] / per_engine[0]  # ~2.5 x the random mix engine 1 got vs engine 0's
+    assert ratio > 1.5
+    assert f"engine 1 is slow: its tasks take {ratio:.1f}× as long" in kinds["slow-engine"].text
+
+
+def test_fewer_tasks_than_engines() -> None:
+    runs = [Ran(i, 1, i, 0.0, 0.0, 10.0) for i in range(3)]
+    (finding,) = diagnose(runs, engines=4, total_items=3)
+    assert finding.kind == "too-few" and "3 for 4 engines" in finding.text
+
+
+def test_engines_idle_while_tasks_wait_point_at_the_scheduler() -> None:
+    """60 tasks of 0.2 s sent at t=0: engine 1 runs 57 back to back, engine 0 three and then
+    nothing while the rest wait."""
+    runs = [Ran(i, 1, 0, 0.0, 0.2 * i, 0.2 * (i + 1)) for i in range(3)]
+    runs += [Ran(i, 1, 1, 0.0, 0.2 * (i - 3), 0.2 * (i - 2)) for i in range(3, 60)]
+    kinds = [f.kind for f in diagnose(runs, engines=2, total_items=60)]
+    assert kinds == ["idle-queued"]
+
+
+def test_the_headless_summary_shows_the_advice() -> None:
+    finding = Finding("too-small", "tasks too small: ...", "chunksize = 250", 250)
+    snap = JobSnapshot(
+        name="tiny",
+        phase=Phase.FINISHED,
+        total=2000,
+        submitted=2000,
+        counts={TaskState.OK: 2000},
+        elapsed_s=4.9,
+        serial_s=0.6,
+        tasks_per_s=400,
+        eta_s=0,
+        findings=(finding,),
+    )
+    assert "advice: tasks too small: ... → chunksize = 250" in summary_lines(snap)
+
+
+@pytest.mark.parametrize("name", ["tiny", "squares", "stragglers"])
+def test_recorded_timelines_are_real_runs_of_two_engines(name: str) -> None:
+    runs, data = recorded(name)
+    assert {r.engine for r in runs} == {0, 1} and len(runs) == data["total_items"]
+    assert all(r.submitted <= r.started <= r.completed for r in runs)
