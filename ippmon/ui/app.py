@@ -13,8 +13,9 @@ cancel them, or stay), except on a local cluster ippmon started, which stops wit
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -44,12 +45,6 @@ if TYPE_CHECKING:
     from ippmon.jobspec import Catalog, JobSpec
 
 
-Reattach = Callable[..., JobHandle]
-"""A stand-in for `session.attach(folder)` in tests: `(folder, client, info, *, clock=...)`."""
-ListRuns = Callable[[str | None], Sequence[RunSummary]]
-"""`runs.list_runs(runs_dir)`, or a stand-in in tests."""
-
-
 class _NoBackend:
     """The backend of an app made `for_job`: it never connects."""
 
@@ -70,7 +65,7 @@ class IppmonApp(App[int]):
     """Returns the exit code: 0 all tasks ok (or nothing run), 1 some failed, were cancelled or
     were left running, 3 no cluster was reached."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "ippmon"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
@@ -88,11 +83,7 @@ class IppmonApp(App[int]):
         clock: Callable[[], float] = time.time,
         local_engines: int | None = None,
         poll_interval: float = 0.25,
-        reattach: Reattach | None = None,
-        list_runs: ListRuns = runs.list_runs,
     ) -> None:
-        """`list_runs` reads run records for the runs list (`a` on the job picker); choosing one
-        asks the session to `attach` it. Tests pass stand-ins for both."""
         super().__init__()
         self.backend = backend
         self.catalog = catalog
@@ -101,8 +92,6 @@ class IppmonApp(App[int]):
         self.clock = clock
         self.local_engines = local_engines
         self.poll_interval = poll_interval
-        self.reattach = reattach
-        self.list_runs = list_runs
         self._pending_job = job_name
         self._given_job: JobHandle | None = None
         self._given_attached = False
@@ -203,13 +192,17 @@ class IppmonApp(App[int]):
         """List the recorded runs (read in the screen's worker); choosing one attaches to it."""
         if self.session is None or self.running_monitor() is not None:
             return
-        runs_dir, list_runs = self.runs_dir, self.list_runs
         screen = RunsScreen(
-            lambda: list_runs(runs_dir),
+            self.read_runs,
             clock=self.clock,
-            where=str(runs.runs_root(runs_dir)),
+            where=str(runs.runs_root(self.runs_dir)),
         )
         self.push_screen(screen, self._run_chosen)
+
+    def read_runs(self) -> list[RunSummary]:
+        """The recorded runs, newest first, for the runs list (called in its worker thread).
+        The one seam for where runs come from: the tests' `RecordedApp` overrides it."""
+        return runs.list_runs(self.runs_dir)
 
     def _run_chosen(self, summary: RunSummary | None) -> None:
         session = self.session
@@ -222,11 +215,7 @@ class IppmonApp(App[int]):
     def _reattach(
         self, summary: RunSummary, session: Session
     ) -> tuple[RunSummary, JobHandle] | None:
-        if self.reattach is None:
-            job = session.attach(summary.folder)
-        else:
-            client = getattr(session, "client", None)
-            job = self.reattach(summary.folder, client, session.info, clock=self.clock)
+        job = session.attach(summary.folder)
         if get_current_worker().is_cancelled:  # another run was chosen meanwhile
             job.close()
             return None
