@@ -22,24 +22,25 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
 from ippmon import runs
 from ippmon.exit_codes import ExitCode
 from ippmon.model import JobSnapshot
 from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
-from ippmon.runs import RunError, RunSummary
-from ippmon.text import one_line
+from ippmon.runs import RunSummary
+from ippmon.ui.messages import Attached, CancelledBeforeQuitting
 from ippmon.ui.screens.closing import ClosingScreen
 from ippmon.ui.screens.cluster_picker import DEFAULT_LOCAL_ENGINES, ClusterPickerScreen
 from ippmon.ui.screens.confirm import ConfirmScreen, QuitConfirm
-from ippmon.ui.screens.connecting import Attempt, ConnectingScreen
+from ippmon.ui.screens.connecting import Attempt, AttemptKind, ConnectingScreen
 from ippmon.ui.screens.help import HelpScreen
 from ippmon.ui.screens.job_picker import JobPickerScreen
 from ippmon.ui.screens.leave import CANCEL, LEAVE, LeaveScreen
 from ippmon.ui.screens.monitor import MonitorScreen
 from ippmon.ui.screens.no_cluster import NoClusterScreen
 from ippmon.ui.screens.runs import RunsScreen
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 if TYPE_CHECKING:
     from ippmon.jobspec import Catalog, JobSpec
@@ -61,7 +62,7 @@ class _NoBackend:
         raise ConnectError("this ippmon watches one job and does not start clusters")
 
 
-class IppmonApp(App[int]):
+class IppmonApp(AnswersFromWorkers, App[int]):
     """Returns the exit code: 0 all tasks ok (or nothing run), 1 some failed, were cancelled or
     were left running, 3 no cluster was reached."""
 
@@ -98,6 +99,7 @@ class IppmonApp(App[int]):
         self._quitting = False  # cancelling the tasks before quitting
         self._owns_cluster = False  # the session is a local cluster this app started
         self.session: Session | None = None
+        self.monitor: MonitorScreen | None = None  # the job being watched, while it is shown
         self.last_snapshot: JobSnapshot | None = None
 
     @classmethod
@@ -123,12 +125,7 @@ class IppmonApp(App[int]):
 
     def on_mount(self) -> None:
         if self._given_job is not None:
-            monitor = MonitorScreen(
-                job=self._given_job,
-                poll_interval=self.poll_interval,
-                attached=self._given_attached,
-            )
-            self.push_screen(monitor, self._monitor_closed)
+            self._watch(job=self._given_job, attached=self._given_attached)
         elif self.local_engines:
             self.attempt(Attempt.local(self.local_engines))
         elif self.backend.target_given():
@@ -138,7 +135,7 @@ class IppmonApp(App[int]):
 
     def attempt(self, attempt: Attempt | None) -> None:
         if attempt is not None:
-            self._owns_cluster = attempt.kind == "local"
+            self._owns_cluster = attempt.kind is AttemptKind.LOCAL
             self.push_screen(ConnectingScreen(self.backend, attempt, self.clock), self._reached)
 
     def _reached(self, outcome: Session | list[ClusterChoice] | None) -> None:
@@ -175,10 +172,22 @@ class IppmonApp(App[int]):
         """Open the monitor for `spec`; it submits the job itself."""
         if self.session is None or self.running_monitor() is not None:
             return
-        monitor = MonitorScreen(
-            spec, session=self.session, runs_dir=self.runs_dir, poll_interval=self.poll_interval
+        self._watch(spec)
+
+    def _watch(
+        self, spec: JobSpec | None = None, *, job: JobHandle | None = None, attached: bool = False
+    ) -> None:
+        """Push the monitor that submits `spec`, or watches `job`, and hold on to it."""
+        self.monitor = MonitorScreen(
+            spec,
+            session=self.session if spec is not None else None,
+            job=job,
+            runs_dir=self.runs_dir,
+            poll_interval=self.poll_interval,
+            attached=attached,
+            clock=self.clock,
         )
-        self.push_screen(monitor, self._monitor_closed)
+        self.push_screen(self.monitor, self._monitor_closed)
 
     def on_job_picker_screen_submit(self, message: JobPickerScreen.Submit) -> None:
         self.submit(message.spec)
@@ -212,16 +221,15 @@ class IppmonApp(App[int]):
         self._reattach(summary, session)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="attach", description="reattach")
-    def _reattach(
-        self, summary: RunSummary, session: Session
-    ) -> tuple[RunSummary, JobHandle] | None:
+    def _reattach(self, summary: RunSummary, session: Session) -> Attached | None:
         job = session.attach(summary.folder)
         if get_current_worker().is_cancelled:  # another run was chosen meanwhile
             job.close()
             return None
-        return summary, job
+        return Attached(summary, job)
 
-    def _attached(self, summary: RunSummary, job: JobHandle) -> None:
+    def on_attached(self, message: Attached) -> None:
+        summary, job = message.summary, message.job
         if self.session is None or self.running_monitor() is not None:
             job.close()  # the app is leaving, or watches another job by now
             return
@@ -236,43 +244,28 @@ class IppmonApp(App[int]):
                 timeout=15,
                 markup=False,
             )
-        monitor = MonitorScreen(job=job, poll_interval=self.poll_interval, attached=True)
-        self.push_screen(monitor, self._monitor_closed)
+        self._watch(job=job, attached=True)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.node is not self:
-            return  # a screen's worker, bubbling up
-        if worker.group == "attach":
-            if event.state is WorkerState.SUCCESS and worker.result is not None:
-                self._attached(*worker.result)
-            elif event.state is WorkerState.ERROR:
-                error = worker.error
-                text = str(error) if isinstance(error, RunError) else one_line(error)
-                self.notify(text, title="Cannot attach", severity="error", timeout=20, markup=False)
-        elif worker.group == "quit-cancel" and event.state in (
-            WorkerState.SUCCESS,
-            WorkerState.ERROR,
-        ):
-            if event.state is WorkerState.ERROR:
-                self.log.error("cancelling before quitting failed", worker.error)
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self._quitting:  # cancelling before quitting failed: quit anyway
+            self.log.error("cancelling before quitting failed", failure.error)
             self.leave()
+        else:
+            text = failure.text
+            self.notify(text, title="Cannot attach", severity="error", timeout=20, markup=False)
+
+    def on_cancelled_before_quitting(self, message: CancelledBeforeQuitting) -> None:
+        self.leave()
 
     def _monitor_closed(self, snapshot: JobSnapshot | None) -> None:
+        self.monitor = None
         if snapshot is not None:
             self.last_snapshot = snapshot
-        if not any(isinstance(screen, JobPickerScreen) for screen in self.screen_stack):
+        if self._given_job is not None:
             self.exit(self.exit_code())  # watching one given job: nothing to go back to
 
-    def monitor(self) -> MonitorScreen | None:
-        """The monitor in the screen stack, if a job is being watched."""
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, MonitorScreen):
-                return screen
-        return None
-
     def running_monitor(self) -> MonitorScreen | None:
-        monitor = self.monitor()
+        monitor = self.monitor
         return monitor if monitor is not None and monitor.running else None
 
     # -- exit -----------------------------------------------------------------------------------
@@ -280,7 +273,7 @@ class IppmonApp(App[int]):
     def exit_code(self) -> int:
         if self.session is None and self._given_job is None:
             return ExitCode.CONNECT
-        monitor = self.monitor()
+        monitor = self.monitor
         if monitor is not None:
             if monitor.running or monitor.submit_failed:
                 return ExitCode.FAILED
@@ -323,8 +316,9 @@ class IppmonApp(App[int]):
             self._cancel_then_leave(job)
 
     @work(thread=True, exit_on_error=False, group="quit-cancel", description="job.cancel")
-    def _cancel_then_leave(self, job: JobHandle) -> None:
+    def _cancel_then_leave(self, job: JobHandle) -> CancelledBeforeQuitting:
         job.cancel()
+        return CancelledBeforeQuitting()
 
     def leave(self) -> None:
         """Exit with the exit code, after flushing the run record and closing the session in a
@@ -334,7 +328,7 @@ class IppmonApp(App[int]):
         if session is None:
             self.exit(code)
             return
-        monitor = self.monitor()
+        monitor = self.monitor
         if monitor is not None:
             monitor.stop_polling()
 

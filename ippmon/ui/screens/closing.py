@@ -11,12 +11,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Header, Label, Static
-from textual.worker import Worker, WorkerState
 
+from ippmon.ui.messages import Closed
 from ippmon.ui.screens.base import StepScreen
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 
-class ClosingScreen(StepScreen[None]):
+class ClosingScreen(AnswersFromWorkers, StepScreen[None]):
     """Runs `close` in a thread worker, then dismisses (whatever `close` raised)."""
 
     BINDINGS: list = []
@@ -44,13 +45,13 @@ class ClosingScreen(StepScreen[None]):
         self._run()
 
     @work(thread=True, exit_on_error=False, group="close", description="session.close")
-    def _run(self) -> None:
+    def _run(self) -> Closed:
         self._close()
+        return Closed()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "close":
-            return
-        if event.state is WorkerState.ERROR:
-            self.log.error("closing failed", event.worker.error)
-        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            self.finish(None)
+    def on_closed(self, message: Closed) -> None:
+        self.finish(None)
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        self.log.error("closing failed", failure.error)  # leaving anyway
+        self.finish(None)

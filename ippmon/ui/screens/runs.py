@@ -18,11 +18,12 @@ from textual.binding import Binding
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import Worker, WorkerState
 
 from ippmon.model import format_duration
 from ippmon.runs import RunSummary
-from ippmon.ui.screens.task_detail import one_line, text_style
+from ippmon.ui.messages import RunsRead
+from ippmon.ui.screens.task_detail import text_style
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 WIDE = 120  # columns from which every count gets its own column
 COUNTS = (("ok", "ok"), ("error", "failed"), ("cancelled", "cancelled"), ("lost", "lost"))
@@ -47,7 +48,7 @@ class RunTable(DataTable[Text]):
         return True
 
 
-class RunsScreen(Screen["RunSummary | None"]):
+class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     """Dismisses with the highlighted RunSummary (Enter), or None (Escape / q)."""
 
     BINDINGS = [
@@ -141,20 +142,20 @@ class RunsScreen(Screen["RunSummary | None"]):
     # -- loading --------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="list_runs")
-    def _read(self) -> list[RunSummary]:
+    def _read(self) -> RunsRead:
         assert self.source is not None
-        return list(self.source())
+        return RunsRead(list(self.source()))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "runs" or not self.is_attached:
-            return
-        table = self.query_one("#runs-table", DataTable)
-        if event.state is WorkerState.SUCCESS:
-            self.runs, self.loaded = list(event.worker.result or []), True
+    def on_runs_read(self, message: RunsRead) -> None:
+        if self.is_attached:
+            self.runs, self.loaded = message.runs, True
             self._build()
-        elif event.state is WorkerState.ERROR:
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self.is_attached:
             self.loaded = True
-            table.border_subtitle = f"cannot read the runs: {one_line(event.worker.error)}"
+            table = self.query_one("#runs-table", DataTable)
+            table.border_subtitle = f"cannot read the runs: {failure.text}"
             self.refresh_bindings()
 
     # -- drawing --------------------------------------------------------------------------------

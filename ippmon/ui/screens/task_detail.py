@@ -24,11 +24,12 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Log, Static
-from textual.worker import Worker, WorkerState
 
 from ippmon.model import TaskDetail, TaskState, format_duration
 from ippmon.protocols import JobHandle
-from ippmon.text import one_line, strip_ansi
+from ippmon.text import strip_ansi
+from ippmon.ui.messages import TaskRead
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 STATE_CLASSES = {  # TaskState -> the suffix of its component class (tasks--error, task--ok, ...)
     TaskState.QUEUED: "queued",
@@ -136,7 +137,7 @@ def count_lines(text: str) -> str:
     return f"{n:,} line{'s' if n != 1 else ''}"
 
 
-class TaskDetailScreen(Screen[None]):
+class TaskDetailScreen(AnswersFromWorkers, Screen[None]):
     """Dismisses with None (Escape)."""
 
     BINDINGS = [
@@ -218,17 +219,17 @@ class TaskDetailScreen(Screen[None]):
             self._timer.stop()
 
     @work(thread=True, exclusive=True, group="task", exit_on_error=False, description="job.task")
-    def _read(self) -> TaskText:
-        return describe(self.job.task(self.index), self.clock(), self.tz)
+    def _read(self) -> TaskRead:
+        return TaskRead(describe(self.job.task(self.index), self.clock(), self.tz))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "task" or not self.is_attached:
-            return
-        if event.state is WorkerState.ERROR:
-            message = f"task {self.index}: cannot read it: {one_line(event.worker.error)}"
-            self.query_one("#task-head", Static).update(Text(message))
-        elif event.state is WorkerState.SUCCESS and isinstance(event.worker.result, TaskText):
-            self._show(event.worker.result)
+    def on_task_read(self, message: TaskRead) -> None:
+        if self.is_attached:
+            self._show(message.text)
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self.is_attached:
+            text = f"task {self.index}: cannot read it: {failure.text}"
+            self.query_one("#task-head", Static).update(Text(text))
 
     # -- drawing --------------------------------------------------------------------------------
 
