@@ -182,6 +182,10 @@ async def test_enter_on_the_picker_submits_the_highlighted_spec_never_a_broken_o
         assert picker.highlighted_spec().name == "sweep"
         await pilot.press("home")
         assert picker.highlighted_spec().name == "squares"
+        await pilot.press("G")  # the list keys: g and G as home and end
+        assert picker.highlighted_spec().name == "sweep"
+        await pilot.press("g")
+        assert picker.highlighted_spec().name == "squares"
         await pilot.press("end", "enter")
         await settle(pilot)
         assert [spec.name for spec, _ in backend.session.submitted] == ["sweep"]

@@ -19,15 +19,28 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ippmon.model import format_duration
+from ippmon.model import RunState, format_duration
 from ippmon.runs import RunSummary
 from ippmon.ui.messages import RunsRead
 from ippmon.ui.screens.task_detail import text_style
+from ippmon.ui.widgets.list_keys import LIST_KEYS
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 WIDE = 120  # columns from which every count gets its own column
 COUNTS = (("ok", "ok"), ("error", "failed"), ("cancelled", "cancelled"), ("lost", "lost"))
-STATE_CLASS = {"running": "running", "detached": "detached", "finished": "finished"}
+STATE_CLASS = {  # a run's state -> the suffix of its component class (runs--finished, ...)
+    RunState.RUNNING: "running",
+    RunState.DETACHED: "detached",
+    RunState.FINISHED: "finished",
+}
+
+
+def state_class(state: str) -> str:
+    """The component class suffix of a run's state ("muted" for one ippmon does not know)."""
+    try:
+        return STATE_CLASS[RunState(state)]
+    except ValueError:
+        return "muted"
 
 
 def age(created: float | None, now: float) -> str:
@@ -40,12 +53,18 @@ def age(created: float | None, now: float) -> str:
 class RunTable(DataTable[Text]):
     """The runs table; its Enter binding is named so the Footer shows it."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Attach", id="open")]
+    BINDINGS = [Binding("enter", "select_cursor", "Attach", id="open"), *LIST_KEYS]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "select_cursor":
             return self.row_count > 0 or None
         return True
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=self.row_count - 1)
 
 
 class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
@@ -54,8 +73,6 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     BINDINGS = [
         Binding("ctrl+r", "reload", "Reload", id="reload"),
         Binding("escape,q", "back", "Back", key_display="esc", id="back"),
-        Binding("j", "cursor(1)", "Down", show=False),
-        Binding("k", "cursor(-1)", "Up", show=False),
     ]
 
     COMPONENT_CLASSES = {
@@ -169,7 +186,8 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     def _cells(self, run: RunSummary, now: float) -> list[Text]:
         counts = run.counts
         bad = sum(counts.get(s, 0) for s in ("error", "cancelled", "lost"))
-        style = "error" if run.state == "finished" and bad else STATE_CLASS.get(run.state, "muted")
+        finished = run.state == RunState.FINISHED
+        style = "error" if finished and bad else state_class(run.state)
         state = Text(run.state, style=self._style(style))
         cells = [
             Text(run.run_id),
@@ -284,10 +302,6 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
         if self.source is not None:
             self._read()
             self.refresh_bindings()
-
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        table.move_cursor(row=table.cursor_row + step)
 
     def action_back(self) -> None:
         self.dismiss(None)
