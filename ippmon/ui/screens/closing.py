@@ -29,17 +29,17 @@ class ClosingScreen(AnswersFromWorkers, StepScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="connect-box") as box:
+        with Vertical(classes="step-box") as box:
             box.border_title = "Closing"
             if self._stopping_cluster:
-                yield Label("Stopping the local cluster ippmon started…", id="connect-status")
+                yield Label("Stopping the local cluster ippmon started…", classes="step-status")
                 yield Static(
                     "Its engines and controller shut down; this takes a few seconds.",
-                    id="connect-detail",
+                    classes="step-detail",
                 )
             else:
-                yield Label("Disconnecting…", id="connect-status")
-                yield Static("Tasks still running stay on the cluster.", id="connect-detail")
+                yield Label("Disconnecting…", classes="step-status")
+                yield Static("Tasks still running stay on the cluster.", classes="step-detail")
 
     def on_mount(self) -> None:
         self._run()

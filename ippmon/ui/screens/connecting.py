@@ -114,11 +114,13 @@ class ConnectingScreen(AnswersFromWorkers, StepScreen["Session | list[ClusterCho
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="connect-box") as box:
+        with Vertical(id="connect-box", classes="step-box") as box:
             box.border_title = self.attempt.title
-            yield Label(id="connect-status")
+            yield Label(id="connect-status", classes="step-status")
             yield Static(id="connect-error", markup=False)
-            yield Static(self.attempt.detail, id="connect-detail", markup=False)
+            yield Static(
+                self.attempt.detail, id="connect-detail", classes="step-detail", markup=False
+            )
             yield Label("[b]r[/b] retry  ·  [b]q[/b] quit", id="connect-hint")
         yield Footer()
 
