@@ -24,10 +24,12 @@ from ippmon.runs import RunSummary
 from ippmon.ui.messages import RunsRead
 from ippmon.ui.screens.task_detail import text_style
 from ippmon.ui.widgets.list_keys import LIST_KEYS
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 WIDE = 120  # columns from which every count gets its own column
 COUNTS = (("ok", "ok"), ("error", "failed"), ("cancelled", "cancelled"), ("lost", "lost"))
+"""A run's counts shown: the key in `RunSummary.counts` (a TaskState value), and its column."""
 STATE_CLASS = {  # a run's state -> the suffix of its component class (runs--finished, ...)
     RunState.RUNNING: "running",
     RunState.DETACHED: "detached",
@@ -80,10 +82,8 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
         "runs--detached",
         "runs--finished",
         "runs--error",
-        "runs--warning",
-        "runs--ok",
         "runs--muted",
-    }
+    } | {f"runs--task-{name}" for name in STATE_CLASSES.values()}
 
     DEFAULT_CSS = """
     RunsScreen #runs-table {
@@ -109,10 +109,8 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     RunsScreen > .runs--detached { color: $text-warning; }
     RunsScreen > .runs--finished { color: $text-success; }
     RunsScreen > .runs--error { color: $text-error; }
-    RunsScreen > .runs--warning { color: $text-warning; }
-    RunsScreen > .runs--ok { color: $text-success; }
     RunsScreen > .runs--muted { color: $text-muted; }
-    """
+    """ + state_rules("RunsScreen > .runs--task-{}")
 
     def __init__(
         self,
@@ -197,10 +195,7 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
         ]
         if self._wide:
             cells += [
-                self._count(counts.get("ok", 0), "ok"),
-                self._count(counts.get("error", 0), "error"),
-                self._count(counts.get("cancelled", 0), "warning"),
-                self._count(counts.get("lost", 0), "error"),
+                *(self._count(counts.get(key, 0), f"task-{key}") for key, _ in COUNTS),
             ]
         cells.append(Text(age(run.created, now), justify="right"))
         return cells
@@ -250,8 +245,8 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
             return
         label = self._style("muted")
         counts = [
-            (f"{run.counts.get(key, 0):,} {name}", self._style(style))
-            for (key, name), style in zip(COUNTS, ("ok", "error", "warning", "error"))
+            (f"{run.counts.get(key, 0):,} {name}", self._style(f"task-{key}"))
+            for key, name in COUNTS
         ]
         queued = run.total - run.done
         parts: list[tuple[str, object] | str] = [("cluster ", label), run.cluster or "?", "   "]

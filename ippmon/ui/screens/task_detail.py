@@ -29,16 +29,9 @@ from ippmon.model import TaskDetail, TaskState, format_duration
 from ippmon.protocols import JobHandle
 from ippmon.text import strip_ansi
 from ippmon.ui.messages import TaskRead
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
-STATE_CLASSES = {  # TaskState -> the suffix of its component class (tasks--error, task--ok, ...)
-    TaskState.QUEUED: "queued",
-    TaskState.RUNNING: "running",
-    TaskState.OK: "ok",
-    TaskState.ERROR: "error",
-    TaskState.CANCELLED: "cancelled",
-    TaskState.LOST: "lost",
-}
 MAX_RESULT_CHARS = 20_000
 SHORT_PANE = 5  # lines up to which a pane is only as tall as its text
 SHORT = reprlib.Repr()
@@ -169,13 +162,7 @@ class TaskDetailScreen(AnswersFromWorkers, Screen[None]):
     TaskDetailScreen #task-outcome.-traceback.-long { height: 2fr; }
     TaskDetailScreen .-empty { display: none; }
     TaskDetailScreen > .task--label { color: $text-muted; }
-    TaskDetailScreen > .task--ok { color: $text-success; text-style: bold; }
-    TaskDetailScreen > .task--error { color: $text-error; text-style: bold; }
-    TaskDetailScreen > .task--lost { color: $text-error; text-style: bold; }
-    TaskDetailScreen > .task--cancelled { color: $text-warning; text-style: bold; }
-    TaskDetailScreen > .task--running { color: $text-primary; text-style: bold; }
-    TaskDetailScreen > .task--queued { color: $text-muted; text-style: bold; }
-    """
+    """ + state_rules("TaskDetailScreen > .task--{}", bold=TaskState)
 
     def __init__(
         self,

@@ -23,8 +23,9 @@ from textual.widgets import Footer, Header, Input, Static
 from ippmon.model import TaskRow, TaskState, format_duration
 from ippmon.protocols import JobHandle
 from ippmon.ui.messages import TasksRead
-from ippmon.ui.screens.task_detail import STATE_CLASSES, TaskDetailScreen, text_style
+from ippmon.ui.screens.task_detail import TaskDetailScreen, text_style
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
 from ippmon.ui.widgets.text import set_content
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
@@ -136,14 +137,8 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
         scrollbar-gutter: stable;
     }
     TasksScreen #tasks-table:focus { border: round $primary; }
-    TasksScreen > .tasks--ok { color: $text-success; }
-    TasksScreen > .tasks--error { color: $text-error; text-style: bold; }
-    TasksScreen > .tasks--lost { color: $text-error; }
-    TasksScreen > .tasks--cancelled { color: $text-warning; }
-    TasksScreen > .tasks--running { color: $text-primary; }
-    TasksScreen > .tasks--queued { color: $text-muted; }
     TasksScreen > .tasks--muted { color: $text-muted; }
-    """
+    """ + state_rules("TasksScreen > .tasks--{}", bold=[TaskState.ERROR])
 
     def __init__(
         self,
