@@ -145,19 +145,19 @@ def plain(widget: Label) -> str:
 
 
 def monitor_of(app: IppmonApp) -> MonitorScreen:
-    monitor = app.monitor
+    monitor = app.monitor()
     assert monitor is not None, f"no monitor; the screen is {app.screen!r}"
     return monitor
 
 
 def phase(app: IppmonApp) -> Phase | None:
-    monitor = app.monitor
+    monitor = app.monitor()
     snapshot = monitor.snapshot if monitor is not None else None
     return snapshot.phase if snapshot is not None else None
 
 
 def finished(app: IppmonApp, attempt: int = 1) -> bool:
-    monitor = app.monitor
+    monitor = app.monitor()
     snapshot = monitor.snapshot if monitor is not None else None
     return snapshot is not None and snapshot.phase is Phase.FINISHED and snapshot.attempt == attempt
 
@@ -187,7 +187,7 @@ async def submit_from_picker(pilot: Pilot, name: str) -> MonitorScreen:
     app = pilot.app
     await wait_for(
         pilot,
-        lambda: app.monitor is not None and monitor_of(app).job is not None,
+        lambda: app.monitor() is not None and monitor_of(app).job is not None,
         f"the monitor of {name} with its job submitted",
     )
     return monitor_of(app)

@@ -99,7 +99,7 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         self._quitting = False  # cancelling the tasks before quitting
         self._owns_cluster = False  # the session is a local cluster this app started
         self.session: Session | None = None
-        self.monitor: MonitorScreen | None = None  # the job being watched, while it is shown
+        self._monitor: MonitorScreen | None = None  # set when pushed, cleared when dismissed
         self.last_snapshot: JobSnapshot | None = None
 
     @classmethod
@@ -178,7 +178,7 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         self, spec: JobSpec | None = None, *, job: JobHandle | None = None, attached: bool = False
     ) -> None:
         """Push the monitor that submits `spec`, or watches `job`, and hold on to it."""
-        self.monitor = MonitorScreen(
+        self._monitor = MonitorScreen(
             spec,
             session=self.session if spec is not None else None,
             job=job,
@@ -187,7 +187,7 @@ class IppmonApp(AnswersFromWorkers, App[int]):
             attached=attached,
             clock=self.clock,
         )
-        self.push_screen(self.monitor, self._monitor_closed)
+        self.push_screen(self._monitor, self._monitor_closed)
 
     def on_job_picker_screen_submit(self, message: JobPickerScreen.Submit) -> None:
         self.submit(message.spec)
@@ -258,14 +258,18 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         self.leave()
 
     def _monitor_closed(self, snapshot: JobSnapshot | None) -> None:
-        self.monitor = None
+        self._monitor = None
         if snapshot is not None:
             self.last_snapshot = snapshot
         if self._given_job is not None:
             self.exit(self.exit_code())  # watching one given job: nothing to go back to
 
+    def monitor(self) -> MonitorScreen | None:
+        """The monitor of the job being watched, until it is dismissed."""
+        return self._monitor
+
     def running_monitor(self) -> MonitorScreen | None:
-        monitor = self.monitor
+        monitor = self._monitor
         return monitor if monitor is not None and monitor.running else None
 
     # -- exit -----------------------------------------------------------------------------------
@@ -273,7 +277,7 @@ class IppmonApp(AnswersFromWorkers, App[int]):
     def exit_code(self) -> int:
         if self.session is None and self._given_job is None:
             return ExitCode.CONNECT
-        monitor = self.monitor
+        monitor = self._monitor
         if monitor is not None:
             if monitor.running or monitor.submit_failed:
                 return ExitCode.FAILED
@@ -328,7 +332,7 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         if session is None:
             self.exit(code)
             return
-        monitor = self.monitor
+        monitor = self._monitor
         if monitor is not None:
             monitor.stop_polling()
 
