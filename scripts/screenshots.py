@@ -1,6 +1,9 @@
 """Render the README screenshots from the recorded fakes the snapshot tests use.
 
-    .venv/bin/python scripts/screenshots.py [--size 100x30] [--out screenshots]
+    .venv/bin/python -m scripts.screenshots [--size 100x30] [--out screenshots]
+
+Run it from the repository's root, as a module: the fakes are imported from there as
+`tests.fakes`, the package the tests use.
 
 Writes `<out>/<name>.svg` for each key screen, and `<out>/<name>.png` when `rsvg-convert`
 (Debian: librsvg2-bin, with fonts-firacode for aligned box drawing) is on the PATH.
@@ -12,49 +15,48 @@ import argparse
 import asyncio
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from ippmon.model import Phase
+from ippmon.ui import IppmonApp
+from tests.fakes import recorded as rec
+from tests.fakes.backends import FakeBackend, FakeJob
+from tests.fakes.pilot import make_app, monitor_app, settle
+from tests.fakes.recorded_tasks import flaky_tasks
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import control_fakes as cf  # noqa: E402
-import ui_fakes as fx  # noqa: E402
-
-from ippmon.model import Phase  # noqa: E402
-from ippmon.ui import IppmonApp  # noqa: E402
 
 
 def tasks_app() -> IppmonApp:
     """The 40-task flaky job of the tasks screen's tests, watched live, its tasks opened."""
-    recorded = cf.flaky_job()
+    recorded = flaky_tasks()
     states = [row.state for row in recorded.rows]
     snapshot = replace(
-        fx.mid_run(),
+        rec.mid_run(),
         name="flaky",
         total=len(states),
         submitted=len(states),
         counts={state: states.count(state) for state in set(states)},
         phase=Phase.RUNNING,
     )
-    return fx.monitor_app(fx.FakeJob(snapshot, fx.output_lines(), tasks=recorded))
+    return monitor_app(FakeJob(snapshot, rec.output_lines(), tasks=recorded))
 
 
 SCREENS: dict[str, tuple[Callable[[], IppmonApp], tuple[str, ...]]] = {
-    "picker": (lambda: fx.make_app(fx.FakeBackend(target=True)), ()),
-    "monitor": (lambda: fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines())), ()),
+    "picker": (lambda: make_app(FakeBackend(target=True)), ()),
+    "monitor": (lambda: monitor_app(FakeJob(rec.mid_run(), rec.output_lines())), ()),
     "monitor-64-engines": (
-        lambda: fx.monitor_app(fx.FakeJob(fx.many_engines(), fx.output_lines(engines=64))),
+        lambda: monitor_app(FakeJob(rec.many_engines(), rec.output_lines(engines=64))),
         (),
     ),
-    "finished": (lambda: fx.monitor_app(fx.FakeJob(fx.finished(), fx.output_lines())), ()),
+    "finished": (lambda: monitor_app(FakeJob(rec.finished(), rec.output_lines())), ()),
     "tasks": (tasks_app, ("t",)),
-    "leave": (lambda: fx.monitor_app(fx.FakeJob(fx.mid_run(), fx.output_lines())), ("q",)),
-    "runs": (lambda: fx.make_app(fx.FakeBackend(target=True)), ("a",)),
-    "help": (lambda: fx.make_app(fx.FakeBackend(target=True)), ("question_mark",)),
+    "leave": (lambda: monitor_app(FakeJob(rec.mid_run(), rec.output_lines())), ("q",)),
+    "runs": (lambda: make_app(FakeBackend(target=True)), ("a",)),
+    "help": (lambda: make_app(FakeBackend(target=True)), ("question_mark",)),
 }
 
 
@@ -62,10 +64,10 @@ async def render(name: str, out: Path, size: tuple[int, int]) -> Path:
     build, keys = SCREENS[name]
     app = build()
     async with app.run_test(size=size) as pilot:
-        await fx.settle(pilot)
+        await settle(pilot)
         if keys:
             await pilot.press(*keys)
-            await fx.settle(pilot)
+            await settle(pilot)
         return Path(app.save_screenshot(f"{name}.svg", path=str(out)))
 
 

@@ -65,6 +65,13 @@ class SharedSession:
         self.jobs.append(job)
         return job
 
+    def attach(self, folder: Path) -> Job:
+        job = self._session.attach(folder)
+        with contextlib.suppress(ValueError):  # ours to close, not the fixture's
+            self._session.jobs.remove(job)
+        self.jobs.append(job)
+        return job
+
     def engine_ids(self) -> list[int]:
         return self._session.engine_ids()
 

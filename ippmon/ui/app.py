@@ -13,41 +13,37 @@ cancel them, or stay), except on a local cluster ippmon started, which stops wit
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
 from ippmon import runs
 from ippmon.exit_codes import ExitCode
 from ippmon.model import JobSnapshot
 from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
-from ippmon.runs import RunError, RunSummary
-from ippmon.text import one_line
+from ippmon.runs import RunSummary
+from ippmon.ui.messages import Attached, CancelledBeforeQuitting
 from ippmon.ui.screens.closing import ClosingScreen
 from ippmon.ui.screens.cluster_picker import DEFAULT_LOCAL_ENGINES, ClusterPickerScreen
 from ippmon.ui.screens.confirm import ConfirmScreen, QuitConfirm
-from ippmon.ui.screens.connecting import Attempt, ConnectingScreen
+from ippmon.ui.screens.connecting import Attempt, AttemptKind, ConnectingScreen
 from ippmon.ui.screens.help import HelpScreen
 from ippmon.ui.screens.job_picker import JobPickerScreen
 from ippmon.ui.screens.leave import CANCEL, LEAVE, LeaveScreen
 from ippmon.ui.screens.monitor import MonitorScreen
 from ippmon.ui.screens.no_cluster import NoClusterScreen
 from ippmon.ui.screens.runs import RunsScreen
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 if TYPE_CHECKING:
     from ippmon.jobspec import Catalog, JobSpec
-
-
-Reattach = Callable[..., JobHandle]
-"""A stand-in for `session.attach(folder)` in tests: `(folder, client, info, *, clock=...)`."""
-ListRuns = Callable[[str | None], Sequence[RunSummary]]
-"""`runs.list_runs(runs_dir)`, or a stand-in in tests."""
 
 
 class _NoBackend:
@@ -66,11 +62,11 @@ class _NoBackend:
         raise ConnectError("this ippmon watches one job and does not start clusters")
 
 
-class IppmonApp(App[int]):
+class IppmonApp(AnswersFromWorkers, App[int]):
     """Returns the exit code: 0 all tasks ok (or nothing run), 1 some failed, were cancelled or
     were left running, 3 no cluster was reached."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "ippmon"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
@@ -88,11 +84,7 @@ class IppmonApp(App[int]):
         clock: Callable[[], float] = time.time,
         local_engines: int | None = None,
         poll_interval: float = 0.25,
-        reattach: Reattach | None = None,
-        list_runs: ListRuns = runs.list_runs,
     ) -> None:
-        """`list_runs` reads run records for the runs list (`a` on the job picker); choosing one
-        asks the session to `attach` it. Tests pass stand-ins for both."""
         super().__init__()
         self.backend = backend
         self.catalog = catalog
@@ -101,14 +93,13 @@ class IppmonApp(App[int]):
         self.clock = clock
         self.local_engines = local_engines
         self.poll_interval = poll_interval
-        self.reattach = reattach
-        self.list_runs = list_runs
         self._pending_job = job_name
         self._given_job: JobHandle | None = None
         self._given_attached = False
         self._quitting = False  # cancelling the tasks before quitting
         self._owns_cluster = False  # the session is a local cluster this app started
         self.session: Session | None = None
+        self._monitor: MonitorScreen | None = None  # set when pushed, cleared when dismissed
         self.last_snapshot: JobSnapshot | None = None
 
     @classmethod
@@ -134,12 +125,7 @@ class IppmonApp(App[int]):
 
     def on_mount(self) -> None:
         if self._given_job is not None:
-            monitor = MonitorScreen(
-                job=self._given_job,
-                poll_interval=self.poll_interval,
-                attached=self._given_attached,
-            )
-            self.push_screen(monitor, self._monitor_closed)
+            self._watch(job=self._given_job, attached=self._given_attached)
         elif self.local_engines:
             self.attempt(Attempt.local(self.local_engines))
         elif self.backend.target_given():
@@ -149,7 +135,7 @@ class IppmonApp(App[int]):
 
     def attempt(self, attempt: Attempt | None) -> None:
         if attempt is not None:
-            self._owns_cluster = attempt.kind == "local"
+            self._owns_cluster = attempt.kind is AttemptKind.LOCAL
             self.push_screen(ConnectingScreen(self.backend, attempt, self.clock), self._reached)
 
     def _reached(self, outcome: Session | list[ClusterChoice] | None) -> None:
@@ -186,10 +172,22 @@ class IppmonApp(App[int]):
         """Open the monitor for `spec`; it submits the job itself."""
         if self.session is None or self.running_monitor() is not None:
             return
-        monitor = MonitorScreen(
-            spec, session=self.session, runs_dir=self.runs_dir, poll_interval=self.poll_interval
+        self._watch(spec)
+
+    def _watch(
+        self, spec: JobSpec | None = None, *, job: JobHandle | None = None, attached: bool = False
+    ) -> None:
+        """Push the monitor that submits `spec`, or watches `job`, and hold on to it."""
+        self._monitor = MonitorScreen(
+            spec,
+            session=self.session if spec is not None else None,
+            job=job,
+            runs_dir=self.runs_dir,
+            poll_interval=self.poll_interval,
+            attached=attached,
+            clock=self.clock,
         )
-        self.push_screen(monitor, self._monitor_closed)
+        self.push_screen(self._monitor, self._monitor_closed)
 
     def on_job_picker_screen_submit(self, message: JobPickerScreen.Submit) -> None:
         self.submit(message.spec)
@@ -203,13 +201,17 @@ class IppmonApp(App[int]):
         """List the recorded runs (read in the screen's worker); choosing one attaches to it."""
         if self.session is None or self.running_monitor() is not None:
             return
-        runs_dir, list_runs = self.runs_dir, self.list_runs
         screen = RunsScreen(
-            lambda: list_runs(runs_dir),
+            self.read_runs,
             clock=self.clock,
-            where=str(runs.runs_root(runs_dir)),
+            where=str(runs.runs_root(self.runs_dir)),
         )
         self.push_screen(screen, self._run_chosen)
+
+    def read_runs(self) -> list[RunSummary]:
+        """The recorded runs, newest first, for the runs list (called in its worker thread).
+        The one seam for where runs come from: the tests' `RecordedApp` overrides it."""
+        return runs.list_runs(self.runs_dir)
 
     def _run_chosen(self, summary: RunSummary | None) -> None:
         session = self.session
@@ -219,20 +221,15 @@ class IppmonApp(App[int]):
         self._reattach(summary, session)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="attach", description="reattach")
-    def _reattach(
-        self, summary: RunSummary, session: Session
-    ) -> tuple[RunSummary, JobHandle] | None:
-        if self.reattach is None:
-            job = session.attach(summary.folder)
-        else:
-            client = getattr(session, "client", None)
-            job = self.reattach(summary.folder, client, session.info, clock=self.clock)
+    def _reattach(self, summary: RunSummary, session: Session) -> Attached | None:
+        job = session.attach(summary.folder)
         if get_current_worker().is_cancelled:  # another run was chosen meanwhile
             job.close()
             return None
-        return summary, job
+        return Attached(summary, job)
 
-    def _attached(self, summary: RunSummary, job: JobHandle) -> None:
+    def on_attached(self, message: Attached) -> None:
+        summary, job = message.summary, message.job
         if self.session is None or self.running_monitor() is not None:
             job.close()  # the app is leaving, or watches another job by now
             return
@@ -247,43 +244,32 @@ class IppmonApp(App[int]):
                 timeout=15,
                 markup=False,
             )
-        monitor = MonitorScreen(job=job, poll_interval=self.poll_interval, attached=True)
-        self.push_screen(monitor, self._monitor_closed)
+        self._watch(job=job, attached=True)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.node is not self:
-            return  # a screen's worker, bubbling up
-        if worker.group == "attach":
-            if event.state is WorkerState.SUCCESS and worker.result is not None:
-                self._attached(*worker.result)
-            elif event.state is WorkerState.ERROR:
-                error = worker.error
-                text = str(error) if isinstance(error, RunError) else one_line(error)
-                self.notify(text, title="Cannot attach", severity="error", timeout=20, markup=False)
-        elif worker.group == "quit-cancel" and event.state in (
-            WorkerState.SUCCESS,
-            WorkerState.ERROR,
-        ):
-            if event.state is WorkerState.ERROR:
-                self.log.error("cancelling before quitting failed", worker.error)
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self._quitting:  # cancelling before quitting failed: quit anyway
+            self.log.error("cancelling before quitting failed", failure.error)
             self.leave()
+        else:
+            text = failure.text
+            self.notify(text, title="Cannot attach", severity="error", timeout=20, markup=False)
+
+    def on_cancelled_before_quitting(self, message: CancelledBeforeQuitting) -> None:
+        self.leave()
 
     def _monitor_closed(self, snapshot: JobSnapshot | None) -> None:
+        self._monitor = None
         if snapshot is not None:
             self.last_snapshot = snapshot
-        if not any(isinstance(screen, JobPickerScreen) for screen in self.screen_stack):
+        if self._given_job is not None:
             self.exit(self.exit_code())  # watching one given job: nothing to go back to
 
     def monitor(self) -> MonitorScreen | None:
-        """The monitor in the screen stack, if a job is being watched."""
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, MonitorScreen):
-                return screen
-        return None
+        """The monitor of the job being watched, until it is dismissed."""
+        return self._monitor
 
     def running_monitor(self) -> MonitorScreen | None:
-        monitor = self.monitor()
+        monitor = self._monitor
         return monitor if monitor is not None and monitor.running else None
 
     # -- exit -----------------------------------------------------------------------------------
@@ -291,7 +277,7 @@ class IppmonApp(App[int]):
     def exit_code(self) -> int:
         if self.session is None and self._given_job is None:
             return ExitCode.CONNECT
-        monitor = self.monitor()
+        monitor = self._monitor
         if monitor is not None:
             if monitor.running or monitor.submit_failed:
                 return ExitCode.FAILED
@@ -334,8 +320,9 @@ class IppmonApp(App[int]):
             self._cancel_then_leave(job)
 
     @work(thread=True, exit_on_error=False, group="quit-cancel", description="job.cancel")
-    def _cancel_then_leave(self, job: JobHandle) -> None:
+    def _cancel_then_leave(self, job: JobHandle) -> CancelledBeforeQuitting:
         job.cancel()
+        return CancelledBeforeQuitting()
 
     def leave(self) -> None:
         """Exit with the exit code, after flushing the run record and closing the session in a
@@ -345,7 +332,7 @@ class IppmonApp(App[int]):
         if session is None:
             self.exit(code)
             return
-        monitor = self.monitor()
+        monitor = self._monitor
         if monitor is not None:
             monitor.stop_polling()
 

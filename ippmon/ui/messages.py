@@ -1,4 +1,5 @@
-"""Messages the polling thread sends to the monitor screen.
+"""Messages from threads to the screens: the polling thread's updates, and the answers of the
+thread workers (see `workers.py`), one type per answer.
 
 The poller can outrun the screen (a slow terminal over SSH), so a newer `JobUpdate` replaces a
 queued older one (`can_replace`). The snapshot of the older one is stale and can go; its output
@@ -9,10 +10,17 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from ippmon.model import JobSnapshot, OutputLine
+from ippmon.protocols import ClusterChoice, JobHandle, Session
+from ippmon.runs import RunSummary
+
+if TYPE_CHECKING:
+    from ippmon.ui.screens.task_detail import TaskText
+    from ippmon.ui.screens.tasks import TaskPage
 
 _stamps = itertools.count(1)
 
@@ -56,3 +64,94 @@ class PollFailed(Message):
     """`job.poll()` raised; the poller keeps trying. `error` is one line for people."""
 
     error: str
+
+
+# -- the answers of thread workers, each to the node that started the worker --------------------
+
+
+@dataclass
+class Reached(Message):
+    """The connecting screen's attempt got a session, or the clusters discovery found."""
+
+    bubble = False
+
+    outcome: Session | list[ClusterChoice]
+
+
+@dataclass
+class JobSubmitted(Message):
+    """The monitor's spec is on its way to the cluster as `job`."""
+
+    bubble = False
+
+    job: JobHandle
+
+
+@dataclass
+class Resubmitted(Message):
+    """`count` tasks were sent again as `attempt` (0, 0: there was nothing to send)."""
+
+    bubble = False
+
+    count: int
+    attempt: int
+
+
+@dataclass
+class Exported(Message):
+    """The job's results were written to `path`."""
+
+    bubble = False
+
+    path: str
+
+
+@dataclass
+class Attached(Message):
+    """The recorded run `summary` is being watched again as `job`."""
+
+    bubble = False
+
+    summary: RunSummary
+    job: JobHandle
+
+
+@dataclass
+class CancelledBeforeQuitting(Message):
+    """The tasks were cancelled; the app can go."""
+
+    bubble = False
+
+
+@dataclass
+class Closed(Message):
+    """The run record is flushed and the session closed."""
+
+    bubble = False
+
+
+@dataclass
+class RunsRead(Message):
+    """The recorded runs, newest first."""
+
+    bubble = False
+
+    runs: list[RunSummary]
+
+
+@dataclass
+class TasksRead(Message):
+    """A page of the tasks table."""
+
+    bubble = False
+
+    page: TaskPage
+
+
+@dataclass
+class TaskRead(Message):
+    """One task, in the strings the task view shows."""
+
+    bubble = False
+
+    text: TaskText

@@ -11,12 +11,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Header, Label, Static
-from textual.worker import Worker, WorkerState
 
+from ippmon.ui.messages import Closed
 from ippmon.ui.screens.base import StepScreen
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 
-class ClosingScreen(StepScreen[None]):
+class ClosingScreen(AnswersFromWorkers, StepScreen[None]):
     """Runs `close` in a thread worker, then dismisses (whatever `close` raised)."""
 
     BINDINGS: list = []
@@ -28,29 +29,29 @@ class ClosingScreen(StepScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="connect-box") as box:
+        with Vertical(classes="step-box") as box:
             box.border_title = "Closing"
             if self._stopping_cluster:
-                yield Label("Stopping the local cluster ippmon started…", id="connect-status")
+                yield Label("Stopping the local cluster ippmon started…", classes="step-status")
                 yield Static(
                     "Its engines and controller shut down; this takes a few seconds.",
-                    id="connect-detail",
+                    classes="step-detail",
                 )
             else:
-                yield Label("Disconnecting…", id="connect-status")
-                yield Static("Tasks still running stay on the cluster.", id="connect-detail")
+                yield Label("Disconnecting…", classes="step-status")
+                yield Static("Tasks still running stay on the cluster.", classes="step-detail")
 
     def on_mount(self) -> None:
         self._run()
 
     @work(thread=True, exit_on_error=False, group="close", description="session.close")
-    def _run(self) -> None:
+    def _run(self) -> Closed:
         self._close()
+        return Closed()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "close":
-            return
-        if event.state is WorkerState.ERROR:
-            self.log.error("closing failed", event.worker.error)
-        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            self.finish(None)
+    def on_closed(self, message: Closed) -> None:
+        self.finish(None)
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        self.log.error("closing failed", failure.error)  # leaving anyway
+        self.finish(None)

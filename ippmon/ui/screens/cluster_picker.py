@@ -12,6 +12,7 @@ from textual.widgets.option_list import Option
 from ippmon.protocols import ClusterChoice
 from ippmon.ui.screens.base import StepScreen
 from ippmon.ui.screens.connecting import Attempt
+from ippmon.ui.widgets.list_keys import LIST_KEYS
 
 DEFAULT_LOCAL_ENGINES = 2
 
@@ -26,14 +27,18 @@ def choice_prompt(choice: ClusterChoice, name_width: int) -> Content:
     )
 
 
+class ClusterList(OptionList):
+    """The running clusters; Home, End and the arrows are OptionList's own."""
+
+    BINDINGS = LIST_KEYS
+
+
 class ClusterPickerScreen(StepScreen[Attempt]):
     """Dismisses with the Attempt to make: connect to the chosen cluster, or start a local one."""
 
     BINDINGS = [
         Binding("enter", "select", "Connect", id="connect", priority=True),
         Binding("l", "local", "Start local cluster", id="local"),
-        Binding("j", "move(1)", "Down", show=False),
-        Binding("k", "move(-1)", "Up", show=False),
     ]
 
     def __init__(self, choices: list[ClusterChoice], *, local_engines: int = DEFAULT_LOCAL_ENGINES):
@@ -50,7 +55,7 @@ class ClusterPickerScreen(StepScreen[Attempt]):
                 id="picker-intro",
             )
             width = max(len(c.name) for c in self.choices)
-            yield OptionList(
+            yield ClusterList(
                 *(Option(choice_prompt(c, width), id=str(i)) for i, c in enumerate(self.choices)),
                 id="clusters",
             )
@@ -58,10 +63,6 @@ class ClusterPickerScreen(StepScreen[Attempt]):
 
     def on_mount(self) -> None:
         self.query_one(OptionList).highlighted = 0
-
-    def action_move(self, step: int) -> None:
-        options = self.query_one(OptionList)
-        options.action_cursor_down() if step > 0 else options.action_cursor_up()
 
     def action_select(self) -> None:
         index = self.query_one(OptionList).highlighted

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from textual import work
 from textual.app import ComposeResult
@@ -16,57 +17,69 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Footer, Header, Label, Static
-from textual.worker import Worker, WorkerState
 
-from ippmon.protocols import Backend, ClusterChoice, ConnectError, Session
-from ippmon.text import one_line
+from ippmon.protocols import Backend, ClusterChoice, Session
+from ippmon.ui.messages import Reached
 from ippmon.ui.screens.base import StepScreen
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class AttemptKind(Enum):
+    """What an attempt does."""
+
+    DISCOVER = "discover"
+    CONNECT = "connect"
+    LOCAL = "local"
+
+
+TITLES = {
+    AttemptKind.DISCOVER: "Looking for running clusters",
+    AttemptKind.CONNECT: "Connecting",
+    AttemptKind.LOCAL: "Starting a local cluster",
+}
+FAILED_TITLES = {
+    AttemptKind.DISCOVER: "Could not look for clusters",
+    AttemptKind.CONNECT: "Could not connect",
+    AttemptKind.LOCAL: "Could not start a local cluster",
+}
 
 
 @dataclass(frozen=True)
 class Attempt:
     """One thing the connecting screen tries: discover, connect, or start a local cluster."""
 
-    kind: str  # "discover" | "connect" | "local"
+    kind: AttemptKind
     choice: ClusterChoice | None = None
     engines: int = 0
 
     @classmethod
     def discover(cls) -> Attempt:
-        return cls("discover")
+        return cls(AttemptKind.DISCOVER)
 
     @classmethod
     def connect(cls, choice: ClusterChoice | None = None) -> Attempt:
-        return cls("connect", choice=choice)
+        return cls(AttemptKind.CONNECT, choice=choice)
 
     @classmethod
     def local(cls, engines: int) -> Attempt:
-        return cls("local", engines=engines)
+        return cls(AttemptKind.LOCAL, engines=engines)
 
     @property
     def title(self) -> str:
-        return {
-            "discover": "Looking for running clusters",
-            "connect": "Connecting",
-            "local": "Starting a local cluster",
-        }[self.kind]
+        return TITLES[self.kind]
 
     @property
     def failed_title(self) -> str:
-        return {
-            "discover": "Could not look for clusters",
-            "connect": "Could not connect",
-            "local": "Could not start a local cluster",
-        }[self.kind]
+        return FAILED_TITLES[self.kind]
 
     @property
     def detail(self) -> str:
         """What is being tried, in a few words."""
-        if self.kind == "discover":
+        if self.kind is AttemptKind.DISCOVER:
             return "in the profile's cluster files"
-        if self.kind == "local":
+        if self.kind is AttemptKind.LOCAL:
             return f"with {self.engines} engines on this machine, for this session"
         if self.choice is None:
             return "to the cluster named on the command line"
@@ -75,19 +88,14 @@ class Attempt:
 
     def run(self, backend: Backend) -> Session | list[ClusterChoice]:
         """The blocking call; for a worker thread."""
-        if self.kind == "discover":
+        if self.kind is AttemptKind.DISCOVER:
             return backend.discover()
-        if self.kind == "local":
+        if self.kind is AttemptKind.LOCAL:
             return backend.start_local(self.engines)
         return backend.connect(self.choice)
 
 
-def error_text(error: BaseException | None) -> str:
-    """One line for people: a ConnectError says it all; anything else gets its type name."""
-    return one_line(error, with_type=not isinstance(error, ConnectError))
-
-
-class ConnectingScreen(StepScreen["Session | list[ClusterChoice]"]):
+class ConnectingScreen(AnswersFromWorkers, StepScreen["Session | list[ClusterChoice]"]):
     """Runs one `Attempt`; dismisses with its result, or shows the failure with retry."""
 
     BINDINGS = [
@@ -106,11 +114,13 @@ class ConnectingScreen(StepScreen["Session | list[ClusterChoice]"]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="connect-box") as box:
+        with Vertical(id="connect-box", classes="step-box") as box:
             box.border_title = self.attempt.title
-            yield Label(id="connect-status")
+            yield Label(id="connect-status", classes="step-status")
             yield Static(id="connect-error", markup=False)
-            yield Static(self.attempt.detail, id="connect-detail", markup=False)
+            yield Static(
+                self.attempt.detail, id="connect-detail", classes="step-detail", markup=False
+            )
             yield Label("[b]r[/b] retry  ·  [b]q[/b] quit", id="connect-hint")
         yield Footer()
 
@@ -135,18 +145,17 @@ class ConnectingScreen(StepScreen["Session | list[ClusterChoice]"]):
         self._show_status()
         self._run(self.attempt)
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="connect")
-    def _run(self, attempt: Attempt) -> Session | list[ClusterChoice]:
-        return attempt.run(self.backend)
+    @work(thread=True, exit_on_error=False, exclusive=True, group="connect", description="connect")
+    def _run(self, attempt: Attempt) -> Reached:
+        return Reached(attempt.run(self.backend))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "connect" or not self.is_attached:
-            return
-        if event.state is WorkerState.SUCCESS:
-            self.finish(event.worker.result)
-        elif event.state is WorkerState.ERROR:
+    def on_reached(self, message: Reached) -> None:
+        self.finish(message.outcome)
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self.is_attached:
             self.failed = True
-            self.query_one("#connect-error", Static).update(error_text(event.worker.error))
+            self.query_one("#connect-error", Static).update(failure.text)
             self._show_status()
 
     def watch_failed(self, failed: bool) -> None:

@@ -1,13 +1,34 @@
-"""Every key ippmon answers to, where, and what it does."""
+"""Every key ippmon answers to, where, and what it does.
+
+`KEYS` says it in words for people, a section per place; `PLACES` names the screens and widgets
+whose bindings each section covers. A binding with an `id` that no row of its section mentions
+is added to the section from the binding itself (its tooltip, or its description), so adding a
+key to a screen shows in the help without touching this file; `tests/test_keys.py` checks that
+every key a row names is bound where the row says (and the README's key table likewise).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from ippmon.ui.screens.cluster_picker import ClusterList, ClusterPickerScreen
+from ippmon.ui.screens.confirm import ConfirmScreen
+from ippmon.ui.screens.connecting import ConnectingScreen
+from ippmon.ui.screens.job_picker import JobList, JobPickerScreen
+from ippmon.ui.screens.leave import LeaveScreen
+from ippmon.ui.screens.monitor import MonitorScreen
+from ippmon.ui.screens.no_cluster import NoClusterScreen
+from ippmon.ui.screens.runs import RunsScreen, RunTable
+from ippmon.ui.screens.task_detail import TaskDetailScreen
+from ippmon.ui.screens.tasks import TasksScreen, TaskTable
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -70,14 +91,66 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ),
 )
 
+PLACES: dict[str, tuple[type[DOMNode], ...]] = {  # the app's own keys are in "anywhere"
+    "anywhere": (),
+    "finding a cluster": (ClusterPickerScreen, ClusterList, NoClusterScreen, ConnectingScreen),
+    "job picker": (JobPickerScreen, JobList),
+    "monitor": (MonitorScreen,),
+    "tasks": (TasksScreen, TaskTable, TaskDetailScreen),
+    "runs": (RunsScreen, RunTable),
+    "dialogs": (LeaveScreen, ConfirmScreen),
+}
+
+KEY_NAMES = {"↑": "up", "↓": "down", "esc": "escape", "?": "question_mark", "/": "slash"}
+KEY_NAMES |= {"+": "plus", "-": "minus"}
+
+
+def key_names(text: str) -> list[str]:
+    """The Textual key names of a row's key column: "esc b" -> ["escape", "b"]."""
+    return [KEY_NAMES.get(word, word) for word in text.split()]
+
+
+def bindings(place: type[DOMNode]) -> Iterator[Binding]:
+    """Every binding of `place`, its base classes' included, one per key."""
+    for cls in place.__mro__:
+        if "BINDINGS" in cls.__dict__:
+            for keyed in BindingsMap(cls.__dict__["BINDINGS"]).key_to_bindings.values():
+                yield from keyed
+
+
+def unmentioned(section: str) -> list[tuple[str, str]]:
+    """Rows for the bindings with an `id` in `section`'s places that no row of the section (or
+    of "anywhere") mentions: the key as the footer shows it, and what it does."""
+    mentioned = {
+        key
+        for name, rows in KEYS
+        if name in (section, "anywhere")
+        for key_text, _ in rows
+        for key in key_names(key_text)
+    }
+    by_id: dict[str, list[Binding]] = {}
+    for place in PLACES.get(section, ()):
+        for binding in bindings(place):
+            if binding.id:
+                by_id.setdefault(binding.id, []).append(binding)
+    added = []
+    for same in by_id.values():
+        if not any(binding.key in mentioned for binding in same):
+            first = same[0]
+            what = first.tooltip or first.description
+            added.append((first.key_display or first.key, what[:1].lower() + what[1:]))
+    return added
+
+
 OUTPUT_NOTE = "Output lines begin [e1 #17] (engine 1, task 17); [e1 #17]! marks stderr."
 
 
 def keys_table() -> Content:
     """A section per screen: its name, then a line per key."""
-    key_width = max(len(key) for _, keys in KEYS for key, _ in keys) + 2
+    sections = [(section, (*keys, *unmentioned(section))) for section, keys in KEYS]
+    key_width = max(len(key) for _, keys in sections for key, _ in keys) + 2
     lines = []
-    for section, keys in KEYS:
+    for section, keys in sections:
         if lines:
             lines.append(Content(""))
         lines.append(Content.from_markup("[b $text-accent]$section[/]", section=section))

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ListItem, ListView, Static
 
 from ippmon.model import ClusterInfo
+from ippmon.ui.widgets.list_keys import LIST_KEYS
 
 if TYPE_CHECKING:
     from ippmon.jobspec import Catalog, JobSpec, SpecError
@@ -75,6 +76,27 @@ class JobItem(ListItem):
             )
 
 
+class JobList(ListView):
+    """The specs, broken ones included (disabled): the list keys skip those."""
+
+    BINDINGS = [
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        *LIST_KEYS,
+    ]
+
+    def action_first(self) -> None:
+        self._edge(last=False)
+
+    def action_last(self) -> None:
+        self._edge(last=True)
+
+    def _edge(self, *, last: bool) -> None:
+        selectable = [i for i, item in enumerate(self.children) if not item.disabled]
+        if selectable:
+            self.index = selectable[-1] if last else selectable[0]
+
+
 class SpecDetail(Static):
     """Everything about the highlighted spec."""
 
@@ -108,10 +130,6 @@ class JobPickerScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "submit", "Submit", id="submit", priority=True),
         Binding("a", "runs", "Attach to a run", id="attach"),
-        Binding("j", "move(1)", "Down", show=False),
-        Binding("k", "move(-1)", "Up", show=False),
-        Binding("home,g", "edge(False)", "First", show=False, priority=True),
-        Binding("end,G", "edge(True)", "Last", show=False, priority=True),
     ]
 
     @dataclass
@@ -147,7 +165,7 @@ class JobPickerScreen(Screen[None]):
                 JobItem(name, None, error_text(error, catalog.path))
                 for name, error in catalog.errors.items()
             ]
-            jobs = ListView(*items, id="jobs", initial_index=0)
+            jobs = JobList(*items, id="jobs", initial_index=0)
             jobs.border_title = "jobs"
             yield jobs
             with Vertical(id="detail-box"):
@@ -173,16 +191,6 @@ class JobPickerScreen(Screen[None]):
     def highlighted_spec(self) -> JobSpec | None:
         item = self.query_one("#jobs", ListView).highlighted_child
         return item.spec if isinstance(item, JobItem) and not item.disabled else None
-
-    def action_move(self, step: int) -> None:
-        jobs = self.query_one("#jobs", ListView)
-        jobs.action_cursor_down() if step > 0 else jobs.action_cursor_up()
-
-    def action_edge(self, last: bool) -> None:
-        jobs = self.query_one("#jobs", ListView)
-        selectable = [i for i, item in enumerate(jobs.children) if not item.disabled]
-        if selectable:
-            jobs.index = selectable[-1] if last else selectable[0]
 
     def action_submit(self) -> None:
         spec = self.highlighted_spec()

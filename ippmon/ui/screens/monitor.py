@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -27,12 +27,11 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
 from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
 from ippmon.protocols import JobHandle, Session
-from ippmon.text import one_line
-from ippmon.ui.messages import JobUpdate, PollFailed
+from ippmon.ui.messages import Exported, JobSubmitted, JobUpdate, PollFailed, Resubmitted
 from ippmon.ui.poller import poll_job
 from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
 from ippmon.ui.screens.tasks import TasksScreen
@@ -42,6 +41,7 @@ from ippmon.ui.widgets.output_log import OutputLog
 from ippmon.ui.widgets.progress_panel import ProgressPanel
 from ippmon.ui.widgets.summary_panel import FailureList, SummaryPanel
 from ippmon.ui.widgets.timing_panel import TimingPanel
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
@@ -86,7 +86,7 @@ class AttemptSent:
         return self.job.output_since(seq)
 
 
-class MonitorScreen(Screen["JobSnapshot | None"]):
+class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
     """Dismisses (Escape, once the job finished) with the last snapshot."""
 
     RESUBMIT = Binding.Group("Resubmit", compact=True)
@@ -127,9 +127,11 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         runs_dir: str | None = None,
         poll_interval: float = 0.25,
         attached: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Submit `spec` through `session`, or watch a `job` submitted before; `attached` says
-        it was sent by an earlier ippmon (`ippmon attach`, the runs list) in the status line."""
+        it was sent by an earlier ippmon (`ippmon attach`, the runs list) in the status line.
+        `clock` goes to the tasks screens."""
         super().__init__()
         if job is not None:
             self.job_name = job.name
@@ -142,6 +144,7 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         self.runs_dir = runs_dir
         self.poll_interval = poll_interval
         self.attached = attached
+        self.clock = clock
         self.job: JobHandle | None = None
         self._given_job = job
         self._job_closed = False
@@ -198,32 +201,30 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
     # -- workers --------------------------------------------------------------------------------
 
     @work(thread=True, exit_on_error=False, group="submit", description="session.submit")
-    def _submit(self) -> JobHandle:
+    def _submit(self) -> JobSubmitted:
         assert self.session is not None and self.spec is not None
-        return self.session.submit(self.spec, self.runs_dir)
+        return JobSubmitted(self.session.submit(self.spec, self.runs_dir))
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="poll", description="job.poll")
-    def _poll(self, job: JobHandle | AttemptSent, last_seq: int) -> int:
+    def _poll(self, job: JobHandle | AttemptSent, last_seq: int) -> None:
         stop = get_current_worker().cancelled_event
-        return poll_job(
-            job, self.post_message, stop, interval=self.poll_interval, last_seq=last_seq
-        )
+        poll_job(job, self.post_message, stop, interval=self.poll_interval, last_seq=last_seq)
 
     @work(thread=True, exit_on_error=False, group="cancel", description="job.cancel")
     def _cancel(self, job: JobHandle) -> None:
         job.cancel()
 
     @work(thread=True, exit_on_error=False, group="resubmit", description="job.submit")
-    def _resubmit(self, job: JobHandle, indices: range | None = None) -> tuple[int, int]:
+    def _resubmit(self, job: JobHandle, indices: range | None = None) -> Resubmitted:
         """Send `indices` again, or (None) what `job.retryable()` says: O(total), so here."""
         todo = job.retryable() if indices is None else list(indices)
-        return (len(todo), job.submit(todo)) if todo else (0, 0)
+        return Resubmitted(len(todo), job.submit(todo)) if todo else Resubmitted(0, 0)
 
     @work(thread=True, exit_on_error=False, group="export", description="job.export")
-    def _export(self, job: JobHandle) -> str:
-        return job.export("csv")
+    def _export(self, job: JobHandle) -> Exported:
+        return Exported(job.export("csv"))
 
-    FAILED_TO = {
+    FAILED_TO = {  # a worker's group -> what failed, for the notice
         "submit": "Could not submit",
         "cancel": "Could not cancel",
         "poll": "Stopped polling",
@@ -231,26 +232,28 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
         "export": "Could not export",
     }
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+    def worker_failed(self, failure: WorkerFailed) -> None:
         if not self.is_attached:
             return
-        group, result = event.worker.group, event.worker.result
-        if event.state is WorkerState.ERROR and group in self.FAILED_TO:
-            self.show_notice(
-                f"{self.FAILED_TO[group]} {self.job_name}: {one_line(event.worker.error)}"
-            )
-            if group == "submit":
-                self.submit_failed = True
-                self.query_one(JobStatus).show_pending(self.job_name, "not submitted")
-            self.refresh_bindings()
-        elif event.state is not WorkerState.SUCCESS:
-            return
-        elif group == "submit":
-            self._start_watching(result)
-        elif group == "resubmit":
-            self._resubmitted(*result)
-        elif group == "export":
-            self.notify(f"results written to {result}", title="Exported", timeout=15, markup=False)
+        what = self.FAILED_TO.get(failure.group, "Failed:")
+        self.show_notice(f"{what} {self.job_name}: {failure.text}")
+        if self.job is None:  # the job never got to the cluster
+            self.submit_failed = True
+            self.query_one(JobStatus).show_pending(self.job_name, "not submitted")
+        self.refresh_bindings()
+
+    def on_job_submitted(self, message: JobSubmitted) -> None:
+        if self.is_attached:
+            self._start_watching(message.job)
+
+    def on_resubmitted(self, message: Resubmitted) -> None:
+        if self.is_attached:
+            self._resubmitted(message.count, message.attempt)
+
+    def on_exported(self, message: Exported) -> None:
+        if self.is_attached:
+            text = f"results written to {message.path}"
+            self.notify(text, title="Exported", timeout=15, markup=False)
 
     def _start_watching(self, job: JobHandle) -> None:
         self.job = job
@@ -378,8 +381,7 @@ class MonitorScreen(Screen["JobSnapshot | None"]):
 
     def action_tasks(self) -> None:
         if self.job is not None:
-            clock = getattr(self.app, "clock", time.time)
-            self.app.push_screen(TasksScreen(self.job, clock=clock))
+            self.app.push_screen(TasksScreen(self.job, clock=self.clock))
 
     def action_export(self) -> None:
         if self.job is not None:

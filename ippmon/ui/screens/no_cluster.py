@@ -35,9 +35,13 @@ class NoClusterScreen(StepScreen[Attempt]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="no-cluster-box") as box:
+        with Vertical(id="no-cluster-box", classes="step-box") as box:
             box.border_title = "No cluster"
-            yield Label("No running ipyparallel cluster was found.", id="no-cluster-title")
+            yield Label(
+                "No running ipyparallel cluster was found.",
+                id="no-cluster-title",
+                classes="step-status",
+            )
             yield Static(
                 "ippmon can start a private one on this machine for this session and stop it "
                 "when you quit. To use a cluster of your own, start it (ipcluster start -n 4) "

@@ -18,15 +18,31 @@ from textual.binding import Binding
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import Worker, WorkerState
 
-from ippmon.model import format_duration
+from ippmon.model import RunState, format_duration
 from ippmon.runs import RunSummary
-from ippmon.ui.screens.task_detail import one_line, text_style
+from ippmon.ui.messages import RunsRead
+from ippmon.ui.screens.task_detail import text_style
+from ippmon.ui.widgets.list_keys import LIST_KEYS
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 WIDE = 120  # columns from which every count gets its own column
 COUNTS = (("ok", "ok"), ("error", "failed"), ("cancelled", "cancelled"), ("lost", "lost"))
-STATE_CLASS = {"running": "running", "detached": "detached", "finished": "finished"}
+"""A run's counts shown: the key in `RunSummary.counts` (a TaskState value), and its column."""
+STATE_CLASS = {  # a run's state -> the suffix of its component class (runs--finished, ...)
+    RunState.RUNNING: "running",
+    RunState.DETACHED: "detached",
+    RunState.FINISHED: "finished",
+}
+
+
+def state_class(state: str) -> str:
+    """The component class suffix of a run's state ("muted" for one ippmon does not know)."""
+    try:
+        return STATE_CLASS[RunState(state)]
+    except ValueError:
+        return "muted"
 
 
 def age(created: float | None, now: float) -> str:
@@ -39,22 +55,26 @@ def age(created: float | None, now: float) -> str:
 class RunTable(DataTable[Text]):
     """The runs table; its Enter binding is named so the Footer shows it."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Attach", id="open")]
+    BINDINGS = [Binding("enter", "select_cursor", "Attach", id="open"), *LIST_KEYS]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "select_cursor":
             return self.row_count > 0 or None
         return True
 
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
 
-class RunsScreen(Screen["RunSummary | None"]):
+    def action_last(self) -> None:
+        self.move_cursor(row=self.row_count - 1)
+
+
+class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     """Dismisses with the highlighted RunSummary (Enter), or None (Escape / q)."""
 
     BINDINGS = [
         Binding("ctrl+r", "reload", "Reload", id="reload"),
         Binding("escape,q", "back", "Back", key_display="esc", id="back"),
-        Binding("j", "cursor(1)", "Down", show=False),
-        Binding("k", "cursor(-1)", "Up", show=False),
     ]
 
     COMPONENT_CLASSES = {
@@ -62,10 +82,8 @@ class RunsScreen(Screen["RunSummary | None"]):
         "runs--detached",
         "runs--finished",
         "runs--error",
-        "runs--warning",
-        "runs--ok",
         "runs--muted",
-    }
+    } | {f"runs--task-{name}" for name in STATE_CLASSES.values()}
 
     DEFAULT_CSS = """
     RunsScreen #runs-table {
@@ -91,10 +109,8 @@ class RunsScreen(Screen["RunSummary | None"]):
     RunsScreen > .runs--detached { color: $text-warning; }
     RunsScreen > .runs--finished { color: $text-success; }
     RunsScreen > .runs--error { color: $text-error; }
-    RunsScreen > .runs--warning { color: $text-warning; }
-    RunsScreen > .runs--ok { color: $text-success; }
     RunsScreen > .runs--muted { color: $text-muted; }
-    """
+    """ + state_rules("RunsScreen > .runs--task-{}")
 
     def __init__(
         self,
@@ -141,20 +157,20 @@ class RunsScreen(Screen["RunSummary | None"]):
     # -- loading --------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="list_runs")
-    def _read(self) -> list[RunSummary]:
+    def _read(self) -> RunsRead:
         assert self.source is not None
-        return list(self.source())
+        return RunsRead(list(self.source()))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "runs" or not self.is_attached:
-            return
-        table = self.query_one("#runs-table", DataTable)
-        if event.state is WorkerState.SUCCESS:
-            self.runs, self.loaded = list(event.worker.result or []), True
+    def on_runs_read(self, message: RunsRead) -> None:
+        if self.is_attached:
+            self.runs, self.loaded = message.runs, True
             self._build()
-        elif event.state is WorkerState.ERROR:
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self.is_attached:
             self.loaded = True
-            table.border_subtitle = f"cannot read the runs: {one_line(event.worker.error)}"
+            table = self.query_one("#runs-table", DataTable)
+            table.border_subtitle = f"cannot read the runs: {failure.text}"
             self.refresh_bindings()
 
     # -- drawing --------------------------------------------------------------------------------
@@ -168,7 +184,8 @@ class RunsScreen(Screen["RunSummary | None"]):
     def _cells(self, run: RunSummary, now: float) -> list[Text]:
         counts = run.counts
         bad = sum(counts.get(s, 0) for s in ("error", "cancelled", "lost"))
-        style = "error" if run.state == "finished" and bad else STATE_CLASS.get(run.state, "muted")
+        finished = run.state == RunState.FINISHED
+        style = "error" if finished and bad else state_class(run.state)
         state = Text(run.state, style=self._style(style))
         cells = [
             Text(run.run_id),
@@ -178,10 +195,7 @@ class RunsScreen(Screen["RunSummary | None"]):
         ]
         if self._wide:
             cells += [
-                self._count(counts.get("ok", 0), "ok"),
-                self._count(counts.get("error", 0), "error"),
-                self._count(counts.get("cancelled", 0), "warning"),
-                self._count(counts.get("lost", 0), "error"),
+                *(self._count(counts.get(key, 0), f"task-{key}") for key, _ in COUNTS),
             ]
         cells.append(Text(age(run.created, now), justify="right"))
         return cells
@@ -231,8 +245,8 @@ class RunsScreen(Screen["RunSummary | None"]):
             return
         label = self._style("muted")
         counts = [
-            (f"{run.counts.get(key, 0):,} {name}", self._style(style))
-            for (key, name), style in zip(COUNTS, ("ok", "error", "warning", "error"))
+            (f"{run.counts.get(key, 0):,} {name}", self._style(f"task-{key}"))
+            for key, name in COUNTS
         ]
         queued = run.total - run.done
         parts: list[tuple[str, object] | str] = [("cluster ", label), run.cluster or "?", "   "]
@@ -283,10 +297,6 @@ class RunsScreen(Screen["RunSummary | None"]):
         if self.source is not None:
             self._read()
             self.refresh_bindings()
-
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        table.move_cursor(row=table.cursor_row + step)
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -24,20 +24,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Log, Static
-from textual.worker import Worker, WorkerState
 
 from ippmon.model import TaskDetail, TaskState, format_duration
 from ippmon.protocols import JobHandle
-from ippmon.text import one_line, strip_ansi
+from ippmon.text import strip_ansi
+from ippmon.ui.messages import TaskRead
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
-STATE_CLASSES = {  # TaskState -> the suffix of its component class (tasks--error, task--ok, ...)
-    TaskState.QUEUED: "queued",
-    TaskState.RUNNING: "running",
-    TaskState.OK: "ok",
-    TaskState.ERROR: "error",
-    TaskState.CANCELLED: "cancelled",
-    TaskState.LOST: "lost",
-}
 MAX_RESULT_CHARS = 20_000
 SHORT_PANE = 5  # lines up to which a pane is only as tall as its text
 SHORT = reprlib.Repr()
@@ -136,7 +130,7 @@ def count_lines(text: str) -> str:
     return f"{n:,} line{'s' if n != 1 else ''}"
 
 
-class TaskDetailScreen(Screen[None]):
+class TaskDetailScreen(AnswersFromWorkers, Screen[None]):
     """Dismisses with None (Escape)."""
 
     BINDINGS = [
@@ -168,13 +162,7 @@ class TaskDetailScreen(Screen[None]):
     TaskDetailScreen #task-outcome.-traceback.-long { height: 2fr; }
     TaskDetailScreen .-empty { display: none; }
     TaskDetailScreen > .task--label { color: $text-muted; }
-    TaskDetailScreen > .task--ok { color: $text-success; text-style: bold; }
-    TaskDetailScreen > .task--error { color: $text-error; text-style: bold; }
-    TaskDetailScreen > .task--lost { color: $text-error; text-style: bold; }
-    TaskDetailScreen > .task--cancelled { color: $text-warning; text-style: bold; }
-    TaskDetailScreen > .task--running { color: $text-primary; text-style: bold; }
-    TaskDetailScreen > .task--queued { color: $text-muted; text-style: bold; }
-    """
+    """ + state_rules("TaskDetailScreen > .task--{}", bold=TaskState)
 
     def __init__(
         self,
@@ -218,17 +206,17 @@ class TaskDetailScreen(Screen[None]):
             self._timer.stop()
 
     @work(thread=True, exclusive=True, group="task", exit_on_error=False, description="job.task")
-    def _read(self) -> TaskText:
-        return describe(self.job.task(self.index), self.clock(), self.tz)
+    def _read(self) -> TaskRead:
+        return TaskRead(describe(self.job.task(self.index), self.clock(), self.tz))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "task" or not self.is_attached:
-            return
-        if event.state is WorkerState.ERROR:
-            message = f"task {self.index}: cannot read it: {one_line(event.worker.error)}"
-            self.query_one("#task-head", Static).update(Text(message))
-        elif event.state is WorkerState.SUCCESS and isinstance(event.worker.result, TaskText):
-            self._show(event.worker.result)
+    def on_task_read(self, message: TaskRead) -> None:
+        if self.is_attached:
+            self._show(message.text)
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self.is_attached:
+            text = f"task {self.index}: cannot read it: {failure.text}"
+            self.query_one("#task-head", Static).update(Text(text))
 
     # -- drawing --------------------------------------------------------------------------------
 

@@ -19,13 +19,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
-from textual.worker import Worker, WorkerState
 
 from ippmon.model import TaskRow, TaskState, format_duration
 from ippmon.protocols import JobHandle
-from ippmon.ui.screens.task_detail import STATE_CLASSES, TaskDetailScreen, one_line, text_style
+from ippmon.ui.messages import TasksRead
+from ippmon.ui.screens.task_detail import TaskDetailScreen, text_style
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
 from ippmon.ui.widgets.text import set_content
+from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 LIMIT = 500  # rows in the table at most: a page of the current filter and sort
 
@@ -105,7 +107,7 @@ class TaskTable(LineTable):
     """The tasks table: Enter opens the task under the cursor."""
 
 
-class TasksScreen(Screen[None]):
+class TasksScreen(AnswersFromWorkers, Screen[None]):
     """Dismisses with None (Escape). Enter opens the highlighted task's `TaskDetailScreen`."""
 
     BINDINGS = [
@@ -135,14 +137,8 @@ class TasksScreen(Screen[None]):
         scrollbar-gutter: stable;
     }
     TasksScreen #tasks-table:focus { border: round $primary; }
-    TasksScreen > .tasks--ok { color: $text-success; }
-    TasksScreen > .tasks--error { color: $text-error; text-style: bold; }
-    TasksScreen > .tasks--lost { color: $text-error; }
-    TasksScreen > .tasks--cancelled { color: $text-warning; }
-    TasksScreen > .tasks--running { color: $text-primary; }
-    TasksScreen > .tasks--queued { color: $text-muted; }
     TasksScreen > .tasks--muted { color: $text-muted; }
-    """
+    """ + state_rules("TasksScreen > .tasks--{}", bold=[TaskState.ERROR])
 
     def __init__(
         self,
@@ -216,22 +212,20 @@ class TasksScreen(Screen[None]):
         self._read(self.query_state)
 
     @work(thread=True, exclusive=True, group="tasks", exit_on_error=False, description="task_rows")
-    def _read(self, query: TaskQuery) -> TaskPage:
+    def _read(self, query: TaskQuery) -> TasksRead:
         rows = self.job.task_rows(query.states)
         total = self.job.snapshot().total
-        return select_tasks(rows, query, total, self.limit)
+        return TasksRead(select_tasks(rows, query, total, self.limit))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "tasks" or not self.is_attached:
-            return
-        if event.state is WorkerState.ERROR:
+    def on_tasks_read(self, message: TasksRead) -> None:
+        if self.is_attached and message.page.query == self.query_state:
+            self._draw(message.page)
+
+    def worker_failed(self, failure: WorkerFailed) -> None:
+        if self.is_attached:
             count = self.query_one("#tasks-count", Static)
-            count.update(f"cannot read the tasks: {one_line(event.worker.error)}")
+            count.update(f"cannot read the tasks: {failure.text}")
             count.add_class("-error")
-        elif event.state is WorkerState.SUCCESS:
-            page = event.worker.result
-            if isinstance(page, TaskPage) and page.query == self.query_state:
-                self._draw(page)
 
     # -- drawing --------------------------------------------------------------------------------
 

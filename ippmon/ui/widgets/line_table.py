@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ippmon.ui.widgets.list_keys import LIST_KEYS
+
 Fragment = tuple[str, Style | None]
 Cell = str | tuple[Fragment, ...]
 """Plain text, or fragments of text each with its own style (e.g. a coloured state)."""
@@ -72,12 +74,13 @@ class LineTable(ScrollView, can_focus=True):
 
     BINDINGS = [
         Binding("enter", "select", "Open", id="open"),
-        Binding("up,k", "move(-1)", "Up", show=False),
-        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "move(-1000000000)", "First", show=False),
-        Binding("end,G", "move(1000000000)", "Last", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        *LIST_KEYS,
     ]
 
     COMPONENT_CLASSES = {
@@ -189,8 +192,17 @@ class LineTable(ScrollView, can_focus=True):
             return bool(self._rows) or None
         return True
 
-    def action_move(self, delta: int) -> None:
-        self.move_cursor(self._cursor + delta)
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self._cursor + 1)
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(len(self._rows) - 1)
 
     def action_page(self, direction: int) -> None:
         self.move_cursor(self._cursor + direction * max(1, self.size.height - 2))

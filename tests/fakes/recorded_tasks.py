@@ -1,34 +1,20 @@
-"""Recorded tasks and runs for the tasks, task, runs and leave screens, and a tiny app per screen.
+"""Recorded tasks for the tasks and task screens: a 40-task `flaky` job with every state (a task
+with long stdout and stderr, one whose traceback carries terminal colours and markup-like
+brackets), and a 20,000-task job built row by row.
 
-`RecordedJob` answers the parts of `JobHandle` those screens use (`task_rows`, `task`,
-`snapshot`) from fixed data: a 40-task job with every state, a task with long stdout and stderr
-and one whose traceback carries terminal colours and markup-like brackets; or a 20,000-task job
-built row by row. `ScreenApp` shows one screen on its own, with no animation and no cursor blink.
+`RecordedTasks` answers `task_rows()` and `task()` from that data; `flaky_job()` and `big_job()`
+are FakeJobs that read their tasks from it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from collections.abc import Callable, Iterable
-from pathlib import Path
-
-from textual.app import App, ComposeResult
-from textual.pilot import Pilot
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from collections.abc import Iterable
 
 from ippmon.model import JobSnapshot, Phase, TaskDetail, TaskRow, TaskState
-from ippmon.runs import RunSummary
 
-NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-UTC = dt.timezone.utc
-RUN_ID = "20260101-000000-a1b2"
-
-
-def fixed_clock() -> float:
-    return NOW
-
+from .backends import FakeJob
+from .recorded import NOW, RUN_ID
 
 RED, GREEN, LINE, OFF = "\x1b[0;31m", "\x1b[0;32m", "\x1b[1;32m", "\x1b[0m"
 TRACEBACK = "\n".join(  # as IPython colours a remote traceback
@@ -141,35 +127,16 @@ def big_row(i: int) -> TaskRow:
     return TaskRow(i, TaskState.QUEUED, None, 0, None, "")
 
 
-class RecordedJob:
-    """The `JobHandle` reads of the tasks screens, from recorded rows and details."""
+class RecordedTasks:
+    """Where a FakeJob's `task_rows()` and `task()` come from: recorded rows and details. Counts
+    the calls and notes the threads they came from."""
 
-    def __init__(
-        self,
-        name: str,
-        rows: list[TaskRow],
-        details: dict[int, TaskDetail] | None = None,
-    ) -> None:
-        self.name = name
+    def __init__(self, rows: list[TaskRow], details: dict[int, TaskDetail] | None = None) -> None:
         self.rows = rows
         self.details = details or {}
         self.row_calls = 0
         self.task_calls: list[int] = []
         self.threads: set[threading.Thread] = set()
-
-    def snapshot(self) -> JobSnapshot:
-        return JobSnapshot(
-            name=self.name,
-            phase=Phase.RUNNING,
-            total=len(self.rows),
-            submitted=len(self.rows),
-            counts={},
-            elapsed_s=0.0,
-            serial_s=0.0,
-            tasks_per_s=0.0,
-            eta_s=None,
-            run_id=RUN_ID,
-        )
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         self.threads.add(threading.current_thread())
@@ -197,76 +164,37 @@ class RecordedJob:
             extra={"input": {"frame": index}},
         )
 
-    def retryable(self) -> list[int]:
-        bad = (TaskState.ERROR, TaskState.CANCELLED, TaskState.LOST)
-        return [row.index for row in self.rows if row.state in bad]
+
+def tasks_job(name: str, tasks: RecordedTasks) -> FakeJob:
+    """A running job whose tasks are `tasks` (the snapshot counts them, nothing more)."""
+    total = len(tasks.rows)
+    snapshot = JobSnapshot(
+        name=name,
+        phase=Phase.RUNNING,
+        total=total,
+        submitted=total,
+        counts={},
+        elapsed_s=0.0,
+        serial_s=0.0,
+        tasks_per_s=0.0,
+        eta_s=None,
+        run_id=RUN_ID,
+    )
+    return FakeJob(snapshot, tasks=tasks)
 
 
-def flaky_job() -> RecordedJob:
+def flaky_tasks() -> RecordedTasks:
     details = {i: recorded_detail(i) for i in range(40)}
-    return RecordedJob("flaky", [row_of(d) for d in details.values()], details)
+    return RecordedTasks([row_of(d) for d in details.values()], details)
 
 
-def big_job() -> RecordedJob:
-    return RecordedJob("render-frames", [big_row(i) for i in range(20_000)])
+def flaky_job() -> FakeJob:
+    return tasks_job("flaky", flaky_tasks())
 
 
-def runs() -> list[RunSummary]:
-    """Five runs, newest first, as `list_runs` returns them."""
-
-    def run(run_id: str, job: str, state: str, total: int, ago: float | None, **counts: int):
-        done = sum(counts.values())
-        counts.setdefault("running", 0)
-        counts["queued"] = total - done
-        return RunSummary(
-            run_id,
-            Path("/home/ada/.local/share/ippmon/runs") / run_id,
-            job,
-            state,
-            total,
-            counts,
-            None if ago is None else NOW - ago,
-            "default",
-        )
-
-    return [
-        run(RUN_ID, "flaky", "finished", 50, 185, ok=45, error=3, cancelled=1, lost=1),
-        run("20251231-231500-9f3c", "render-frames", "running", 20_000, 2_700, ok=7_640, error=11),
-        run("20251231-180000-77de", "squares", "detached", 100, 6 * 3600 + 120, ok=55, error=3),
-        run("20251230-120000-0b1d", "sweep", "finished", 12, 36 * 3600, ok=12),
-        run("20251229-090000-c0de", "nightly-regression-suite", "finished", 4, None, ok=4),
-    ]
+def big_tasks() -> RecordedTasks:
+    return RecordedTasks([big_row(i) for i in range(20_000)])
 
 
-# -- one screen in an app ---------------------------------------------------------------------
-
-
-class ScreenApp(App[None]):
-    """Shows `factory()` over an empty ippmon screen and records what it dismisses with."""
-
-    TITLE = "ippmon"
-    SUB_TITLE = "default (4 engines, local)"
-
-    def __init__(self, factory: Callable[[], Screen]) -> None:
-        super().__init__()
-        self.factory = factory
-        self.results: list[object] = []
-        self.animation_level = "none"
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.push_screen(self.factory(), self.results.append)
-
-
-async def settle(pilot: Pilot) -> None:
-    """Every worker done and its result drawn; no blinking cursor in the picture."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    while any(worker.is_running for worker in pilot.app.workers):  # one that started another
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-    for widget in pilot.app.screen.query(Input):
-        widget.cursor_blink = False
+def big_job() -> FakeJob:
+    return tasks_job("render-frames", big_tasks())

@@ -1,7 +1,7 @@
 """The tasks, task, runs and leave screens, each shown on its own over recorded data.
 
 Snapshots at 80×24 and 160×48 (accept a deliberate change with
-`pytest tests/test_snapshots_control.py --snapshot-update`, after looking at the pictures), then
+`pytest tests/test_tasks_runs_screens.py --snapshot-update`, after looking at the pictures), then
 pilot tests for the keys: opening a task, the state and text filters, the duration sort, a
 20,000-task job that never puts more than 500 rows in the table, and the leave dialog's answers.
 """
@@ -13,8 +13,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-import control_fakes as cf
 import pytest
+from fakes import recorded as rec
+from fakes import recorded_tasks as tasks_rec
+from fakes.backends import FakeJob
+from fakes.pilot import ScreenApp, settle
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Log, Static
 
@@ -27,41 +30,41 @@ from ippmon.ui.screens.tasks import LIMIT, TaskQuery, TasksScreen, TaskTable, se
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 
 
-def tasks(job: cf.RecordedJob | None = None, **kwargs: object) -> cf.ScreenApp:
-    job = job or cf.flaky_job()
-    return cf.ScreenApp(lambda: TasksScreen(job, refresh_interval=0, tz=cf.UTC, **kwargs))
+def tasks(job: FakeJob | None = None, **kwargs: object) -> ScreenApp:
+    job = job or tasks_rec.flaky_job()
+    return ScreenApp(lambda: TasksScreen(job, refresh_interval=0, tz=rec.UTC, **kwargs))
 
 
-def detail(index: int) -> cf.ScreenApp:
-    job = cf.flaky_job()
-    return cf.ScreenApp(
-        lambda: TaskDetailScreen(job, index, clock=cf.fixed_clock, tz=cf.UTC, refresh_interval=0)
+def detail(index: int) -> ScreenApp:
+    job = tasks_rec.flaky_job()
+    return ScreenApp(
+        lambda: TaskDetailScreen(job, index, clock=rec.fixed_clock, tz=rec.UTC, refresh_interval=0)
     )
 
 
-def runs(source: object = None) -> cf.ScreenApp:
-    return cf.ScreenApp(lambda: RunsScreen(source or cf.runs(), clock=cf.fixed_clock))
+def runs(source: object = None) -> ScreenApp:
+    return ScreenApp(lambda: RunsScreen(source or rec.listed_runs(), clock=rec.fixed_clock))
 
 
-def leave() -> cf.ScreenApp:
-    return cf.ScreenApp(lambda: LeaveScreen(42, cf.RUN_ID, job_name="flaky"))
+def leave() -> ScreenApp:
+    return ScreenApp(lambda: LeaveScreen(42, rec.RUN_ID, job_name="flaky"))
 
 
 def pressing(*keys: str) -> Callable[[Pilot], Awaitable[None]]:
     """Settle, press `keys`, settle again (a key may start a worker)."""
 
     async def before(pilot: Pilot) -> None:
-        await cf.settle(pilot)
+        await settle(pilot)
         if keys:
             await pilot.press(*keys)
-            await cf.settle(pilot)
+            await settle(pilot)
 
     return before
 
 
 @dataclass
 class Shot:
-    build: Callable[[], cf.ScreenApp]
+    build: Callable[[], ScreenApp]
     before: Callable[[Pilot], Awaitable[None]] = pressing()
 
 
@@ -69,7 +72,7 @@ SHOTS: dict[str, Callable[[], Shot]] = {
     "tasks_all": lambda: Shot(tasks),
     "tasks_failed": lambda: Shot(tasks, pressing("s")),
     "tasks_longest_first": lambda: Shot(tasks, pressing("d")),
-    "tasks_20000": lambda: Shot(lambda: tasks(cf.big_job())),
+    "tasks_20000": lambda: Shot(lambda: tasks(tasks_rec.big_job())),
     "task_failed_traceback": lambda: Shot(lambda: detail(7)),
     "task_ok_with_output": lambda: Shot(lambda: detail(3)),
     "runs": lambda: Shot(runs),
@@ -109,22 +112,23 @@ def test_a_page_keeps_the_limit_and_counts_what_matched() -> None:
 # -- the tasks screen, by keys ----------------------------------------------------------------
 
 
-def shown(app: cf.ScreenApp) -> list[int]:
+def shown(app: ScreenApp) -> list[int]:
     table = app.screen.query_one(TaskTable)
     return [int(table.row_texts(y)[0]) for y in range(table.row_count)]
 
 
 async def test_enter_opens_the_highlighted_task_and_escape_comes_back() -> None:
-    job = cf.flaky_job()
+    recorded = tasks_rec.flaky_tasks()
+    job = tasks_rec.tasks_job("flaky", recorded)
     app = tasks(job)
     async with app.run_test(size=(100, 30)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         await pilot.press("s", "j")  # failed or lost: 7, 21, 28, 35; down to 21
-        await cf.settle(pilot)
+        await settle(pilot)
         await pilot.press("enter")
-        await cf.settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, TaskDetailScreen) and app.screen.index == 21
-        assert job.task_calls == [21]
+        assert recorded.task_calls == [21]
         outcome = app.screen.query_one("#task-outcome", Log)
         assert outcome.border_title == "traceback"
         await pilot.press("escape")
@@ -138,10 +142,10 @@ async def test_state_keys_and_the_text_filter_change_the_rows() -> None:
 
         async def press(*keys: str) -> list[int]:
             await pilot.press(*keys)
-            await cf.settle(pilot)
+            await settle(pilot)
             return shown(app)
 
-        await cf.settle(pilot)
+        await settle(pilot)
         assert shown(app) == list(range(40))
         assert app.screen.check_action("all", ()) is None  # nothing to clear yet
         assert await press("s") == [7, 21, 28, 35]
@@ -158,46 +162,49 @@ async def test_state_keys_and_the_text_filter_change_the_rows() -> None:
 
 
 async def test_d_sorts_longest_first_and_back_to_index_order() -> None:
-    job = cf.flaky_job()
+    recorded = tasks_rec.flaky_tasks()
+    job = tasks_rec.tasks_job("flaky", recorded)
     app = tasks(job)
     async with app.run_test(size=(100, 30)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         await pilot.press("d")
-        await cf.settle(pilot)
-        durations = {r.index: r.duration_s for r in job.rows}
+        await settle(pilot)
+        durations = {r.index: r.duration_s for r in recorded.rows}
         order = shown(app)
         timed = [durations[i] for i in order if durations[i] is not None]
         assert timed == sorted(timed, reverse=True)
         assert all(durations[i] is None for i in order[len(timed) :])
         await pilot.press("d")
-        await cf.settle(pilot)
+        await settle(pilot)
         assert shown(app) == list(range(40))
 
 
 async def test_a_20000_task_job_shows_500_rows_and_says_so() -> None:
-    job = cf.big_job()
+    recorded = tasks_rec.big_tasks()
+    job = tasks_rec.tasks_job("render-frames", recorded)
     app = tasks(job)
     started = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         opened = time.perf_counter() - started
         table = app.screen.query_one(TaskTable)
         count = str(app.screen.query_one("#tasks-count", Static).render())
         print(f"\n20,000 tasks: table open with {table.row_count} rows in {opened:.2f} s")
         assert table.row_count == LIMIT
         assert count == "showing 500 of 20,000 tasks (filter or sort to narrow)"
-        assert threading.main_thread() not in job.threads  # task_rows ran in a worker
+        assert threading.main_thread() not in recorded.threads  # task_rows ran in a worker
         await pilot.press("s")
-        await cf.settle(pilot)
+        await settle(pilot)
         assert shown(app) == [i for i in range(700, 7651, 701)]
         assert str(app.screen.query_one("#tasks-count", Static).render()) == "10 of 20,000 tasks"
 
 
 async def test_a_refresh_updates_changed_cells_without_rebuilding_the_table() -> None:
-    job = cf.flaky_job()
+    recorded = tasks_rec.flaky_tasks()
+    job = tasks_rec.tasks_job("flaky", recorded)
     app = tasks(job)
     async with app.run_test(size=(100, 30)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, TasksScreen)
         table = screen.query_one(TaskTable)
@@ -205,9 +212,10 @@ async def test_a_refresh_updates_changed_cells_without_rebuilding_the_table() ->
         table.refresh_line = redrawn.append  # type: ignore[method-assign]
         await pilot.press("j", "j")
         redrawn.clear()
-        job.rows[30] = replace(job.rows[30], state=TaskState.OK, duration_s=9.5, line="done")
+        rows = recorded.rows
+        rows[30] = replace(rows[30], state=TaskState.OK, duration_s=9.5, line="done")
         screen.reload()
-        await cf.settle(pilot)
+        await settle(pilot)
         row = shown(app).index(30)
         assert table.row_texts(row)[1] == "ok" and table.row_texts(row)[4] == "9.5s"
         assert redrawn == [row + 1]  # that row alone (line 0 is the header)
@@ -215,20 +223,21 @@ async def test_a_refresh_updates_changed_cells_without_rebuilding_the_table() ->
 
 
 async def test_the_tasks_are_read_again_each_interval_but_not_under_the_task_view() -> None:
-    job = cf.flaky_job()
-    app = cf.ScreenApp(lambda: TasksScreen(job, refresh_interval=0.1))
+    recorded = tasks_rec.flaky_tasks()
+    job = tasks_rec.tasks_job("flaky", recorded)
+    app = ScreenApp(lambda: TasksScreen(job, refresh_interval=0.1))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.5)
-        assert job.row_calls >= 3
+        assert recorded.row_calls >= 3
         await pilot.press("enter")
         assert isinstance(app.screen, TaskDetailScreen)
         await pilot.pause(0.1)
-        hidden = job.row_calls
+        hidden = recorded.row_calls
         await pilot.pause(0.5)
-        assert job.row_calls == hidden
+        assert recorded.row_calls == hidden
         await pilot.press("escape")
         await pilot.pause(0.3)
-        assert job.row_calls > hidden
+        assert recorded.row_calls > hidden
 
 
 # -- the runs list ----------------------------------------------------------------------------
@@ -237,13 +246,13 @@ async def test_the_tasks_are_read_again_each_interval_but_not_under_the_task_vie
 async def test_enter_dismisses_with_the_highlighted_run_and_escape_with_none() -> None:
     app = runs()
     async with app.run_test(size=(100, 30)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         assert app.screen.check_action("reload", ()) is False  # a fixed list: nothing to reload
         await pilot.press("j", "enter")
     assert [r.run_id for r in app.results] == ["20251231-231500-9f3c"]
     app = runs()
     async with app.run_test(size=(100, 30)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         await pilot.press("escape")
     assert app.results == [None]
 
@@ -253,14 +262,14 @@ async def test_runs_from_a_callable_are_read_in_a_worker_and_reloaded_with_ctrl_
 
     def source() -> list:
         threads.append(threading.current_thread())
-        return cf.runs()[: len(threads)]
+        return rec.listed_runs()[: len(threads)]
 
     app = runs(source)
     async with app.run_test(size=(100, 30)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         assert app.screen.query_one(DataTable).row_count == 1
         await pilot.press("ctrl+r")
-        await cf.settle(pilot)
+        await settle(pilot)
         assert app.screen.query_one(DataTable).row_count == 2
     assert len(threads) == 2 and threading.main_thread() not in threads
 
@@ -271,7 +280,7 @@ async def test_runs_from_a_callable_are_read_in_a_worker_and_reloaded_with_ctrl_
 async def test_a_traceback_is_shown_as_plain_text() -> None:
     app = detail(7)
     async with app.run_test(size=(100, 30)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         text = "\n".join(app.screen.query_one("#task-outcome", Log).lines)
         assert "\x1b" not in text and "[red]not markup[/red]" in text
         head = str(app.screen.query_one("#task-head", Static).render())
@@ -288,7 +297,7 @@ async def test_a_traceback_is_shown_as_plain_text() -> None:
 async def test_leave_dialog_answers(keys: tuple[str, ...], answer: str) -> None:
     app = leave()
     async with app.run_test(size=(80, 24)) as pilot:
-        await cf.settle(pilot)
+        await settle(pilot)
         await pilot.press(*keys)
         await pilot.pause()
     assert app.results == [answer]

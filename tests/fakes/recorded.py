@@ -1,0 +1,427 @@
+"""Recorded state for the UI's tests and the README screenshots: a catalog of job specs, moments
+of a job (snapshots and output lines), the clusters discovery finds and the recorded runs.
+
+Everything is fixed data, so a picture taken of it is the same on every machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+from ippmon.jobspec import Catalog, JobSpec, SpecError
+from ippmon.model import (
+    ClusterInfo,
+    EngineView,
+    Failure,
+    JobSnapshot,
+    OutputLine,
+    Phase,
+    TaskState,
+)
+from ippmon.protocols import ClusterChoice, ConnectError
+from ippmon.runs import RunSummary
+
+NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the fixed clock of every recorded app
+UTC = dt.timezone.utc  # the time zone of every recorded time shown
+CLUSTER = ClusterInfo(profile="default", cluster_id="", engines=4, location="local")
+RUN_ID = "20260101-000000-a1b2"
+RUNS_DIR = "/tmp/ippmon-test-runs"
+
+
+def fixed_clock() -> float:
+    return NOW
+
+
+# -- the catalog ------------------------------------------------------------------------------
+
+
+def spec(
+    name: str,
+    description: str,
+    function: str,
+    n: int | None,
+    *,
+    inputs_desc: str | None = None,
+    kwargs: dict | None = None,
+    origin: str = "ippmon.toml",
+    **flags: object,
+) -> JobSpec:
+    return JobSpec(
+        name=name,
+        description=description,
+        function=function,
+        origin=origin,
+        inputs_desc=inputs_desc or f"range(0, {n})",
+        n_inputs=n,
+        kwargs=kwargs or {},
+        **flags,
+    )
+
+
+def catalog(*, file_error: bool = False) -> Catalog:
+    """Four good specs (two built-in, two from a file) and a broken one; or, with `file_error`,
+    what is left when the spec file cannot be read."""
+    specs = {
+        "squares": spec(
+            "squares",
+            "Square 100 numbers, 0.05-0.5 s each, a few output lines per task (~14 s)",
+            "ippmon.demo:slow_square",
+            100,
+            origin="built-in",
+        ),
+        "flaky": spec(
+            "flaky",
+            "50 short tasks; about one in seven fails with TransientError",
+            "ippmon.demo:flaky",
+            50,
+            kwargs={"delay": 0.1},
+            origin="built-in",
+        ),
+        "render-frames": spec(
+            "render-frames",
+            "Render the 20,000 frames of the [intro] sequence",
+            "render.py:render_frame",
+            20_000,
+            inputs_desc="file frames.jsonl",
+            kwargs={"quality": "high"},
+            chunksize=8,
+            ordered=False,
+            retries=2,
+        ),
+        "sweep": spec(
+            "sweep",
+            "Parameter sweep, inputs computed at submit time",
+            "sweep:run_point",
+            None,
+            inputs_desc="call sweep:points",
+            timeout=30.0,
+        ),
+    }
+    errors = {
+        "broken": SpecError(
+            "cannot import module 'numpyy' (did you mean 'numpy'?)",
+            path="ippmon.toml",
+            job="broken",
+            field="function",
+        )
+    }
+    if file_error:  # as load_catalog reports an unreadable file: the built-ins only
+        error = SpecError("TOML syntax error: Expected '=' (line 12, column 7)", path="ippmon.toml")
+        builtins = {k: v for k, v in specs.items() if v.origin == "built-in"}
+        return Catalog(builtins, file_error=error, path="ippmon.toml")
+    return Catalog(specs, errors, path="ippmon.toml")
+
+
+# -- recorded job states ----------------------------------------------------------------------
+
+
+def counts(**by_state: int) -> dict[TaskState, int]:
+    return {TaskState("error" if k == "failed" else k): v for k, v in by_state.items()}
+
+
+def output_lines(n: int = 40, *, engines: int = 4, start_task: int = 30) -> list[OutputLine]:
+    """Task output as a chatty job writes it: progress on stdout, warnings on stderr."""
+    lines = []
+    for seq in range(1, n + 1):
+        task = start_task + seq // 3
+        engine = task % engines
+        if seq % 7 == 0:
+            text = f"WARNING: slow read of input {task} [retry 2/3]"  # [..] is not markup
+            stream = "stderr"
+        elif seq % 3 == 0:
+            text = f"task {task}: squared {task} -> {task * task}"
+            stream = "stdout"
+        else:
+            text = f"task {task}: step {seq % 3 + 1}/3 reading input {task}"
+            stream = "stdout"
+        lines.append(OutputLine(seq, task, engine, stream, text))
+    return lines
+
+
+def failures() -> tuple[Failure, ...]:
+    return (
+        Failure(7, TaskState.ERROR, 3, "TransientError", "flaky failure on input 7"),
+        Failure(21, TaskState.ERROR, 1, "ValueError", "math domain error\nsecond line hidden"),
+        Failure(28, TaskState.ERROR, 0, "ZeroDivisionError", "division by zero"),
+        Failure(35, TaskState.LOST, None, "", ""),
+    )
+
+
+def mid_run() -> JobSnapshot:
+    """squares on 4 engines: three running, one gone; some done, some failed."""
+    return JobSnapshot(
+        name="squares",
+        phase=Phase.RUNNING,
+        total=100,
+        submitted=100,
+        counts=counts(queued=39, running=3, ok=55, failed=3),
+        elapsed_s=21.4,
+        serial_s=58.9,
+        tasks_per_s=2.7,
+        eta_s=15.2,
+        engines=(
+            EngineView(0, True, 41, 0.4, 15, 19.8, 92.5, "task 41: step 2/3 reading input 41"),
+            EngineView(1, True, 42, 3.2, 14, 18.1, 84.6, "task 42: step 1/3 reading input 42"),
+            EngineView(2, True, 43, 1.1, 16, 19.0, 88.8, "task 40: squared 40 -> 1600"),
+            EngineView(3, False, None, 0.0, 13, 2.0, 9.3, "WARNING: slow input 28, retrying"),
+        ),
+        failures=failures()[:3],
+        n_failures=3,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def submitting() -> JobSnapshot:
+    return JobSnapshot(
+        name="render-frames",
+        phase=Phase.SUBMITTING,
+        total=20_000,
+        submitted=1_200,
+        counts=counts(queued=19_988, running=4, ok=8),
+        elapsed_s=2.1,
+        serial_s=1.6,
+        tasks_per_s=3.8,
+        eta_s=None,
+        engines=tuple(
+            EngineView(i, True, 8 + i, 0.2 * i, 2, 1.4, 66.0, f"frame {8 + i}: rendering")
+            for i in range(4)
+        ),
+        output_seq=12,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def many_engines(n: int = 64) -> JobSnapshot:
+    engines = []
+    for i in range(n):
+        if i % 17 == 16:
+            engines.append(EngineView(i, False, None, 0.0, 3, 4.0, 6.1, "worker exited"))
+        elif i % 5 == 4:
+            engines.append(EngineView(i, True, None, 0.0, 11, 49.0, 74.8, f"task {900 + i} done"))
+        else:
+            engines.append(
+                EngineView(
+                    i, True, 1000 + i, 0.1 * (i % 30), 12, 60.2, 91.9, f"frame {1000 + i}: pass 2"
+                )
+            )
+    return JobSnapshot(
+        name="render-frames",
+        phase=Phase.RUNNING,
+        total=20_000,
+        submitted=20_000,
+        counts=counts(queued=12_301, running=48, ok=7_640, failed=11),
+        elapsed_s=65.5,
+        serial_s=3_902.0,
+        tasks_per_s=116.8,
+        eta_s=105.7,
+        engines=tuple(engines),
+        failures=failures()[:2],
+        n_failures=11,
+        output_seq=40,
+        cluster="default (64 engines, local)",
+        run_id=RUN_ID,
+    )
+
+
+def finished() -> JobSnapshot:
+    return JobSnapshot(
+        name="flaky",
+        phase=Phase.FINISHED,
+        total=50,
+        submitted=50,
+        counts=counts(ok=45, failed=3, cancelled=1, lost=1),
+        elapsed_s=3.9,
+        serial_s=13.2,
+        tasks_per_s=12.8,
+        eta_s=0.0,
+        engines=tuple(EngineView(i, True, None, 0.0, 12, 3.3, 84.0, "") for i in range(4)),
+        failures=failures(),
+        n_failures=5,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def succeeded() -> JobSnapshot:
+    return JobSnapshot(
+        name="squares",
+        phase=Phase.FINISHED,
+        total=100,
+        submitted=100,
+        counts=counts(ok=100),
+        elapsed_s=14.2,
+        serial_s=27.5,
+        tasks_per_s=7.0,
+        eta_s=0.0,
+        engines=tuple(EngineView(i, True, None, 0.0, 50, 13.7, 96.5, "") for i in range(2)),
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def engine_gone() -> JobSnapshot:
+    """squares on 4 engines: engine 2 died while it ran task 43, which is lost."""
+    return JobSnapshot(
+        name="squares",
+        phase=Phase.RUNNING,
+        total=100,
+        submitted=100,
+        counts=counts(queued=33, running=3, ok=62, failed=1, lost=1),
+        elapsed_s=24.9,
+        serial_s=66.4,
+        tasks_per_s=2.6,
+        eta_s=13.9,
+        engines=(
+            EngineView(0, True, 63, 0.3, 17, 22.0, 88.4, "task 63: step 1/3 reading input 63"),
+            EngineView(1, True, 64, 2.1, 16, 20.7, 83.1, "task 64: step 2/3 reading input 64"),
+            EngineView(2, False, None, 0.0, 12, 14.8, 59.4, "task 43: step 2/3 reading input 43"),
+            EngineView(3, True, 65, 0.9, 17, 21.5, 86.3, "task 62: squared 62 -> 3844"),
+        ),
+        failures=(
+            Failure(21, TaskState.ERROR, 1, "ValueError", "math domain error"),
+            Failure(43, TaskState.LOST, 2, "EngineError", "Engine 2 died while running task"),
+        ),
+        n_failures=2,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+def engine_gone_lines() -> list[OutputLine]:
+    """What engines 0, 1 and 3 printed after engine 2 died."""
+    return [
+        replace(line, engine=3) if line.engine == 2 else line
+        for line in output_lines(start_task=50)
+    ]
+
+
+CONTROLLER_GONE = (
+    "controller unreachable (no answer since 00:00:12); finished results are saved in "
+    f"/home/ada/.local/state/ippmon/runs/{RUN_ID}"
+)
+
+
+def controller_gone() -> JobSnapshot:
+    """squares, when the controller stopped answering: the job's message says so (the engines
+    look as they did at the last answer)."""
+    running = mid_run()
+    engines = (
+        *running.engines[:3],
+        EngineView(3, True, 44, 2.4, 13, 17.5, 81.8, "task 44: step 1/3"),
+    )
+    return replace(
+        running,
+        counts=counts(queued=38, running=4, ok=55, failed=3),
+        engines=engines,
+        message=CONTROLLER_GONE,
+    )
+
+
+def resubmitted() -> JobSnapshot:
+    """flaky after `R`: all 50 tasks sent again as attempt 2, the first ones running."""
+    return JobSnapshot(
+        name="flaky",
+        phase=Phase.RUNNING,
+        total=50,
+        submitted=50,
+        counts=counts(queued=38, running=4, ok=8),
+        elapsed_s=6.3,
+        serial_s=14.1,
+        tasks_per_s=3.1,
+        eta_s=13.5,
+        engines=tuple(
+            EngineView(i, True, 8 + i, 0.1 * (i + 1), 14, 4.4, 70.2, f"task {8 + i}: step 1/3")
+            for i in range(4)
+        ),
+        attempt=2,
+        output_seq=40,
+        cluster=CLUSTER.label,
+        run_id=RUN_ID,
+    )
+
+
+ATTACHED_RUN_ID = "20251231-180000-77de"
+
+
+def detached_run() -> JobSnapshot:
+    """squares as `ippmon attach` finds it: sent by an earlier ippmon that left it running."""
+    running = controller_gone()
+    return replace(
+        running,
+        counts=counts(queued=34, running=4, ok=59, failed=3),
+        elapsed_s=31.0,
+        serial_s=64.8,
+        tasks_per_s=2.9,
+        eta_s=13.1,
+        run_id=ATTACHED_RUN_ID,
+        message="",
+    )
+
+
+# -- runs and clusters ---------------------------------------------------------------------------
+
+
+def recorded_runs() -> list[RunSummary]:
+    """Five runs in the test runs folder (`RUNS_DIR`), newest first, as the app's runs list
+    reads them."""
+
+    def run(run_id: str, job: str, state: str, total: int, ago: float | None, **done: int):
+        by_state = {s.value: 0 for s in TaskState} | done
+        by_state["queued"] = total - sum(done.values())
+        created = None if ago is None else NOW - ago
+        return RunSummary(
+            run_id, Path(RUNS_DIR) / run_id, job, state, total, by_state, created, "default"
+        )
+
+    return [
+        run(RUN_ID, "flaky", "finished", 50, 185, ok=45, error=3, cancelled=1, lost=1),
+        run("20251231-231500-9f3c", "render-frames", "detached", 20_000, 2_700, ok=7_680),
+        run(ATTACHED_RUN_ID, "squares", "detached", 100, 6 * 3600 + 120, ok=55, error=3),
+        run("20251230-120000-0b1d", "sweep", "finished", 12, 36 * 3600, ok=12),
+        run("20251229-090000-c0de", "nightly-regression-suite", "finished", 4, None, ok=4),
+    ]
+
+
+def listed_runs() -> list[RunSummary]:
+    """Five runs in a user's runs folder, newest first, as the runs screen gets them."""
+
+    def run(run_id: str, job: str, state: str, total: int, ago: float | None, **counts: int):
+        done = sum(counts.values())
+        counts.setdefault("running", 0)
+        counts["queued"] = total - done
+        return RunSummary(
+            run_id,
+            Path("/home/ada/.local/share/ippmon/runs") / run_id,
+            job,
+            state,
+            total,
+            counts,
+            None if ago is None else NOW - ago,
+            "default",
+        )
+
+    return [
+        run(RUN_ID, "flaky", "finished", 50, 185, ok=45, error=3, cancelled=1, lost=1),
+        run("20251231-231500-9f3c", "render-frames", "running", 20_000, 2_700, ok=7_640, error=11),
+        run("20251231-180000-77de", "squares", "detached", 100, 6 * 3600 + 120, ok=55, error=3),
+        run("20251230-120000-0b1d", "sweep", "finished", 12, 36 * 3600, ok=12),
+        run("20251229-090000-c0de", "nightly-regression-suite", "finished", 4, None, ok=4),
+    ]
+
+
+CHOICES = [
+    ClusterChoice("default", "", 4, "tcp://127.0.0.1:50123"),
+    ClusterChoice("default", "1767225000-x7k2", 16, "tcp://10.0.4.17:41000"),
+    ClusterChoice("gpu", "", None, "tcp://gpu-node-3.example.org:40111"),
+]
+CONNECT_ERROR = ConnectError(
+    "no controller answered at tcp://10.0.4.17:41000 within 10 s "
+    "(profile 'default'); is the cluster running? Start one with: ipcluster start -n 4"
+)
