@@ -521,9 +521,13 @@ def _is_plain(value: object, depth: int) -> bool:
         return True
     if depth > 4 or type(value) not in (list, tuple, dict, set, frozenset):
         return False
-    items: Iterable[object] = (
-        itertools.chain.from_iterable(value.items()) if isinstance(value, dict) else value  # type: ignore[assignment]  # type(value) is list/tuple/set: checked above
-    )
+    items: Iterable[object]
+    if isinstance(value, dict):
+        items = itertools.chain.from_iterable(value.items())
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return False
     return all(n <= 10_000 and _is_plain(item, depth + 1) for n, item in enumerate(items))
 
 

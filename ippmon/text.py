@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from ippmon.terminal import plain as strip_ansi  # noqa: F401 - until the task screen uses plain
-
 
 def first_line(text: str) -> str:
     """The first line of `text` ("" for none)."""

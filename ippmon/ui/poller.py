@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from textual.message import Message
 
-from ippmon.model import Phase
-from ippmon.protocols import JobHandle
+from ippmon.model import JobSnapshot, OutputLine, Phase
 from ippmon.text import one_line
 from ippmon.ui.messages import JobUpdate, PollFailed
 
 
+class Polled(Protocol):
+    """What the poller asks of a job (a JobHandle, or the monitor's view of a resubmitted one)."""
+
+    def poll(self) -> JobSnapshot: ...
+
+    def output_since(self, seq: int) -> tuple[list[OutputLine], int]: ...
+
+
 def poll_job(
-    job: JobHandle,
+    job: Polled,
     post: Callable[[Message], object],
     stop: threading.Event,
     *,

@@ -6,9 +6,11 @@ Stopping a cluster ippmon started takes seconds; a frozen last frame would look 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import Header, Label, Static
 
@@ -20,7 +22,7 @@ from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 class ClosingScreen(AnswersFromWorkers, StepScreen[None]):
     """Runs `close` in a thread worker, then dismisses (whatever `close` raised)."""
 
-    BINDINGS: list = []
+    BINDINGS: ClassVar[list[BindingType]] = []
 
     def __init__(self, close: Callable[[], None], *, stopping_cluster: bool) -> None:
         super().__init__()

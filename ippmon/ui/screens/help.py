@@ -149,7 +149,7 @@ def keys_table() -> Content:
     """A section per screen: its name, then a line per key."""
     sections = [(section, (*keys, *unmentioned(section))) for section, keys in KEYS]
     key_width = max(len(key) for _, keys in sections for key, _ in keys) + 2
-    lines = []
+    lines: list[Content] = []
     for section, keys in sections:
         if lines:
             lines.append(Content(""))

@@ -17,7 +17,7 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
@@ -90,7 +90,7 @@ class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
     """Dismisses (Escape, once the job finished) with the last snapshot."""
 
     RESUBMIT = Binding.Group("Resubmit", compact=True)
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel", "Cancel", id="cancel"),
         Binding("t", "tasks", "Tasks", id="tasks"),
         Binding(

@@ -249,7 +249,7 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
             for key, name in COUNTS
         ]
         queued = run.total - run.done
-        parts: list[tuple[str, object] | str] = [("cluster ", label), run.cluster or "?", "   "]
+        parts: list[tuple[str, Style] | str] = [("cluster ", label), run.cluster or "?", "   "]
         for text, style in counts:
             parts += [(text, style if not text.startswith("0 ") else label), "  "]
         if queued:

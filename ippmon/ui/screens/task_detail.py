@@ -25,9 +25,9 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Log, Static
 
+from ippmon import terminal
 from ippmon.model import TaskDetail, TaskState, format_duration
 from ippmon.protocols import JobHandle
-from ippmon.text import strip_ansi
 from ippmon.ui.messages import TaskRead
 from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
@@ -57,8 +57,9 @@ def text_style(widget: Widget, component: str) -> Style:
 
 
 def plain(text: str) -> str:
-    """Text as written, less terminal colour codes and trailing blank lines."""
-    return strip_ansi(text).rstrip("\n")
+    """Text as a terminal shows it (no escape codes: `ippmon.terminal`), less trailing blank
+    lines."""
+    return terminal.plain(text).rstrip("\n")
 
 
 def clock_time(ts: float, tz: dt.tzinfo | None) -> str:

@@ -8,6 +8,8 @@ for layout only when the widget's size follows its text and the text's extent ch
 
 from __future__ import annotations
 
+import weakref
+
 from rich.cells import cell_len
 from textual.content import Content
 from textual.widgets import ProgressBar, Static
@@ -31,13 +33,16 @@ def _sized_by_content(widget: Static) -> bool:
     return any(scalar is not None and scalar.is_auto for scalar in (styles.width, styles.height))
 
 
+_WIDEST: weakref.WeakKeyDictionary[Static, int] = weakref.WeakKeyDictionary()  # see set_content
+
+
 def set_content(widget: Static, content: str | Content, *, grow_only: bool = False) -> bool:
     """Show `content` in `widget` if it is not shown already; returns whether it changed.
     `grow_only`: for a one-line label sized by its text whose width jitters (rates, ETAs): pad
     it to the widest text it has shown, so it lays the screen out only when it grows."""
     if grow_only:
-        widest = max(getattr(widget, "_ippmon_widest", 0), _extent(content)[0])
-        widget._ippmon_widest = widest  # type: ignore[attr-defined]
+        widest = max(_WIDEST.get(widget, 0), _extent(content)[0])
+        _WIDEST[widget] = widest
         short = widest - _extent(content)[0]
         if short > 0:
             content = Content(content) if isinstance(content, str) else content
