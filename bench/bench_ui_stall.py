@@ -13,7 +13,10 @@ own (same nice value as the TUI) sampling the same way during the busy window, w
 floor this machine sets while its cores are busy with the job. Prints, asserts nothing.
 
     python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--size 100x30] [--in-process]
-                                   [--cluster-id ID]
+                                   [--cluster-id ID] [--coloured]
+
+`--coloured`: every task prints a line coloured with SGR codes, as coloured logging does (the
+output pane colours it).
 
 `--in-process` runs the ipyparallel client in the TUI's process (`ClusterBackend`, as before
 `RemoteBackend`); `IPPMON_NICE=0` leaves the cluster side at the TUI's priority.
@@ -144,13 +147,19 @@ async def main(
     in_process: bool = False,
     size: tuple[int, int] = (100, 30),
     cluster_id: str | None = None,
+    coloured: bool = False,
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ippmon-bench-"))
+    function, kwargs = (
+        ("ippmon.demo:coloured", "{ lines = 1 }")
+        if coloured
+        else ("ippmon.demo:slow_square", "{ delay = 0.0, steps = 1 }")
+    )
     (folder / "ippmon.toml").write_text(
         "[jobs.big]\n"
-        'function = "ippmon.demo:slow_square"\n'
+        f'function = "{function}"\n'
         f"inputs = {{ range = [0, {tasks}] }}\n"
-        "kwargs = { delay = 0.0, steps = 1 }\n"
+        f"kwargs = {kwargs}\n"
     )
     catalog = load_catalog(folder / "ippmon.toml")
     options = ConnectOptions(cluster_id=cluster_id) if cluster_id else ConnectOptions(local=2)
@@ -224,6 +233,18 @@ if __name__ == "__main__":
     )
     ap.add_argument("--size", default="100x30", help="columns x rows of the screen")
     ap.add_argument("--cluster-id", help="a running cluster of yours instead of a --local one")
+    ap.add_argument(
+        "--coloured", action="store_true", help="every task prints a line with SGR colours"
+    )
     args = ap.parse_args()
     columns, rows = (int(n) for n in args.size.split("x"))
-    asyncio.run(main(args.tasks, args.seconds, args.in_process, (columns, rows), args.cluster_id))
+    asyncio.run(
+        main(
+            args.tasks,
+            args.seconds,
+            args.in_process,
+            (columns, rows),
+            args.cluster_id,
+            args.coloured,
+        )
+    )

@@ -69,3 +69,12 @@ def stragglers(x: int, delay: float = 0.2, every: int = 13, factor: float = 10) 
     time.sleep(seconds)
     print(f"item {x}: done")
     return x
+
+
+def coloured(x: int, lines: int = 1) -> int:
+    """Print `lines` lines coloured the way logging libraries colour them (SGR codes)."""
+    levels = (("32", "INFO"), ("33", "WARNING"), ("31", "ERROR"))
+    for i in range(lines):
+        code, level = levels[(x + i) % 3]
+        print(f"\x1b[{code}m{level:<7}\x1b[0m item {x}: \x1b[1mstep {i + 1}\x1b[0m of {lines}")
+    return x

@@ -223,7 +223,7 @@ class Job:
             self._attempts = restore.attempts
         self._restored_notice = "" if restore is None else restore.notice
         self.tracker = Tracker(
-            spec.name, len(self.inputs), clock=clock, cluster=info.label, run_id=self.run_id
+            spec.name, len(self.inputs), clock=clock, cluster=info, run_id=self.run_id
         )
         self._msg_ids: dict[int, str] = {}
         self._recorded_keys: set[int] = set()  # restored chunks: already in results.jsonl

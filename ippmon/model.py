@@ -96,6 +96,13 @@ class Failure:
         return first_line(f"{self.ename}: {self.evalue}" if self.evalue else self.ename)
 
 
+def engines_text(n: int | None) -> str:
+    """ "1 engine", "3 engines", "? engines"."""
+    if n is None:
+        return "? engines"
+    return f"{n} engine{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Finding:
     """One reason a job is slow (`ippmon.diagnosis`), and what to change."""
@@ -187,7 +194,7 @@ class ClusterInfo:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.engines} engines, {self.location})"
+        return f"{self.name} ({engines_text(self.engines)}, {self.location})"
 
 
 @dataclass(frozen=True)

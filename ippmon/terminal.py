@@ -31,6 +31,7 @@ _TOKEN = re.compile(
     re.DOTALL,
 )
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
+_EL = re.compile(r"\x1b\[[012]?K")
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but \t and \n
 
 
@@ -42,8 +43,9 @@ def needs_work(line: str) -> bool:
 @lru_cache(maxsize=4096)
 def emulate(line: str) -> str:
     """One line (no newline in it) as a terminal leaves it: `\\r` returns to the start and
-    backspace one column back (what follows overwrites), tabs stop every 8 columns; SGR
-    colour codes are kept, everything else that is not printable text is dropped."""
+    backspace one column back (what follows overwrites), erase-in-line (`ESC [ K`) erases,
+    tabs stop every 8 columns; SGR colour codes are kept, everything else that is not printable
+    text is dropped."""
     if not needs_work(line):
         return line
     unread = max(0, len(line) - MAX_LINE * 2)
@@ -64,6 +66,16 @@ def emulate(line: str) -> str:
                 col += 1
         elif kind == "csi" and value.endswith("m") and _SGR.fullmatch(value):
             sgr = "" if value in ("\x1b[m", "\x1b[0m") else sgr + value
+        elif kind == "csi" and value.endswith("K") and _EL.fullmatch(value):  # erase in line
+            how = value[2:-1] or "0"
+            if how == "0":  # to the end
+                del cells[col:], styles[col:]
+            elif how == "1":  # from the start
+                for i in range(min(col + 1, len(cells))):
+                    cells[i], styles[i] = " ", ""
+            else:  # the whole line
+                cells[:] = [" "] * min(col, len(cells))
+                styles[:] = [""] * len(cells)
         elif value == "\r":
             col = 0
         elif value == "\b":

@@ -12,6 +12,7 @@ No ipyparallel or Textual import here: the metadata is a plain dict per chunk (i
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -21,6 +22,7 @@ from enum import Enum
 
 from ippmon.diagnosis import Ran
 from ippmon.model import (
+    ClusterInfo,
     EngineView,
     Failure,
     JobSnapshot,
@@ -189,14 +191,14 @@ class Tracker:
         *,
         clock: Callable[[], float] = time.time,
         max_output_lines: int = 100_000,
-        cluster: str = "",
+        cluster: str | ClusterInfo = "",
         run_id: str = "",
         output_wait_s: float | None = None,
     ) -> None:
         self.name = name
         self.total = total
         self.clock = clock
-        self.cluster = cluster
+        self.cluster = cluster  # a ClusterInfo: shown with the engines registered now
         self.run_id = run_id
         self.events: deque[tuple[int, Event, object, float]] = deque()
         self._lock = threading.RLock()
@@ -608,11 +610,17 @@ class Tracker:
                 n_failures=self._n_failures,
                 attempt=self.attempt,
                 output_seq=self._seq,
-                cluster=self.cluster,
+                cluster=self._cluster_label(engines),
                 run_id=self.run_id,
                 message=self.message,
                 output_pending=len(self._waiting_output),
             )
+
+    def _cluster_label(self, engines: tuple[EngineView, ...]) -> str:
+        if isinstance(self.cluster, ClusterInfo):
+            alive = sum(1 for e in engines if e.alive)
+            return dataclasses.replace(self.cluster, engines=alive).label
+        return self.cluster
 
     def _running_span(self, now: float) -> tuple[float, float] | None:
         """From the oldest unfinished task's submission to now (None when none is out)."""

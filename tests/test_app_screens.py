@@ -148,6 +148,18 @@ STATES: dict[str, Callable[[], State]] = {
         lambda: make_app(FakeBackend(target=True)), before=pressing("a")
     ),
     "closing_local_cluster": closing,
+    "engines_joined": lambda: State(
+        lambda: watch_app(FakeJob(rec.engines_joined(), rec.output_lines(12, engines=3)))
+    ),
+    "engine_left": lambda: State(
+        lambda: watch_app(FakeJob(rec.engine_left(), rec.output_lines(12, engines=2)))
+    ),
+    "finished_with_advice": lambda: State(
+        lambda: monitor_app(FakeJob(rec.finished_with_advice()), job_name="squares")
+    ),
+    "nasty_output": lambda: State(
+        lambda: watch_app(FakeJob(rec.nasty_mid_run(), rec.nasty_output_lines()))
+    ),
 }
 
 
@@ -512,3 +524,40 @@ async def test_after_r_the_monitor_follows_the_new_attempt_before_the_job_report
         await until(pilot, lambda: screen.phase is Phase.RUNNING)
         assert screen.snapshot.attempt == 2
         await pilot.press("q", "l")
+
+
+def finished_monitor(app: IppmonApp) -> bool:
+    monitor = app.monitor()
+    return monitor is not None and monitor.phase is Phase.FINISHED
+
+
+async def test_a_finished_job_with_chunksize_advice_reruns_with_it_on_a() -> None:
+    first, second = FakeJob(rec.finished_with_advice()), FakeJob(rec.submitting())
+    jobs = iter([first, second])
+    session = FakeSession(lambda spec: next(jobs))
+    app = make_app(FakeBackend(session), job_name="squares")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(
+            pilot, lambda: app.monitor() is not None and app.monitor().phase is Phase.FINISHED
+        )
+        await settle(pilot)
+        advice = str(app.screen.query_one("#summary-advice").render())
+        assert "chunksize = 2500 (a reruns with it)" in advice
+        await pilot.press("a")
+        await until(pilot, lambda: len(session.submitted) == 2)
+        spec, _runs_dir = session.submitted[1]
+        assert spec.name == "squares" and spec.chunksize == 2500
+        assert session.submitted[0][0].chunksize is None  # the first run kept its own spec
+        await until(pilot, lambda: app.monitor() is not None and app.monitor().job is second)
+
+
+async def test_without_advice_a_does_nothing() -> None:
+    session = FakeSession(lambda spec: FakeJob(rec.succeeded()))
+    app = make_app(FakeBackend(session), job_name="squares")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(
+            pilot, lambda: app.monitor() is not None and app.monitor().phase is Phase.FINISHED
+        )
+        await pilot.press("a")
+        await settle(pilot)
+        assert len(session.submitted) == 1

@@ -35,8 +35,8 @@ def tasks(job: FakeJob | None = None, **kwargs: object) -> ScreenApp:
     return ScreenApp(lambda: TasksScreen(job, refresh_interval=0, tz=rec.UTC, **kwargs))
 
 
-def detail(index: int) -> ScreenApp:
-    job = tasks_rec.flaky_job()
+def detail(index: int, job: FakeJob | None = None) -> ScreenApp:
+    job = job or tasks_rec.flaky_job()
     return ScreenApp(
         lambda: TaskDetailScreen(job, index, clock=rec.fixed_clock, tz=rec.UTC, refresh_interval=0)
     )
@@ -76,6 +76,11 @@ SHOTS: dict[str, Callable[[], Shot]] = {
     "task_failed_traceback": lambda: Shot(lambda: detail(7)),
     "task_ok_with_output": lambda: Shot(lambda: detail(3)),
     "runs": lambda: Shot(runs),
+    "tasks_nasty_output": lambda: Shot(lambda: tasks(tasks_rec.nasty_job())),
+    "task_nasty_output": lambda: Shot(lambda: detail(3, tasks_rec.nasty_job())),
+    "runs_with_a_damaged_one": lambda: Shot(
+        lambda: runs(rec.runs_with_a_damaged_one()), pressing("j")
+    ),
     "leave": lambda: Shot(leave),
 }
 

@@ -46,6 +46,9 @@ def test_carriage_return_and_backspace_overwrite_as_a_terminal_does() -> None:
     assert plain("abcdef\rXY") == "XYcdef"
     assert plain("spin |\b/\b-\b\\") == "spin \\"
     assert plain("\x1b[32m50%\x1b[0m\r\x1b[32m100%\x1b[0m") == "100%"
+    assert plain("careful\r\x1b[2Kstill") == "still"  # erase the line, then write
+    assert plain("abcdef\r\x1b[1CX\x1b[K") == "X"  # cursor moves are dropped; erase to end
+    assert plain("abcdef\b\b\x1b[1K!") == "    !f"  # erase from the start
     assert styled("\x1b[32m50%\x1b[0m\r\x1b[32m100%\x1b[0m").spans  # still green
 
 
@@ -111,3 +114,16 @@ def test_what_the_tracker_publishes_has_no_control_sequences() -> None:
     (failure,) = tracker.snapshot().failures
     assert failure.line == "RuntimeError: bad value"
     assert tracker.task_rows()[0].line == "RuntimeError: bad value"
+
+
+def test_no_screen_picture_holds_a_control_character() -> None:
+    """Every snapshot (some fed with output that drives terminals) is what reached the screen:
+    not one of them may carry an escape or other control character."""
+    from pathlib import Path
+
+    pictures = sorted((Path(__file__).parent / "__snapshots__").rglob("*.svg"))
+    assert len(pictures) > 60
+    for picture in pictures:
+        text = picture.read_text(encoding="utf-8")
+        bad = {c for c in text if (ord(c) < 32 and c not in "\n\t\r") or 0x7F <= ord(c) <= 0x9F}
+        assert not bad, f"{picture.name}: {sorted(map(hex, map(ord, bad)))}"

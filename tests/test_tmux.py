@@ -213,3 +213,61 @@ def test_hang_up_detaches_and_attach_completes_the_run(
         assert json.loads((folder / "run.json").read_text())["state"] == "finished"
     finally:
         term.kill()
+
+
+TERMINAL_TRICKS = """
+    import os, sys, time
+
+    def tricks(x, flag):
+        out = sys.stdout
+        out.write("\\x1b]2;pwned-title\\x07\\x1b]52;c;cHduZWQ=\\x07tricks done\\n")
+        for i in range(1, 6):
+            out.write(f"\\rprog {x}: {i}/5")
+            out.flush()
+            if i == 3:  # hold at 3/5 until the test has seen it live
+                deadline = time.time() + 60
+                while not os.path.exists(flag) and time.time() < deadline:
+                    time.sleep(0.01)
+        out.write("\\n")
+        return x
+"""
+
+
+def test_task_escape_codes_never_reach_the_terminal_and_progress_shows_live(
+    cluster: ClientSession, client, tmp_path: Path
+) -> None:
+    """A task writes an OSC window title and an OSC 52 clipboard sequence, then a `\\r`
+    progress counter: the pane's title and tmux's paste buffers stay untouched, the engine
+    shows the counter's latest value while the task runs, and the output its final value."""
+    flag = tmp_path / "go"
+    spec = write_spec(
+        tmp_path / "spec",
+        f"""
+        [jobs.tricks]
+        function = "tricks.py:tricks"
+        inputs = {{ range = [0, 1] }}
+        kwargs = {{ flag = "{flag}" }}
+        """,
+        {"tricks.py": TERMINAL_TRICKS},
+    )
+    runs = tmp_path / "runs"
+    term = ippmon_in_tmux(cluster, spec, runs)
+    try:
+        term.start()
+        # let applications set tmux's clipboard, so a sequence that got through would show
+        term.tmux("set-option", "-g", "set-clipboard", "on")
+        title = term.pane("#{pane_title}")
+        choose_last_job(term, "tricks")
+        live = term.wait_for("prog 0: 3/5", what="the counter's latest value, live")
+        assert "prog 0: 1/5" not in live and "prog 0: 2/5" not in live
+        flag.touch()
+        done = term.wait_for("finished · all 1 task ok", timeout=30)
+        assert re.search(r"\[e\d #0\] prog 0: 5/5", done), done
+        assert "prog 0: 3/5" not in done.split("output")[-1]  # one line: its final value
+        assert re.search(r"\[e\d #0\] tricks done", done), done
+        assert term.pane("#{pane_title}") == title != "pwned-title"
+        assert term.tmux("list-buffers", check=False).stdout.strip() == ""
+        term.send("q")
+        assert term.wait_exit() == 0
+    finally:
+        term.kill()

@@ -29,7 +29,7 @@ from ippmon.exit_codes import ExitCode
 from ippmon.model import JobSnapshot
 from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
 from ippmon.runs import RunSummary
-from ippmon.ui.messages import Attached, CancelledBeforeQuitting
+from ippmon.ui.messages import Attached, CancelledBeforeQuitting, RunAgain
 from ippmon.ui.screens.closing import ClosingScreen
 from ippmon.ui.screens.cluster_picker import DEFAULT_LOCAL_ENGINES, ClusterPickerScreen
 from ippmon.ui.screens.confirm import ConfirmScreen, QuitConfirm
@@ -190,6 +190,9 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         self.push_screen(self._monitor, self._monitor_closed)
 
     def on_job_picker_screen_submit(self, message: JobPickerScreen.Submit) -> None:
+        self.submit(message.spec)
+
+    def on_run_again(self, message: RunAgain) -> None:
         self.submit(message.spec)
 
     # -- the runs list: attach to a recorded run ------------------------------------------------

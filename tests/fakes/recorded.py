@@ -15,6 +15,7 @@ from ippmon.model import (
     ClusterInfo,
     EngineView,
     Failure,
+    Finding,
     JobSnapshot,
     OutputLine,
     Phase,
@@ -425,3 +426,146 @@ CONNECT_ERROR = ConnectError(
     "no controller answered at tcp://10.0.4.17:41000 within 10 s "
     "(profile 'default'); is the cluster running? Start one with: ipcluster start -n 4"
 )
+
+
+# -- engines that come and go (elapsed, efficiency and busy % over each engine's own time) -------
+
+
+def engines_joined() -> JobSnapshot:
+    """200 tasks started on 1 engine; 2 more registered 12 s before this moment (t = 30 s)."""
+    three = replace(CLUSTER, engines=3)
+    return JobSnapshot(
+        name="squares",
+        phase=Phase.RUNNING,
+        total=200,
+        submitted=200,
+        counts=counts(queued=118, running=3, ok=79),
+        elapsed_s=30.0,
+        wall_s=30.0,
+        serial_s=52.6,
+        engine_s=54.0,  # 30 + 12 + 12
+        tasks_per_s=4.1,
+        eta_s=29.0,
+        engines=(
+            EngineView(0, True, 80, 0.2, 53, 29.1, 97.0, "task 80: step 1/3", job_s=30.0),
+            EngineView(1, True, 81, 0.1, 13, 11.8, 98.3, "task 81: step 2/3", job_s=12.0),
+            EngineView(2, True, 82, 0.3, 13, 11.7, 97.5, "task 79: squared 79", job_s=12.0),
+        ),
+        output_seq=40,
+        cluster=three.label,
+        run_id=RUN_ID,
+    )
+
+
+def engine_left() -> JobSnapshot:
+    """The same job later: engine 2's allocation ended while it was idle (nothing lost)."""
+    two = replace(CLUSTER, engines=2)
+    joined = engines_joined()
+    return replace(
+        joined,
+        counts=counts(queued=61, running=2, ok=137),
+        elapsed_s=45.0,
+        wall_s=45.0,
+        serial_s=84.9,
+        engine_s=45.0 + 27.0 + 15.0,
+        engines=(
+            EngineView(0, True, 138, 0.4, 83, 43.8, 97.3, "task 138: step 1/3", job_s=45.0),
+            EngineView(1, True, 139, 0.2, 39, 26.4, 97.8, "task 139: step 2/3", job_s=27.0),
+            EngineView(
+                2, False, None, 0.0, 15, 14.6, 97.3, "task 98: squared 98", job_s=15.0, left=True
+            ),
+        ),
+        cluster=two.label,
+    )
+
+
+def finished_with_advice() -> JobSnapshot:
+    """20,000 near-instant tasks, one per chunk: the diagnosis says they are too small."""
+    return JobSnapshot(
+        name="tiny",
+        phase=Phase.FINISHED,
+        total=20_000,
+        submitted=20_000,
+        counts=counts(ok=20_000),
+        elapsed_s=53.5,
+        wall_s=53.5,
+        serial_s=5.8,
+        engine_s=107.0,
+        tasks_per_s=374.0,
+        eta_s=0.0,
+        engines=tuple(EngineView(i, True, None, 0.0, 10_000, 2.9, 5.4, "") for i in range(2)),
+        findings=(
+            Finding(
+                "too-small",
+                "tasks too small: each runs 288 µs but costs ~2 ms to schedule; chunksize = 2500 "
+                "would cut the job from ~53.5s to ~2.9s",
+                change="chunksize = 2500",
+                chunksize=2500,
+            ),
+        ),
+        cluster=replace(CLUSTER, engines=2).label,
+        run_id=RUN_ID,
+    )
+
+
+# -- output that drives terminals: shown as a terminal would, never passed on --------------------
+
+NASTY = [
+    "ansi 1: \x1b[31mred\x1b[0m plain \x1b[1;32mbold green\x1b[0m",
+    "title: \x1b]0;pwned window title\x07 (an OSC title sequence)",
+    "clipboard: \x1b]52;c;cm0gLXJmIH4=\x1b\\ (an OSC 52 clipboard write)",
+    "cursor: \x1b[2J\x1b[H\x1b[10;40Hmoved\x1b[6n (clear, home, move, report)",
+    "\rprog 1: 1/5\rprog 1: 2/5\rprog 1: 5/5",
+    "spinner |\b/\b-\b\\\b| done",
+    "tabs:\tone\ttwo\tthree",
+    "wide: 漢字 emoji 🚀 e\u0301 combining",
+    "bell\x07 and NUL\x00 and DEL\x7f and C1 \x9b31mcsi",
+    "long: " + "0123456789" * 3000,
+]
+
+
+def nasty_output_lines() -> list[OutputLine]:
+    """NASTY as the tracker publishes it (`ippmon.terminal.emulate`), on two engines."""
+    from ippmon.terminal import emulate
+
+    return [
+        OutputLine(seq, 40 + seq % 4, seq % 2, "stderr" if seq % 5 == 0 else "stdout", emulate(raw))
+        for seq, raw in enumerate(NASTY * 2, 1)
+    ]
+
+
+def nasty_mid_run() -> JobSnapshot:
+    from ippmon.terminal import plain
+
+    return replace(
+        mid_run(),
+        name="chatty",
+        engines=(
+            EngineView(0, True, 41, 0.4, 15, 19.8, 92.5, plain(NASTY[0])),
+            EngineView(1, True, 42, 3.2, 14, 18.1, 84.6, plain(NASTY[4])),
+            EngineView(2, True, 43, 1.1, 16, 19.0, 88.8, plain(NASTY[7])),
+            EngineView(3, True, 44, 0.9, 13, 2.0, 9.3, plain(NASTY[1])),
+        ),
+        failures=(),
+        n_failures=0,
+    )
+
+
+def runs_with_a_damaged_one() -> list[RunSummary]:
+    """The runs list with a run whose results file was damaged (listed, not hidden)."""
+    from ippmon.runs import UNREADABLE
+
+    damaged = RunSummary(
+        run_id="20251231-221500-chatty-9f3e",
+        folder=Path(RUNS_DIR) / "20251231-221500-chatty-9f3e",
+        job="?",
+        state=UNREADABLE,
+        total=0,
+        counts={},
+        created=NOW - 6300.0,
+        cluster="?",
+        problem=f"{RUNS_DIR}/20251231-221500-chatty-9f3e/results.jsonl:412: 'status' must be "
+        "one of ok, error, cancelled, lost, got 'running'",
+    )
+    runs = listed_runs()
+    return [runs[0], damaged, *runs[1:]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 
 from ippmon.model import JobSnapshot, Phase, TaskDetail, TaskRow, TaskState
 
@@ -198,3 +199,34 @@ def big_tasks() -> RecordedTasks:
 
 def big_job() -> FakeJob:
     return tasks_job("render-frames", big_tasks())
+
+
+def nasty_tasks() -> RecordedTasks:
+    """Four tasks that printed what drives terminals (`recorded.NASTY`), as the tracker rows
+    them (the last line as a terminal shows it)."""
+    from ippmon.terminal import plain
+
+    from .recorded import NASTY
+
+    details = {}
+    for i in range(4):
+        detail = recorded_detail(i if i != 3 else 7)
+        details[i] = replace(
+            detail,
+            index=i,
+            stdout="\n".join(NASTY[i:] + NASTY[:i]),
+            stderr="\x1b[33mwarning\x1b[0m: \x1b]0;title\x07careful\r\x1b[2Kstill careful",
+            evalue=f"bad \x1b]52;c;eA==\x07input {i}" if detail.ename else "",
+        )
+
+    def line(d: TaskDetail) -> str:  # as the tracker takes it (`tracker._first_line`)
+        if d.ename:
+            return plain(f"{d.ename}: {d.evalue}".splitlines()[0])
+        return plain((d.stderr or d.stdout).rsplit("\n", 1)[-1])
+
+    rows = [replace(row_of(d), line=line(d)) for d in details.values()]
+    return RecordedTasks(rows, details)
+
+
+def nasty_job() -> FakeJob:
+    return tasks_job("chatty", nasty_tasks())

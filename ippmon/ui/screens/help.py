@@ -68,6 +68,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("f", "follow the output on / off (off to scroll back)"),
             ("tab", "focus the engines or the output, then ↑ ↓ scroll"),
             ("esc b", "once the job finished: back to the jobs"),
+            ("a", "once finished, with chunksize advice: run it again with that chunksize"),
         ),
     ),
     (

@@ -13,6 +13,7 @@ from a thread worker and keeps this screen on the same job: the indices stay, th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,14 @@ from textual.worker import get_current_worker
 
 from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
 from ippmon.protocols import JobHandle, Session
-from ippmon.ui.messages import Exported, JobSubmitted, JobUpdate, PollFailed, Resubmitted
+from ippmon.ui.messages import (
+    Exported,
+    JobSubmitted,
+    JobUpdate,
+    PollFailed,
+    Resubmitted,
+    RunAgain,
+)
 from ippmon.ui.poller import poll_job
 from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
 from ippmon.ui.screens.tasks import TasksScreen
@@ -40,7 +48,7 @@ from ippmon.ui.widgets.job_status import JobStatus, Notice
 from ippmon.ui.widgets.output_log import OutputLog
 from ippmon.ui.widgets.progress_panel import ProgressPanel
 from ippmon.ui.widgets.summary_panel import FailureList, SummaryPanel
-from ippmon.ui.widgets.timing_panel import TimingPanel
+from ippmon.ui.widgets.timing_panel import AdviceLine, TimingPanel
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 if TYPE_CHECKING:
@@ -54,6 +62,7 @@ PALETTE: tuple[tuple[str, str, str], ...] = (  # action, command, what it does
     ("resubmit", "Resubmit failed tasks", "Send the failed, cancelled and lost tasks again"),
     ("resubmit_all", "Resubmit all tasks", "Send every task again as a new attempt (asks first)"),
     ("export", "Export results (CSV)", "One row per task, into the run folder"),
+    ("rerun_advised", "Rerun with the advice", "Same inputs, a new run, the advised chunksize"),
     ("back", "Back to the jobs", "Pick another job to run"),
 )
 
@@ -112,6 +121,14 @@ class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
         # Not in the footer (no room at 80 columns): the output's border says "f to pause".
         Binding("f", "follow", "Follow", id="follow", show=False),
         Binding("x", "export", "Export CSV", id="export", show=False),
+        Binding(
+            "a",
+            "rerun_advised",
+            "Rerun advised",
+            id="rerun-advised",
+            show=False,
+            tooltip="Run the job again (a new run) with the chunksize the advice suggests",
+        ),
         Binding("escape,b", "back", "Back", id="back", key_display="esc"),
     ]
 
@@ -161,6 +178,7 @@ class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
         with Vertical(id="live"):
             yield ProgressPanel(id="progress")
             yield TimingPanel(id="timing")
+            yield AdviceLine(id="advice")
         yield EngineBoard(id="engines")
         yield SummaryPanel(id="summary")
         with Horizontal(id="bottom"):
@@ -298,8 +316,10 @@ class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
             self.show_notice(snapshot.message)
             self.query_one(ProgressPanel).apply(snapshot)
             self.query_one(TimingPanel).apply(snapshot)
+            self.query_one(AdviceLine).apply(snapshot)
             if finished:
-                self.query_one(SummaryPanel).apply(snapshot)
+                rerun = "a" if self.advised_spec(snapshot) is not None else ""
+                self.query_one(SummaryPanel).apply(snapshot, rerun_key=rerun)
             else:
                 self.query_one(EngineBoard).apply(snapshot)
                 self.query_one("#recent-failures", FailureList).apply(snapshot)
@@ -332,7 +352,29 @@ class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
             return self._can_resubmit(all_tasks=action == "resubmit_all") or None
         if action in ("export", "tasks"):
             return self.job is not None or None
+        if action == "rerun_advised":
+            snapshot = self.snapshot
+            finished = snapshot is not None and snapshot.phase is Phase.FINISHED
+            return finished and self.advised_spec(snapshot) is not None or None
         return True
+
+    def advised_spec(self, snapshot: JobSnapshot | None) -> JobSpec | None:
+        """The job spec with the advised chunksize, when there is advice and a spec to change
+        (a job this screen submitted)."""
+        if snapshot is None or self.spec is None:
+            return None
+        for finding in snapshot.findings:
+            if finding.chunksize:
+                return dataclasses.replace(self.spec, chunksize=finding.chunksize)
+        return None
+
+    async def action_rerun_advised(self) -> None:
+        spec = self.advised_spec(self.snapshot)
+        if spec is None or self.check_action("rerun_advised", ()) is not True:
+            return
+        app = self.app
+        await self.dismiss(self.snapshot)
+        app.post_message(RunAgain(spec))
 
     def _can_resubmit(self, *, all_tasks: bool) -> bool:
         """Not while the job is being sent or cancelled, nor twice at once; `r` only when some

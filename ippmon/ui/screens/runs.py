@@ -20,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ippmon.model import RunState, format_duration
-from ippmon.runs import RunSummary
+from ippmon.runs import UNREADABLE, RunSummary
+from ippmon.terminal import plain
 from ippmon.ui.messages import RunsRead
 from ippmon.ui.screens.task_detail import text_style
 from ippmon.ui.widgets.list_keys import LIST_KEYS
@@ -187,11 +188,13 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
         finished = run.state == RunState.FINISHED
         style = "error" if finished and bad else state_class(run.state)
         state = Text(run.state, style=self._style(style))
-        cells = [
-            Text(run.run_id),
-            Text(run.job, no_wrap=True, overflow="ellipsis"),
+        cells = [  # names read from files: shown as plain text, never as markup or escapes
+            Text(plain(run.run_id)),
+            Text(plain(run.job), no_wrap=True, overflow="ellipsis"),
             state,
-            Text(f"{run.done:,}/{run.total:,}", justify="right"),
+            Text(
+                "--" if run.state == UNREADABLE else f"{run.done:,}/{run.total:,}", justify="right"
+            ),
         ]
         if self._wide:
             cells += [
@@ -255,12 +258,18 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
         if queued:
             parts.append((f"{queued:,} not finished", label))
         body = Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
+        if run.state == UNREADABLE:  # a damaged record: what is wrong with it, not its counts
+            body = Text(no_wrap=True)
+            body.append(plain(run.problem), style=self._style("error"))
+        elif run.problem:
+            body.append("\n")
+            body.append(plain(run.problem), style=label)
         body.append("\n")
         body.append_text(
             Text.assemble(("folder  ", label), str(run.folder), no_wrap=True, overflow="ellipsis")
         )
         detail.update(body)
-        detail.border_title = f"{run.job} · {run.run_id}"
+        detail.border_title = f"{plain(run.job)} · {plain(run.run_id)}"
         detail.border_subtitle = f"ippmon attach {run.run_id}"
 
     @property

@@ -101,22 +101,23 @@ class TaskText:
 
 def describe(detail: TaskDetail, now: float, tz: dt.tzinfo | None = None) -> TaskText:
     if detail.state is TaskState.OK:
+        # a result's repr is the task's text too (a class of its own may print anything)
         title, outcome = (
             "result",
-            pprint.pformat(detail.result, width=100, compact=True, sort_dicts=False),
+            plain(pprint.pformat(detail.result, width=100, compact=True, sort_dicts=False)),
         )
         if len(outcome) > MAX_RESULT_CHARS:
             outcome = outcome[:MAX_RESULT_CHARS] + f"\n… ({len(outcome):,} characters in all)"
     elif detail.traceback or detail.ename:
         title = "traceback"
-        outcome = plain(detail.traceback) or f"{detail.ename}: {detail.evalue}".rstrip(": ")
+        outcome = plain(detail.traceback or f"{detail.ename}: {detail.evalue}".rstrip(": "))
     else:
         title, outcome = "", ""
     has_input = "input" in detail.extra
     return TaskText(
         detail=detail,
         times=timeline(detail, now, tz),
-        input=SHORT.repr(detail.extra["input"]) if has_input else None,
+        input=plain(SHORT.repr(detail.extra["input"])) if has_input else None,
         outcome_title=title,
         outcome=outcome,
         stdout=plain(detail.stdout),
@@ -246,7 +247,7 @@ class TaskDetailScreen(AnswersFromWorkers, Screen[None]):
             lines.append(line("input", text.input))
         if d.ename and d.state is not TaskState.OK:
             error = f"{d.ename}: {d.evalue}" if d.evalue else d.ename
-            lines.append(line("error", Text(error.splitlines()[0], style=state)))
+            lines.append(line("error", Text(plain(error).splitlines()[0], style=state)))
         elif not text.outcome_title:
             lines.append(line("result", NOT_DONE.get(d.state, "none")))
         chunk = d.extra.get("chunk")

@@ -17,13 +17,15 @@ from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.text import set_content
 
 GRID_MAX = 8
-RUNNING, IDLE, GONE = "▶", "·", "✗"
+RUNNING, IDLE, GONE, LEFT = "▶", "·", "✗", "–"
 
 
 def engine_task(engine: EngineView) -> tuple[str, str]:
-    """What a person reads in the table: ("gone", ""), ("idle", ""), or ("#17", "3.2s")."""
+    """What a person reads in the table: ("gone", ""), ("left", ""), ("idle", ""), or
+    ("#17", "3.2s"). An engine that unregistered while idle has left; one that took a task with
+    it is gone."""
     if not engine.alive:
-        return "gone", ""
+        return ("left" if engine.left else "gone"), ""
     if engine.task is None:
         return "idle", ""
     return f"#{engine.task}", format_duration(engine.running_for_s)
@@ -41,13 +43,13 @@ def lost_tasks(snapshot: JobSnapshot) -> dict[int, int]:
 
 def engine_class(engine: EngineView) -> str:
     if not engine.alive:
-        return "-gone"
+        return "-left" if engine.left else "-gone"
     return "-idle" if engine.task is None else "-running"
 
 
 def engine_mark(engine: EngineView) -> str:
     if not engine.alive:
-        return GONE
+        return LEFT if engine.left else GONE
     return IDLE if engine.task is None else RUNNING
 
 
@@ -67,6 +69,7 @@ class EnginePanel(Static):
     EnginePanel.-running { border: round $success; }
     EnginePanel.-running > .engine--state { color: $success; }
     EnginePanel.-gone { border: round $error; color: $text-muted; }
+    EnginePanel.-left { color: $text-muted; }
     """
 
     def __init__(self, engine_id: int) -> None:
@@ -81,7 +84,9 @@ class EnginePanel(Static):
         self._last = (engine, lost)
         self.set_classes(engine_class(engine))
         self.border_subtitle = f"{engine.busy_pct:.0f}% busy"
-        if not engine.alive:
+        if engine.left:
+            state = "[b]left[/b]"
+        elif not engine.alive:
             state = "[b]gone[/b]" + (f" · #{lost} lost" if lost is not None else "")
         elif engine.task is None:
             state = "idle"

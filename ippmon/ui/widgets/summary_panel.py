@@ -10,7 +10,7 @@ from textual.widgets import Label, Static
 from ippmon.model import Failure, JobSnapshot, TaskState
 from ippmon.ui.widgets.progress_panel import STATES
 from ippmon.ui.widgets.text import set_content
-from ippmon.ui.widgets.timing_panel import timing_content
+from ippmon.ui.widgets.timing_panel import advice_content, timing_content
 
 
 def failure_content(failure: Failure) -> Content:
@@ -73,6 +73,7 @@ class SummaryPanel(Vertical):
     SummaryPanel { height: auto; max-height: 50%; }
     SummaryPanel #summary-counts { height: 1; }
     SummaryPanel #summary-timing { height: 1; }
+    SummaryPanel #summary-advice { height: auto; }
     SummaryPanel #failures-title { margin-top: 1; }
     SummaryPanel #failures { max-height: 12; }
     """
@@ -80,13 +81,15 @@ class SummaryPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="summary-counts")
         yield Static(id="summary-timing")
+        yield Static(id="summary-advice")
         yield Label(id="failures-title")
         yield FailureList(id="failures")
 
-    def apply(self, snapshot: JobSnapshot) -> None:
+    def apply(self, snapshot: JobSnapshot, rerun_key: str = "") -> None:
+        """`rerun_key`: the key that reruns the job with the advised chunksize ("" if none)."""
         ok = snapshot.count(TaskState.OK)
         self.border_title = (
-            f"finished · all {snapshot.total:,} tasks ok"
+            f"finished · all {snapshot.total:,} task{'' if snapshot.total == 1 else 's'} ok"
             if snapshot.succeeded
             else f"finished · {ok:,} of {snapshot.total:,} tasks ok"
         )
@@ -98,6 +101,9 @@ class SummaryPanel(Vertical):
         ]
         self.query_one("#summary-counts", Static).update(Content("   ").join(parts))
         self.query_one("#summary-timing", Static).update(timing_content(snapshot))
+        advice = self.query_one("#summary-advice", Static)
+        advice.display = bool(snapshot.findings)
+        advice.update(advice_content(snapshot.findings, rerun_key))
         title = self.query_one("#failures-title", Label)
         title.display = bool(snapshot.failures)
         title.update(failures_title(snapshot))
