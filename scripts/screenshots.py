@@ -53,6 +53,10 @@ SCREENS: dict[str, tuple[Callable[[], IppmonApp], tuple[str, ...]]] = {
         (),
     ),
     "finished": (lambda: monitor_app(FakeJob(rec.finished(), rec.output_lines())), ()),
+    "advice": (
+        lambda: monitor_app(FakeJob(rec.finished_with_advice()), job_name="squares"),
+        (),
+    ),
     "tasks": (tasks_app, ("t",)),
     "leave": (lambda: monitor_app(FakeJob(rec.mid_run(), rec.output_lines())), ("q",)),
     "runs": (lambda: make_app(FakeBackend(target=True)), ("a",)),
