@@ -75,9 +75,6 @@ def _rebuild_error(message: str, path: str | None, job: str | None, fld: str | N
     return SpecError(message, path=path, job=job, field=fld)
 
 
-_PRELOADED = "_preloaded_inputs"
-
-
 @dataclass(frozen=True)
 class JobSpec:
     """One submittable job, already validated. Plain data, so other modules and tests can build
@@ -97,6 +94,9 @@ class JobSpec:
     timeout: float | None = None
     inputs: object = field(default=None, repr=False)
     base_dir: str | None = field(default=None, repr=False)
+    # the items `preload_inputs` loaded (the command line checks them before it connects);
+    # never pickled: a run keeps its inputs in inputs.pickle
+    preloaded: tuple | None = field(default=None, repr=False, compare=False)
 
     def flags(self) -> dict[str, object]:
         """Only the flags the spec set, so ipyparallel's own defaults apply to the rest.
@@ -107,10 +107,9 @@ class JobSpec:
     def load_inputs(self) -> list:
         """The input items, one per call. Reads the inputs file or calls the `call` function now
         (it may be slow or change between load and submit), unless this is a copy made by
-        `preload_inputs` whose items were not used yet. Raises SpecError."""
-        preloaded = self.__dict__.pop(_PRELOADED, None)  # once: a resubmit loads afresh
-        if preloaded is not None:
-            return preloaded
+        `preload_inputs`. Raises SpecError."""
+        if self.preloaded is not None:
+            return list(self.preloaded)
         try:
             items = _read_inputs(self.inputs, self._dir())
         except (_InputsError, shipping.RefError) as exc:
@@ -124,14 +123,14 @@ class JobSpec:
         this spec whose next `load_inputs` returns these very items: the command line checks a
         job's inputs completely before it connects, and submits what it checked without calling
         the function twice. Raises SpecError."""
-        items = self.load_inputs()
-        copy = dataclasses.replace(self)
-        object.__setattr__(copy, _PRELOADED, items)
-        return copy
+        return dataclasses.replace(self, preloaded=tuple(self.load_inputs()))
 
     def __getstate__(self) -> dict[str, object]:
         """Pickled (in a run's spec.pickle, to a worker process) without preloaded items."""
-        return {k: v for k, v in self.__dict__.items() if k != _PRELOADED}
+        return {**self.__dict__, "preloaded": None}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update({"preloaded": None, **state})  # records from before the field
 
     def task_function(self) -> Callable[[object], object]:
         """What to pass to a load-balanced view's `map_async`: calls `function(item, **kwargs)`

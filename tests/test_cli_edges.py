@@ -145,7 +145,7 @@ def test_a_slow_inputs_call_does_not_hold_up_connecting(
     assert code == 3  # connected (tried to) while the call was still running
 
 
-def test_preloaded_inputs_are_used_once_and_not_pickled(tmp_path: Path) -> None:
+def test_preloaded_inputs_are_used_without_a_second_call_and_not_pickled(tmp_path: Path) -> None:
     calls = tmp_path / "calls"
     (tmp_path / "gen.py").write_text(
         f"def make():\n    with open({str(calls)!r}, 'a') as f:\n        f.write('x')\n"
@@ -156,9 +156,9 @@ def test_preloaded_inputs_are_used_once_and_not_pickled(tmp_path: Path) -> None:
     assert not calls.exists()  # loading a catalog never calls
     ready = spec.preload_inputs()
     assert calls.read_text() == "x" and ready == spec
-    assert "_preloaded_inputs" not in pickle.loads(pickle.dumps(ready)).__dict__
+    assert pickle.loads(pickle.dumps(ready)).preloaded is None  # not in spec.pickle
     assert ready.load_inputs() == [1, 2, 3] and calls.read_text() == "x"  # the items checked
-    assert ready.load_inputs() == [1, 2, 3] and calls.read_text() == "xx"  # then afresh
+    assert spec.load_inputs() == [1, 2, 3] and calls.read_text() == "xx"  # the spec: afresh
 
 
 # --- record and file errors: exit 2 ----------------------------------------------------------
