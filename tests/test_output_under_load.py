@@ -34,9 +34,13 @@ TASKS = 3000
 LINES = 10
 
 PRINTER = f"""
-    import sys
+    import os, sys, time
 
-    def print_lines(x):
+    def print_lines(x, gate=None, gated_from=0):
+        # with a gate: items from `gated_from` on wait for the gate file (at most 120 s)
+        deadline = time.time() + 120
+        while gate and x >= gated_from and not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.01)
         for i in range({LINES}):
             print(f"task {{x}} line {{i}}")
         print(f"task {{x}} warning", file=sys.stderr)
@@ -44,11 +48,12 @@ PRINTER = f"""
 """
 
 
-def spec(tasks: int) -> str:
+def spec(tasks: int, kwargs: str = "{}") -> str:
     return f"""
     [jobs.printing]
     function = "printer.py:print_lines"
     inputs = {{ range = [0, {tasks}] }}
+    kwargs = {kwargs}
     """
 
 
@@ -162,7 +167,9 @@ def test_attach_records_every_line_of_tasks_that_ended_before_and_while_attached
     """Hang up on a headless run early; attach at once. Tasks that ended while nobody watched,
     ran when attach began or started after: every line of each in the record."""
     tasks = 1000
-    spec_file = write_spec(tmp_path / "spec", spec(tasks), {"printer.py": PRINTER})
+    gate = tmp_path / "gate"  # the last 100 wait for it: the job cannot end before the hang-up
+    kwargs = f'{{ gate = "{gate}", gated_from = 900 }}'
+    spec_file = write_spec(tmp_path / "spec", spec(tasks, kwargs), {"printer.py": PRINTER})
     runs = tmp_path / "runs"
     args = ["--cluster-id", user_cluster_keeping_tasks, "--runs-dir", str(runs), "--headless"]
     proc = subprocess.Popen(
@@ -182,6 +189,7 @@ def test_attach_records_every_line_of_tasks_that_ended_before_and_while_attached
     assert proc.returncode == 1 and "detached" in err, err[-2000:]
     (folder,) = runs.iterdir()
     assert len(read_results(folder)) < tasks
+    gate.touch()  # the rest run now: some end before attach begins, some while it watches
     attach = subprocess.run([*IPPMON, "attach", *args], capture_output=True, text=True, timeout=300)
     assert attach.returncode == 0, attach.stderr[-2000:]
     check_record(folder, tasks, once=False)
