@@ -19,11 +19,11 @@ from fakes import recorded_tasks as tasks_rec
 from fakes.backends import FakeJob
 from fakes.pilot import ScreenApp, settle
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import Log, Static
 
 from ippmon.model import TaskRow, TaskState
 from ippmon.ui.screens.leave import LeaveScreen
-from ippmon.ui.screens.runs import RunsScreen
+from ippmon.ui.screens.runs import RunsScreen, RunTable
 from ippmon.ui.screens.task_detail import TaskDetailScreen
 from ippmon.ui.screens.tasks import LIMIT, TaskQuery, TasksScreen, TaskTable, select_tasks
 
@@ -272,10 +272,10 @@ async def test_runs_from_a_callable_are_read_in_a_worker_and_reloaded_with_ctrl_
     app = runs(source)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        assert app.screen.query_one(DataTable).row_count == 1
+        assert app.screen.query_one(RunTable).row_count == 1
         await pilot.press("ctrl+r")
         await settle(pilot)
-        assert app.screen.query_one(DataTable).row_count == 2
+        assert app.screen.query_one(RunTable).row_count == 2
     assert len(threads) == 2 and threading.main_thread() not in threads
 
 
