@@ -47,6 +47,7 @@ from ippmon.ui.widgets.engine_panel import EngineBoard
 from ippmon.ui.widgets.job_status import JobStatus, Notice
 from ippmon.ui.widgets.output_log import OutputLog
 from ippmon.ui.widgets.progress_panel import ProgressPanel
+from ippmon.ui.widgets.states import colour, text_colour
 from ippmon.ui.widgets.summary_panel import FailureList, SummaryPanel
 from ippmon.ui.widgets.timing_panel import AdviceLine, TimingPanel
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
@@ -97,6 +98,12 @@ class AttemptSent:
 
 class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
     """Dismisses (Escape, once the job finished) with the last snapshot."""
+
+    # The box of recent failures in the colour of failed tasks (its layout is in app.tcss).
+    DEFAULT_CSS = (
+        f"MonitorScreen #recent-failures {{ border: round {colour(TaskState.ERROR)} 60%;"
+        f" border-title-color: {text_colour(TaskState.ERROR)}; }}"
+    )
 
     RESUBMIT = Binding.Group("Resubmit", compact=True)
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -19,13 +19,13 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from ippmon.model import RunState, format_duration
+from ippmon.model import RunState, TaskState, format_duration
 from ippmon.runs import UNREADABLE, RunSummary
 from ippmon.terminal import plain
 from ippmon.ui.messages import RunsRead
 from ippmon.ui.screens.task_detail import text_style
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
-from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules, text_colour
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 WIDE = 120  # columns from which every count gets its own column
@@ -91,7 +91,8 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
         "runs--muted",
     } | {f"runs--task-{name}" for name in STATE_CLASSES.values()}
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     RunsScreen #runs-table {
         width: 1fr;
         height: 1fr;
@@ -111,12 +112,21 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     RunsScreen #runs-empty { display: none; margin: 1 2; color: $text-muted; }
     RunsScreen.-empty #runs-empty { display: block; }
     RunsScreen.-empty #runs-table, RunsScreen.-empty #runs-detail { display: none; }
-    RunsScreen > .runs--running { color: $text-primary; text-style: bold; }
     RunsScreen > .runs--detached { color: $text-warning; }
-    RunsScreen > .runs--finished { color: $text-success; }
-    RunsScreen > .runs--error { color: $text-error; }
     RunsScreen > .runs--muted { color: $text-muted; }
-    """ + state_rules("RunsScreen > .runs--task-{}")
+    RunsScreen > .runs--running { text-style: bold; }
+    """
+        + "\n".join(  # a run's state in the colour of its tasks' (a run with failures: failed)
+            f"RunsScreen > .runs--{name} {{ color: {text_colour(state)}; }}"
+            for name, state in (
+                ("running", TaskState.RUNNING),
+                ("finished", TaskState.OK),
+                ("error", TaskState.ERROR),
+            )
+        )
+        + "\n"
+        + state_rules("RunsScreen > .runs--task-{}")
+    )
 
     def __init__(
         self,
