@@ -279,6 +279,29 @@ async def test_runs_from_a_callable_are_read_in_a_worker_and_reloaded_with_ctrl_
     assert len(threads) == 2 and threading.main_thread() not in threads
 
 
+async def test_runs_columns_are_as_wide_as_their_cells_and_the_job_gives_way_when_narrow() -> None:
+    for size, job_width in (
+        ((160, 48), len("nightly-regression-suite")),
+        ((80, 24), 14),  # what the other columns leave
+    ):
+        app = runs()
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(RunTable)
+            widths = dict(
+                zip(
+                    (c.key for c in table.columns),
+                    table.widths(table.scrollable_content_region.width),
+                    strict=True,
+                )
+            )
+            assert widths["run"] == len("20251231-231500-9f3c")
+            assert widths["done"] == len("7,651/20,000")
+            assert widths["age"] == len("36h00m ago")
+            assert widths["job"] == job_width, size
+            assert ("ok" in widths) is (size[0] >= 120)  # a column per count when wide
+
+
 # -- the task view ----------------------------------------------------------------------------
 
 
