@@ -19,11 +19,11 @@ from fakes import recorded_tasks as tasks_rec
 from fakes.backends import FakeJob
 from fakes.pilot import ScreenApp, settle
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import Log, Static
 
 from ippmon.model import TaskRow, TaskState
 from ippmon.ui.screens.leave import LeaveScreen
-from ippmon.ui.screens.runs import RunsScreen
+from ippmon.ui.screens.runs import RunsScreen, RunTable
 from ippmon.ui.screens.task_detail import TaskDetailScreen
 from ippmon.ui.screens.tasks import LIMIT, TaskQuery, TasksScreen, TaskTable, select_tasks
 
@@ -272,11 +272,34 @@ async def test_runs_from_a_callable_are_read_in_a_worker_and_reloaded_with_ctrl_
     app = runs(source)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        assert app.screen.query_one(DataTable).row_count == 1
+        assert app.screen.query_one(RunTable).row_count == 1
         await pilot.press("ctrl+r")
         await settle(pilot)
-        assert app.screen.query_one(DataTable).row_count == 2
+        assert app.screen.query_one(RunTable).row_count == 2
     assert len(threads) == 2 and threading.main_thread() not in threads
+
+
+async def test_runs_columns_are_as_wide_as_their_cells_and_the_job_gives_way_when_narrow() -> None:
+    for size, job_width in (
+        ((160, 48), len("nightly-regression-suite")),
+        ((80, 24), 14),  # what the other columns leave
+    ):
+        app = runs()
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(RunTable)
+            widths = dict(
+                zip(
+                    (c.key for c in table.columns),
+                    table.widths(table.scrollable_content_region.width),
+                    strict=True,
+                )
+            )
+            assert widths["run"] == len("20251231-231500-9f3c")
+            assert widths["done"] == len("7,651/20,000")
+            assert widths["age"] == len("36h00m ago")
+            assert widths["job"] == job_width, size
+            assert ("ok" in widths) is (size[0] >= 120)  # a column per count when wide
 
 
 # -- the task view ----------------------------------------------------------------------------

@@ -3,8 +3,18 @@
 Flow: connecting (discover / connect / start a local cluster) → [cluster picker | no cluster] →
 job picker → monitor (pushed over the picker, so Escape after the job returns to it). From the
 picker, `a` lists the recorded runs; choosing one re-attaches to it (`Job.restore`, in a
-thread) and opens the monitor on it. Screens end by dismissing with what they decided; the
-callbacks here route to the next one.
+thread) and opens the monitor on it.
+
+How screens hand results to the app, one rule:
+- A screen the app pushes ends by dismissing with what was decided (a `Session`, a cluster
+  choice, a `RunSummary`, a `MonitorResult`, a confirm's bool); the `push_screen` callback here
+  routes to the next screen. A monitor that reruns its job with the advice says so in its
+  `MonitorResult`, like Escape says it is done.
+- The job picker is the app's base screen and is never dismissed, so it cannot answer that way:
+  it asks by posting `JobPickerScreen.Submit` and `JobPickerScreen.OpenRuns`, handled below.
+  No other screen posts a request to the app.
+(Thread workers answer the node that started them with a message, `messages.py`; that is how
+work comes back, not how screens end.)
 
 Quitting while a job runs asks what becomes of its tasks (`LeaveScreen`: leave them running,
 cancel them, or stay), except on a local cluster ippmon started, which stops with it.
@@ -29,7 +39,7 @@ from ippmon.exit_codes import ExitCode
 from ippmon.model import JobSnapshot
 from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
 from ippmon.runs import RunSummary
-from ippmon.ui.messages import Attached, CancelledBeforeQuitting, RunAgain
+from ippmon.ui.messages import Attached, CancelledBeforeQuitting
 from ippmon.ui.screens.closing import ClosingScreen
 from ippmon.ui.screens.cluster_picker import DEFAULT_LOCAL_ENGINES, ClusterPickerScreen
 from ippmon.ui.screens.confirm import ConfirmScreen, QuitConfirm
@@ -37,7 +47,7 @@ from ippmon.ui.screens.connecting import Attempt, AttemptKind, ConnectingScreen
 from ippmon.ui.screens.help import HelpScreen
 from ippmon.ui.screens.job_picker import JobPickerScreen
 from ippmon.ui.screens.leave import CANCEL, LEAVE, LeaveScreen
-from ippmon.ui.screens.monitor import MonitorScreen
+from ippmon.ui.screens.monitor import MonitorResult, MonitorScreen
 from ippmon.ui.screens.no_cluster import NoClusterScreen
 from ippmon.ui.screens.runs import RunsScreen
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
@@ -192,9 +202,6 @@ class IppmonApp(AnswersFromWorkers, App[int]):
     def on_job_picker_screen_submit(self, message: JobPickerScreen.Submit) -> None:
         self.submit(message.spec)
 
-    def on_run_again(self, message: RunAgain) -> None:
-        self.submit(message.spec)
-
     # -- the runs list: attach to a recorded run ------------------------------------------------
 
     def on_job_picker_screen_open_runs(self, message: JobPickerScreen.OpenRuns) -> None:
@@ -260,12 +267,14 @@ class IppmonApp(AnswersFromWorkers, App[int]):
     def on_cancelled_before_quitting(self, message: CancelledBeforeQuitting) -> None:
         self.leave()
 
-    def _monitor_closed(self, snapshot: JobSnapshot | None) -> None:
+    def _monitor_closed(self, result: MonitorResult | None) -> None:
         self._monitor = None
-        if snapshot is not None:
-            self.last_snapshot = snapshot
+        if result is not None and result.snapshot is not None:
+            self.last_snapshot = result.snapshot
         if self._given_job is not None:
             self.exit(self.exit_code())  # watching one given job: nothing to go back to
+        elif result is not None and result.rerun is not None:
+            self.submit(result.rerun)  # the same job again, with the advised chunksize
 
     def monitor(self) -> MonitorScreen | None:
         """The monitor of the job being watched, until it is dismissed."""

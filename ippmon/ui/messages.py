@@ -19,18 +19,10 @@ from ippmon.protocols import ClusterChoice, JobHandle, Session
 from ippmon.runs import RunSummary
 
 if TYPE_CHECKING:
-    from ippmon.jobspec import JobSpec
     from ippmon.ui.screens.task_detail import TaskText
     from ippmon.ui.screens.tasks import TaskPage
 
 _stamps = itertools.count(1)
-
-
-@dataclass
-class RunAgain(Message):
-    """Run this job spec as a new job (from a finished monitor: the advised chunksize)."""
-
-    spec: JobSpec
 
 
 @dataclass

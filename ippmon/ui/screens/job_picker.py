@@ -2,7 +2,8 @@
 
 Broken specs are listed too, with their one-line error, but cannot be selected; an unreadable spec
 file is reported at the top. The screen only asks (`JobPickerScreen.Submit`, `OpenRuns` for `a`,
-attach to a recorded run); the app opens the monitor or the runs list.
+attach to a recorded run); the app opens the monitor or the runs list. It posts rather than
+dismisses because it is the app's base screen, never dismissed (the rule is in `app.py`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import dataclasses
 import gc
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
@@ -38,7 +38,6 @@ from ippmon.ui.messages import (
     JobUpdate,
     PollFailed,
     Resubmitted,
-    RunAgain,
 )
 from ippmon.ui.poller import poll_job
 from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
@@ -47,6 +46,7 @@ from ippmon.ui.widgets.engine_panel import EngineBoard
 from ippmon.ui.widgets.job_status import JobStatus, Notice
 from ippmon.ui.widgets.output_log import OutputLog
 from ippmon.ui.widgets.progress_panel import ProgressPanel
+from ippmon.ui.widgets.states import colour, text_colour
 from ippmon.ui.widgets.summary_panel import FailureList, SummaryPanel
 from ippmon.ui.widgets.timing_panel import AdviceLine, TimingPanel
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
@@ -95,8 +95,23 @@ class AttemptSent:
         return self.job.output_since(seq)
 
 
-class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
-    """Dismisses (Escape, once the job finished) with the last snapshot."""
+@dataclass(frozen=True)
+class MonitorResult:
+    """What the monitor dismisses with: the job's last snapshot (None: the job never got one)
+    and, when `a` reruns the job with the advice, the spec to run next."""
+
+    snapshot: JobSnapshot | None
+    rerun: JobSpec | None = None
+
+
+class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
+    """Dismisses (Escape, once the job finished; `a`, to rerun it) with a `MonitorResult`."""
+
+    # The box of recent failures in the colour of failed tasks (its layout is in app.tcss).
+    DEFAULT_CSS = (
+        f"MonitorScreen #recent-failures {{ border: round {colour(TaskState.ERROR)} 60%;"
+        f" border-title-color: {text_colour(TaskState.ERROR)}; }}"
+    )
 
     RESUBMIT = Binding.Group("Resubmit", compact=True)
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -368,13 +383,11 @@ class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
                 return dataclasses.replace(self.spec, chunksize=finding.chunksize)
         return None
 
-    async def action_rerun_advised(self) -> None:
+    def action_rerun_advised(self) -> None:
         spec = self.advised_spec(self.snapshot)
         if spec is None or self.check_action("rerun_advised", ()) is not True:
             return
-        app = self.app
-        await self.dismiss(self.snapshot)
-        app.post_message(RunAgain(spec))
+        self.dismiss(MonitorResult(self.snapshot, rerun=spec))
 
     def _can_resubmit(self, *, all_tasks: bool) -> bool:
         """Not while the job is being sent or cancelled, nor twice at once; `r` only when some
@@ -451,7 +464,7 @@ class MonitorScreen(AnswersFromWorkers, Screen["JobSnapshot | None"]):
 
     def action_back(self) -> None:
         if self.check_action("back", ()) is True:
-            self.dismiss(self.snapshot)
+            self.dismiss(MonitorResult(self.snapshot))
 
     def stop_polling(self) -> None:
         self.workers.cancel_group(self, "poll")

@@ -17,20 +17,36 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, Static
 
-from ippmon.model import RunState, format_duration
+from ippmon.model import RunState, TaskState, format_duration
 from ippmon.runs import UNREADABLE, RunSummary
 from ippmon.terminal import plain
 from ippmon.ui.messages import RunsRead
 from ippmon.ui.screens.task_detail import text_style
-from ippmon.ui.widgets.list_keys import LIST_KEYS
-from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
+from ippmon.ui.widgets.line_table import Cell, Column, LineTable
+from ippmon.ui.widgets.states import STATE_CLASSES, state_rules, text_colour
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 WIDE = 120  # columns from which every count gets its own column
 COUNTS = (("ok", "ok"), ("error", "failed"), ("cancelled", "cancelled"), ("lost", "lost"))
 """A run's counts shown: the key in `RunSummary.counts` (a TaskState value), and its column."""
+JOB_WIDTH = 24  # the job column at most; it gives way first when the terminal is narrow
+
+
+def columns(wide: bool) -> tuple[Column, ...]:
+    """The run id, job, state, done, [a column per count,] created: each as wide as it needs."""
+    counts = [Column(key, label, len(label), right=True, fit=True) for key, label in COUNTS]
+    return (
+        Column("run", "run id", len("run id"), fit=True),
+        Column("job", "job", fit=True, most=JOB_WIDTH),
+        Column("state", "state", len("state"), fit=True),
+        Column("done", "done", len("done"), right=True, fit=True),
+        *(counts if wide else ()),
+        Column("age", "created", len("created"), right=True, fit=True),
+    )
+
+
 STATE_CLASS = {  # a run's state -> the suffix of its component class (runs--finished, ...)
     RunState.RUNNING: "running",
     RunState.DETACHED: "detached",
@@ -53,21 +69,10 @@ def age(created: float | None, now: float) -> str:
     return f"{format_duration(max(0.0, now - created))} ago"
 
 
-class RunTable(DataTable[Text]):
+class RunTable(LineTable):
     """The runs table; its Enter binding is named so the Footer shows it."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Attach", id="open"), *LIST_KEYS]
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "select_cursor":
-            return self.row_count > 0 or None
-        return True
-
-    def action_first(self) -> None:
-        self.move_cursor(row=0)
-
-    def action_last(self) -> None:
-        self.move_cursor(row=self.row_count - 1)
+    BINDINGS = [Binding("enter", "select", "Attach", id="open")]
 
 
 class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
@@ -86,7 +91,8 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
         "runs--muted",
     } | {f"runs--task-{name}" for name in STATE_CLASSES.values()}
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     RunsScreen #runs-table {
         width: 1fr;
         height: 1fr;
@@ -106,12 +112,21 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     RunsScreen #runs-empty { display: none; margin: 1 2; color: $text-muted; }
     RunsScreen.-empty #runs-empty { display: block; }
     RunsScreen.-empty #runs-table, RunsScreen.-empty #runs-detail { display: none; }
-    RunsScreen > .runs--running { color: $text-primary; text-style: bold; }
     RunsScreen > .runs--detached { color: $text-warning; }
-    RunsScreen > .runs--finished { color: $text-success; }
-    RunsScreen > .runs--error { color: $text-error; }
     RunsScreen > .runs--muted { color: $text-muted; }
-    """ + state_rules("RunsScreen > .runs--task-{}")
+    RunsScreen > .runs--running { text-style: bold; }
+    """
+        + "\n".join(  # a run's state in the colour of its tasks' (a run with failures: failed)
+            f"RunsScreen > .runs--{name} {{ color: {text_colour(state)}; }}"
+            for name, state in (
+                ("running", TaskState.RUNNING),
+                ("finished", TaskState.OK),
+                ("error", TaskState.ERROR),
+            )
+        )
+        + "\n"
+        + state_rules("RunsScreen > .runs--task-{}")
+    )
 
     def __init__(
         self,
@@ -132,7 +147,7 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table = RunTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table = RunTable(columns(wide=False), id="runs-table")
         table.border_title = "runs"
         yield table
         yield Static(id="runs-detail")
@@ -145,15 +160,20 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
 
     def on_mount(self) -> None:
         self.sub_title = "runs"
-        self.query_one("#runs-table").focus()
+        self._table.focus()
         if self.source is not None:
             self.action_reload()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._build())
+
+    @property
+    def _table(self) -> RunTable:
+        return self.query_one("#runs-table", RunTable)
 
     def on_resize(self, event: Resize) -> None:
         wide = event.size.width >= WIDE
-        if wide != self._wide:
+        if wide != self._wide:  # the table sizes its columns itself; only the counts come or go
             self._wide = wide
-        self.call_after_refresh(self._build)  # once the table has its new width
+            self._build()
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -170,8 +190,7 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     def worker_failed(self, failure: WorkerFailed) -> None:
         if self.is_attached:
             self.loaded = True
-            table = self.query_one("#runs-table", DataTable)
-            table.border_subtitle = f"cannot read the runs: {failure.text}"
+            self._table.border_subtitle = f"cannot read the runs: {failure.text}"
             self.refresh_bindings()
 
     # -- drawing --------------------------------------------------------------------------------
@@ -179,66 +198,43 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
     def _style(self, name: str) -> Style:
         return text_style(self, f"runs--{name}")
 
-    def _count(self, n: int, name: str) -> Text:
-        return Text(f"{n:,}", style=self._style(name if n else "muted"), justify="right")
+    def _count(self, n: int, name: str) -> Cell:
+        return ((f"{n:,}", self._style(name if n else "muted")),)
 
-    def _cells(self, run: RunSummary, now: float) -> list[Text]:
+    def _cells(self, run: RunSummary, now: float) -> tuple[Cell, ...]:
         counts = run.counts
         bad = sum(counts.get(s, 0) for s in ("error", "cancelled", "lost"))
         finished = run.state == RunState.FINISHED
         style = "error" if finished and bad else state_class(run.state)
-        state = Text(run.state, style=self._style(style))
-        cells = [  # names read from files: shown as plain text, never as markup or escapes
-            Text(plain(run.run_id)),
-            Text(plain(run.job), no_wrap=True, overflow="ellipsis"),
-            state,
-            Text(
-                "--" if run.state == UNREADABLE else f"{run.done:,}/{run.total:,}", justify="right"
-            ),
+        cells: list[Cell] = [  # names read from files: plain text, never markup or escapes
+            plain(run.run_id),
+            plain(run.job),
+            ((run.state, self._style(style)),),
+            "--" if run.state == UNREADABLE else f"{run.done:,}/{run.total:,}",
         ]
         if self._wide:
-            cells += [
-                *(self._count(counts.get(key, 0), f"task-{key}") for key, _ in COUNTS),
-            ]
-        cells.append(Text(age(run.created, now), justify="right"))
-        return cells
+            cells += [self._count(counts.get(key, 0), f"task-{key}") for key, _ in COUNTS]
+        cells.append(age(run.created, now))
+        return tuple(cells)
 
     def _build(self) -> None:
-        if self._wide is None:
+        if self._wide is None or not self.is_attached:
             return
-        table = self.query_one("#runs-table", DataTable)
-        row = table.cursor_row
+        table = self._table
         now = self.clock()
         rows = [self._cells(run, now) for run in self.runs]
-        table.clear(columns=True)
-        table.add_column("run id", key="run")
-        table.add_column("job", key="job", width=self._job_width(rows))
-        table.add_column("state", key="state")
-        table.add_column(Text("done", justify="right"), key="done")
-        if self._wide:
-            for key, label in COUNTS:
-                table.add_column(Text(label, justify="right"), key=key)
-        table.add_column(Text("created", justify="right"), key="age")
-        for run, cells in zip(self.runs, rows):
-            table.add_row(*cells, key=run.run_id)
+        wanted = columns(self._wide)
+        if table.columns != wanted:  # the counts come or go: no row may outlive its columns
+            row = table.cursor_row
+            table.set_rows([])
+            table.columns = wanted
+            table.set_rows(rows)
+            table.move_cursor(row)
+        else:
+            table.set_rows(rows)
         self.set_class(self.loaded and not self.runs, "-empty")
-        if self.runs:
-            table.move_cursor(row=min(max(row, 0), len(self.runs) - 1), animate=False)
         self._show_detail()
         self.refresh_bindings()
-
-    def _job_width(self, rows: list[list[Text]]) -> int:
-        """What the other columns leave of the table's width, within 8..24."""
-        table = self.query_one("#runs-table", DataTable)
-        labels = ["run id", "job", "state", "done"]
-        labels += [label for _, label in COUNTS] if self._wide else []
-        labels.append("created")
-        widths = [len(label) for label in labels]
-        for cells in rows:
-            widths = [max(w, cell.cell_len) for w, cell in zip(widths, cells)]
-        other = sum(widths) - widths[1] + 2 * table.cell_padding * len(widths)
-        wanted = max(len("job"), widths[1])
-        return max(8, min(24, wanted, table.scrollable_content_region.width - other))
 
     def _show_detail(self) -> None:
         run = self.selected
@@ -274,15 +270,15 @@ class RunsScreen(AnswersFromWorkers, Screen["RunSummary | None"]):
 
     @property
     def selected(self) -> RunSummary | None:
-        row = self.query_one("#runs-table", DataTable).cursor_row
+        row = self._table.cursor_row
         return self.runs[row] if self.runs and 0 <= row < len(self.runs) else None
 
-    @on(DataTable.RowHighlighted, "#runs-table")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.Highlighted, "#runs-table")
+    def _highlighted(self, event: LineTable.Highlighted) -> None:
         self._show_detail()
 
-    @on(DataTable.RowSelected, "#runs-table")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(LineTable.Selected, "#runs-table")
+    def _row_selected(self, event: LineTable.Selected) -> None:
         event.stop()
         self.action_open()
 

@@ -29,7 +29,7 @@ from ippmon import terminal
 from ippmon.model import TaskDetail, TaskState, format_duration
 from ippmon.protocols import JobHandle
 from ippmon.ui.messages import TaskRead
-from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
+from ippmon.ui.widgets.states import STATE_CLASSES, colour, state_rules
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 MAX_RESULT_CHARS = 20_000
@@ -38,6 +38,7 @@ SHORT = reprlib.Repr()
 SHORT.maxstring = SHORT.maxother = 160
 SHORT.maxlist = SHORT.maxtuple = SHORT.maxset = 12
 SHORT.maxdict = 8
+FAILED = colour(TaskState.ERROR)
 NOT_DONE = {
     TaskState.QUEUED: "not started yet",
     TaskState.RUNNING: "still running",
@@ -145,7 +146,8 @@ class TaskDetailScreen(AnswersFromWorkers, Screen[None]):
 
     COMPONENT_CLASSES = {f"task--{name}" for name in STATE_CLASSES.values()} | {"task--label"}
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     TaskDetailScreen #task-head { height: auto; padding: 0 1; background: $boost; }
     TaskDetailScreen Log {
         height: 1fr;
@@ -159,12 +161,15 @@ class TaskDetailScreen(AnswersFromWorkers, Screen[None]):
     TaskDetailScreen Log:focus { border: round $primary; }
     TaskDetailScreen Log.-short { height: auto; }
     TaskDetailScreen #task-outcome.-result { height: auto; max-height: 12; }
-    TaskDetailScreen #task-outcome.-traceback { border: round $error 60%; }
-    TaskDetailScreen #task-outcome.-traceback:focus { border: round $error; }
     TaskDetailScreen #task-outcome.-traceback.-long { height: 2fr; }
     TaskDetailScreen .-empty { display: none; }
     TaskDetailScreen > .task--label { color: $text-muted; }
-    """ + state_rules("TaskDetailScreen > .task--{}", bold=TaskState)
+    """
+        # a traceback: the task failed
+        + f"TaskDetailScreen #task-outcome.-traceback {{ border: round {FAILED} 60%; }}\n"
+        + f"TaskDetailScreen #task-outcome.-traceback:focus {{ border: round {FAILED}; }}\n"
+        + state_rules("TaskDetailScreen > .task--{}", bold=TaskState)
+    )
 
     def __init__(
         self,

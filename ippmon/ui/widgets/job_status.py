@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Label, ProgressBar, Static
 
 from ippmon.model import JobSnapshot, Phase, TaskState
+from ippmon.ui.widgets.states import badge
 from ippmon.ui.widgets.text import set_content, set_progress
 
 
@@ -41,7 +42,15 @@ class JobStatus(Horizontal):
     DEFAULT_CSS = """
     JobStatus { height: 1; }
     JobStatus #job-name { width: auto; text-style: bold; margin-right: 1; }
-    JobStatus #phase { width: auto; padding: 0 1; margin-right: 1; }
+    JobStatus #phase {
+        width: auto;
+        padding: 0 1;
+        margin-right: 1;
+        text-style: bold;
+        color: $text;
+        background: $primary-muted;
+    }
+    JobStatus #phase.-submitting { background: $warning-muted; color: $text-warning; }
     JobStatus #send-bar { width: auto; display: none; margin-right: 1; }
     JobStatus #send-bar Bar { width: 24; }
     JobStatus.-submitting #send-bar { display: block; }
@@ -52,7 +61,15 @@ class JobStatus(Horizontal):
         text-overflow: ellipsis;
     }
     JobStatus #run-id { width: auto; color: $text-muted; }
-    """
+    """ + "\n".join(  # the phases that are about tasks, in their states' colours
+        f"JobStatus #phase.-{phase} {{ {badge(state)} }}"
+        for phase, state in (
+            ("running", TaskState.RUNNING),
+            ("cancelling", TaskState.CANCELLED),
+            ("succeeded", TaskState.OK),
+            ("failed", TaskState.ERROR),
+        )
+    )
 
     def compose(self) -> ComposeResult:
         yield Label(id="job-name", markup=False)

@@ -4,7 +4,8 @@ A DataTable re-renders every visible cell whenever any cell changes and measures
 given: with 64 engines at 160x48 a tick cost up to ~110 ms, and building 500 task rows ~80 ms,
 all of it on the UI loop. `LineTable` keeps each row as a tuple of cells, caches a drawn line per
 (row text, width, cursor, zebra), and on an update redraws only the rows whose cells changed. The
-header stays at the top; the last column with width 0 takes whatever width is left.
+header stays at the top; the column with width 0 takes whatever width is left. A `fit` column is
+as wide as its widest cell (a list of a few rows, like the recorded runs, sized by what it holds).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class Column:
     label: str
     width: int = 0  # 0: what is left of the table's width
     right: bool = False  # numbers line up on the right
+    fit: bool = False
+    """As wide as its widest cell or its label: at least `width`, or for the width-0 column at
+    most what is left (measured when the rows change: for tables of a few hundred rows)."""
+    most: int = 0  # the widest a fit column gets (0: no limit)
 
 
 def cell_text(cell: Cell) -> str:
@@ -59,6 +64,18 @@ def _segments(cell: Cell, width: int, right: bool, base: Style) -> list[Segment]
 
 class LineTable(ScrollView, can_focus=True):
     """Rows of cells under a fixed header, with a row cursor; Enter posts `Selected`."""
+
+    class Highlighted(Message):
+        """The cursor moved to row `row`."""
+
+        def __init__(self, table: LineTable, row: int) -> None:
+            super().__init__()
+            self.table = table
+            self.row = row
+
+        @property
+        def control(self) -> LineTable:
+            return self.table
 
     class Selected(Message):
         """Enter (or a click on the cursor's row) on row `row`."""
@@ -124,6 +141,7 @@ class LineTable(ScrollView, can_focus=True):
         self._muted: list[bool] = []
         self._cursor = 0
         self._strips: dict[tuple, Strip] = {}
+        self._fitted = self._measure()  # the content width of each fit column
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -135,6 +153,7 @@ class LineTable(ScrollView, can_focus=True):
     def columns(self, columns: Sequence[Column]) -> None:
         if tuple(columns) != self._columns:
             self._columns = tuple(columns)
+            self._fitted = self._measure()
             self._strips.clear()
             self.refresh()
 
@@ -169,6 +188,11 @@ class LineTable(ScrollView, can_focus=True):
                 if row != self._rows[i] or dim != self._muted[i]:
                     self._rows[i], self._muted[i] = row, dim
                     self.refresh_line(i + 1)
+        fitted = self._measure()
+        if fitted != self._fitted:  # a fit column's width changed: every line moves
+            self._fitted = fitted
+            self._strips.clear()
+            self.refresh()
         if len(self._strips) > 4 * len(rows) + 64:  # drawn lines of rows since changed
             self._strips.clear()
 
@@ -186,6 +210,7 @@ class LineTable(ScrollView, can_focus=True):
         if old != row:
             self.refresh_line(old + 1)
             self.refresh_line(row + 1)
+            self.post_message(self.Highlighted(self, row))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "select":
@@ -235,11 +260,27 @@ class LineTable(ScrollView, can_focus=True):
 
     # -- drawing --------------------------------------------------------------------------------
 
+    def _measure(self) -> tuple[int, ...]:
+        """The width of each fit column's widest cell or label, capped at its `most`."""
+        fitted = []
+        for i, column in enumerate(self._columns):
+            if column.fit:
+                cells = (cell_len(cell_text(row[i])) for row in self._rows)
+                widest = max([cell_len(column.label), *cells])
+                fitted.append(min(widest, column.most) if column.most else widest)
+        return tuple(fitted)
+
     def widths(self, width: int) -> list[int]:
         """Each column's width at a table width of `width` (the 0-width one takes the rest)."""
-        fixed = sum(c.width + 2 * PAD for c in self._columns if c.width)
+        fitted = iter(self._fitted)
+        wanted = [next(fitted) if c.fit else c.width for c in self._columns]
+        fixed = sum(max(c.width, w) + 2 * PAD for c, w in zip(self._columns, wanted) if c.width)
         rest = sum(2 * PAD for c in self._columns if not c.width)
-        return [c.width or max(4, width - fixed - rest) for c in self._columns]
+        left = max(4, width - fixed - rest)
+        return [
+            max(c.width, w) if c.width else min(left, w) if c.fit else left
+            for c, w in zip(self._columns, wanted)
+        ]
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width

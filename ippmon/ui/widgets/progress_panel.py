@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Label, ProgressBar
 
 from ippmon.model import JobSnapshot, TaskState, format_duration
+from ippmon.ui.widgets.states import state_rules
 from ippmon.ui.widgets.text import set_content, set_progress
 
 # The order people read a job in: what waits, what runs, how it ended.
@@ -24,7 +25,8 @@ STATES = (
 class ProgressPanel(Vertical):
     """Renders `JobSnapshot` progress; every number comes from the snapshot."""
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     ProgressPanel { height: auto; }
     ProgressPanel #progress-row { height: 1; }
     ProgressPanel ProgressBar { width: 1fr; }
@@ -33,6 +35,13 @@ class ProgressPanel(Vertical):
     ProgressPanel #counts { height: 1; }
     ProgressPanel .count { width: auto; margin-right: 2; }
     """
+        + state_rules(  # queued stays in the text colour: waiting is not news
+            "ProgressPanel Label.-{}", states=STATES[1:]
+        )
+        + """
+    ProgressPanel .count.-zero { color: $text-muted; }
+    """
+    )  # (two classes: more specific than a state's rule, so a zero count is muted)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):

@@ -9,6 +9,7 @@ from textual.widgets import Label, Static
 
 from ippmon.model import Failure, JobSnapshot, TaskState
 from ippmon.ui.widgets.progress_panel import STATES
+from ippmon.ui.widgets.states import colour, text_colour
 from ippmon.ui.widgets.text import set_content
 from ippmon.ui.widgets.timing_panel import advice_content, timing_content
 
@@ -69,14 +70,21 @@ class FailureLine(Static):
 class SummaryPanel(Vertical):
     """Shown in place of the live panels once `Phase.FINISHED` arrives."""
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        """
     SummaryPanel { height: auto; max-height: 50%; }
     SummaryPanel #summary-counts { height: 1; }
     SummaryPanel #summary-timing { height: 1; }
     SummaryPanel #summary-advice { height: auto; }
-    SummaryPanel #failures-title { margin-top: 1; }
+    SummaryPanel #failures-title { margin-top: 1; text-style: bold; }
     SummaryPanel #failures { max-height: 12; }
     """
+        + (  # its border says how the job ended; the failures in the colour of failed tasks
+            f"SummaryPanel {{ border: round {colour(TaskState.OK)}; }}\n"
+            f"SummaryPanel.-failed {{ border: round {colour(TaskState.ERROR)}; }}\n"
+            f"SummaryPanel #failures-title {{ color: {text_colour(TaskState.ERROR)}; }}"
+        )
+    )
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary-counts")
