@@ -17,11 +17,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ippmon import __version__
 from ippmon.exit_codes import ExitCode
 from ippmon.text import one_line
+
+if TYPE_CHECKING:
+    from ippmon.ui.app import IppmonApp
 
 SUBCOMMANDS = ("runs", "attach", "resume", "export")
 
@@ -134,7 +137,7 @@ def _fail(code: int, message: str) -> int:
 
 
 class _SignalState:
-    app: Any = None  # the running TUI, told to exit
+    app: IppmonApp | None = None  # the running TUI, told to exit
     watching = False  # the headless loop is running: it sees DETACH itself
     exited = threading.Event()  # the TUI returned
 
@@ -157,20 +160,15 @@ def _on_detach_signal(signum: int, _frame: object) -> None:
         raise _Detached()
 
 
-def _detach_hard(app: Any) -> None:
+def _detach_hard(app: IppmonApp) -> None:
     """If the app has not exited within a few seconds: record the run(s) as detached, stop a
     local cluster if the app started one, and leave."""
     import contextlib
     import os
 
     if not _SignalState.exited.wait(HARD_EXIT_AFTER_S):
-        jobs = []
-        session = getattr(app, "session", None)
-        given = getattr(app, "_given_job", None)
-        if given is not None:
-            jobs.append(given)
-        jobs += list(getattr(session, "jobs", []))
-        for job in jobs:
+        session = app.session
+        for job in app.jobs():
             with contextlib.suppress(Exception):
                 job.close()
         if session is not None:
@@ -365,7 +363,7 @@ class _InputsCheck:
         return not self._thread.is_alive()
 
 
-def _run_app(app: Any) -> int:
+def _run_app(app: IppmonApp) -> int:
     _SignalState.app = app
     try:
         code = app.run()

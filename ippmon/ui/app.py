@@ -276,6 +276,12 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         elif result is not None and result.rerun is not None:
             self.submit(result.rerun)  # the same job again, with the advised chunksize
 
+    def jobs(self) -> list[JobHandle]:
+        """Every job this app has watched: the one given (`for_job`) and the session's. For a
+        hard exit that must close their records without the screen (see `ippmon.cli`)."""
+        given = [self._given_job] if self._given_job is not None else []
+        return given + list(getattr(self.session, "jobs", []))
+
     def monitor(self) -> MonitorScreen | None:
         """The monitor of the job being watched, until it is dismissed."""
         return self._monitor
