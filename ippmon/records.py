@@ -28,7 +28,9 @@ from pathlib import Path
 
 import platformdirs
 
+from ippmon.errors import RecordError, RunError
 from ippmon.model import TaskDetail
+from ippmon.trust import make_private_dirs, open_trusted
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
@@ -38,14 +40,6 @@ FSYNC_EVERY_S = 1.0  # appended lines reach the disk at least this often (and at
 STAND_IN_CHARS = 10_000  # a value that JSON cannot hold is recorded as at most this much text
 FINAL_STATUSES = ("ok", "error", "cancelled", "lost")
 RUN_STATES = ("running", "finished", "detached")
-
-
-class RunError(Exception):
-    """A run record that cannot be used. `str()` is one line naming the folder or file."""
-
-
-class RecordError(Exception):
-    """The record could not be written (a full disk, ...). `str()` is one line naming the file."""
 
 
 def default_runs_dir() -> Path:
@@ -132,8 +126,6 @@ class RunRecord:
 
     @classmethod
     def create(cls, runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
-        from ippmon.trust import make_private_dirs  # trust -> runs -> records: import here
-
         root = Path(runs_dir) if runs_dir else default_runs_dir()
         make_private_dirs(root)  # every folder it creates 0700, not only the last
         folder = root / run_id
@@ -194,8 +186,6 @@ class RunRecord:
         """Unpickle a file of this run, only if the runs dir, this folder and the file are the
         user's alone (unpickling runs code): else `trust.UntrustedError`, a RunError."""
         import pickle
-
-        from ippmon.trust import open_trusted  # trust -> runs -> records: import here
 
         with open_trusted(self.folder / name) as f:
             return pickle.load(f)

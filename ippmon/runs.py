@@ -19,6 +19,7 @@ from ippmon.records import (
     load_sent,
     read_meta,
 )
+from ippmon.trust import check_run_id
 
 __all__ = ["RunError", "RunSummary", "find_run", "list_runs", "pending_chunks", "summarize"]
 
@@ -111,8 +112,6 @@ def list_runs(runs_dir: str | None) -> list[RunSummary]:
 def find_run(runs_dir: str | None, run_id: str | None) -> Path:
     """The run folder for `run_id` (a unique prefix will do), or the newest run. A run id is a
     name inside the runs dir: a path (`../x`, `/etc`, `a/b`) or a glob pattern is refused."""
-    from ippmon.trust import check_run_id  # trust imports this module
-
     root = runs_root(runs_dir)
     if run_id is None:
         runs = list_runs(runs_dir)

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from ippmon.runs import RunError
+from ippmon.errors import RunError
 
 __all__ = [
     "UntrustedError",

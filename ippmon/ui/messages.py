@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from ippmon.model import JobSnapshot, OutputLine
 from ippmon.protocols import ClusterChoice, JobHandle, Session
 from ippmon.runs import RunSummary
-
-if TYPE_CHECKING:
-    from ippmon.ui.screens.task_detail import TaskText
-    from ippmon.ui.screens.tasks import TaskPage
 
 _stamps = itertools.count(1)
 
@@ -137,21 +132,3 @@ class RunsRead(Message):
     bubble = False
 
     runs: list[RunSummary]
-
-
-@dataclass
-class TasksRead(Message):
-    """A page of the tasks table."""
-
-    bubble = False
-
-    page: TaskPage
-
-
-@dataclass
-class TaskRead(Message):
-    """One task, in the strings the task view shows."""
-
-    bubble = False
-
-    text: TaskText

@@ -20,6 +20,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -28,7 +29,6 @@ from textual.widgets import Footer, Header, Log, Static
 from ippmon import terminal
 from ippmon.model import TaskDetail, TaskState, format_duration
 from ippmon.protocols import JobHandle
-from ippmon.ui.messages import TaskRead
 from ippmon.ui.widgets.states import STATE_CLASSES, colour, state_rules
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
@@ -98,6 +98,15 @@ class TaskText:
     outcome: str
     stdout: str
     stderr: str
+
+
+@dataclass
+class TaskRead(Message):
+    """The read worker's answer: one task, in the strings the task view shows."""
+
+    bubble = False
+
+    text: TaskText
 
 
 def describe(detail: TaskDetail, now: float, tz: dt.tzinfo | None = None) -> TaskText:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
 from ippmon.model import TaskRow, TaskState, format_duration
 from ippmon.protocols import JobHandle
-from ippmon.ui.messages import TasksRead
 from ippmon.ui.screens.task_detail import TaskDetailScreen, text_style
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
@@ -79,6 +79,15 @@ class TaskPage:
         if matched == self.total:
             return f"{self.total:,} {noun}"
         return f"{matched:,} of {self.total:,} {noun}"
+
+
+@dataclass
+class TasksRead(Message):
+    """The read worker's answer: a page of the tasks table."""
+
+    bubble = False
+
+    page: TaskPage
 
 
 def select_tasks(
