@@ -40,14 +40,18 @@ chunksize = 1
 
 
 class FullDisk:
-    """Stands in for os.write: the chosen files take half of what is written, then ENOSPC."""
+    """Stands in for os.write: files of the chosen names take half of what is written, then
+    ENOSPC."""
 
-    def __init__(self) -> None:
-        self.fds: set[int] = set()
+    def __init__(self, *names: str) -> None:
+        self.names = set(names)
         self.refused = 0
 
+    def full(self, fd: int) -> bool:
+        return os.path.basename(os.readlink(f"/proc/self/fd/{fd}")) in self.names
+
     def __call__(self, fd: int, data: memoryview) -> int:
-        if fd in self.fds:
+        if self.full(fd):
             self.refused += 1
             written = os.write(fd, data[: max(1, len(data) // 2)])
             if written < len(data):
@@ -69,15 +73,14 @@ def test_a_failed_append_is_cut_back_to_the_last_whole_line(
 ) -> None:
     record = RunRecord.create(tmp_path / "runs", "r")
     record.append_results([{"index": 0, "status": "ok"}])
-    disk = FullDisk()
+    disk = FullDisk(RESULTS_FILE)
     monkeypatch.setattr(records, "_write", disk)
-    disk.fds.add(record._fds[RESULTS_FILE])
     with pytest.raises(RecordError, match=r"results.jsonl: cannot write: No space left"):
         record.append_results([{"index": 1, "status": "ok"}, {"index": 2, "status": "ok"}])
     assert disk.refused and whole_lines(record.folder / RESULTS_FILE) == [
         {"index": 0, "status": "ok"}
     ]
-    disk.fds.clear()  # space again
+    disk.names.clear()  # space again
     assert record.append_results([{"index": 1, "status": "ok"}]) == 1
     assert [line["index"] for line in whole_lines(record.folder / RESULTS_FILE)] == [0, 1]
 
@@ -127,25 +130,23 @@ def test_a_full_disk_keeps_finished_tasks_waiting_and_the_job_unfinished_until_s
     cluster: ClientSession, runs_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = load_catalog(write_spec(tmp_path / "spec", SPEC.format(n=20, delay=0.0))).get("squares")
-    disk = FullDisk()
+    disk = FullDisk(RESULTS_FILE)  # results.jsonl cannot grow; sent.jsonl can
     monkeypatch.setattr(records, "_write", disk)
     job = cluster.submit(spec, runs_dir=runs_dir)
     results = job.record.folder / RESULTS_FILE
-    disk.fds.add(os.open(results, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    job.record._fds[RESULTS_FILE] = next(iter(disk.fds))  # the file the job appends to
 
     def all_done_but_unrecorded() -> bool:
         snap = job.poll()
         return snap.count(TaskState.OK) == 20 and "No space left" in snap.message
 
-    assert until(all_done_but_unrecorded, timeout=200)
+    assert until(all_done_but_unrecorded, timeout=200), job.poll().message
     snap = job.poll()
     assert snap.phase is not Phase.FINISHED and not job.finished()
     assert "finished chunks wait to be recorded" in snap.message
     assert whole_lines(results) == []  # each attempt was cut back: no torn line
     assert disk.refused >= 2  # it tried again
 
-    disk.fds.clear()  # space again
+    disk.names.clear()  # space again
     assert job.wait(timeout=60)
     lines = whole_lines(results)
     assert sorted(line["index"] for line in lines) == list(range(20))
