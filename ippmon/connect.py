@@ -7,8 +7,14 @@ Every failure becomes a ConnectError whose text is one line: what was tried, and
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import secrets
+import selectors
+import shlex
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -64,8 +70,10 @@ class ClientSession:
         cluster: Cluster | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = 10.0,
+        tunnel: SshTunnel | None = None,
     ) -> None:
         self.client = client
+        self.tunnel = tunnel  # the ssh process carrying the connection (--sshserver)
         self.timeout = timeout
         self.info = info
         self.cluster = cluster
@@ -107,6 +115,8 @@ class ClientSession:
                 job.close()
         with contextlib.suppress(Exception):
             self.client.close()
+        if self.tunnel is not None:
+            self.tunnel.close()
         if self.cluster is not None:
             stop_cluster(self.cluster, known=self.processes)
             self.cluster = None
@@ -226,9 +236,9 @@ class ClusterBackend:
                 sshserver=opts.sshserver,
                 timeout=opts.timeout,
             )
-        client = connect_client(opts)
+        client, tunnel = open_client(opts)
         info = _info(opts, len(client.ids))
-        return ClientSession(client, info, clock=self.clock, timeout=opts.timeout)
+        return ClientSession(client, info, clock=self.clock, timeout=opts.timeout, tunnel=tunnel)
 
     def start_local(self, n: int) -> ClientSession:
         return start_local(n, timeout=max(self.options.timeout, 60.0), clock=self.clock)
@@ -259,14 +269,44 @@ def _info(opts: ConnectOptions, engines: int = 0) -> ClusterInfo:
 
 
 def connect_client(opts: ConnectOptions) -> Client:
-    """A connected Client within `opts.timeout`, or ConnectError (one line, no key, no trace)."""
+    """A connected Client within `opts.timeout`, or ConnectError (one line, no key, no trace).
+    With `opts.sshserver` the tunnel lives as long as this process (see `open_client`)."""
+    return open_client(opts)[0]
+
+
+def open_client(opts: ConnectOptions) -> tuple[Client, SshTunnel | None]:
+    """A connected Client and, with `opts.sshserver`, the ssh tunnel it talks through (close it
+    after the client). Within `opts.timeout` in all, or ConnectError (one line, no key)."""
+    if not opts.sshserver:
+        return _client(opts, None, opts.timeout), None
+    deadline = time.monotonic() + opts.timeout
+    info = _connection_info(opts, deadline)
+    tunnel = SshTunnel.open(
+        opts.sshserver, _forwards(info), deadline, what=opts.describe(), timeout=opts.timeout
+    )
+    try:
+        local = dict(info, interface="tcp://127.0.0.1", ssh="", location=None)
+        local.update({name: port for name, (port, _, _) in tunnel.forwards.items()})
+        left = max(deadline - time.monotonic(), 1.0)
+        return _client(opts, local, left, tunnel), tunnel
+    except BaseException:
+        tunnel.close()
+        raise
+
+
+def _client(
+    opts: ConnectOptions,
+    info: dict[str, Any] | None,
+    timeout: float,
+    tunnel: SshTunnel | None = None,
+) -> Client:
     import ipyparallel as ipp
 
-    kwargs: dict[str, Any] = {"timeout": opts.timeout}
-    if opts.sshserver:
-        kwargs["sshserver"] = opts.sshserver
-    args: list[str] = []
-    if opts.file:
+    kwargs: dict[str, Any] = {"timeout": timeout}
+    args: list[Any] = []
+    if info is not None:
+        args.append(info)  # a tunnelled copy of the connection file, never written to disk
+    elif opts.file:
         if not os.path.exists(opts.file):
             raise ConnectError(f"connection file {opts.file} does not exist")
         args.append(opts.file)  # url_file= is ignored by ipyparallel 9: positional only
@@ -277,15 +317,265 @@ def connect_client(opts: ConnectOptions) -> Client:
     try:
         return ipp.Client(*args, **kwargs)
     except TimeoutError:
+        why = tunnel.problem() if tunnel is not None else ""
         raise ConnectError(
             f"could not reach the controller of {opts.describe()} within {opts.timeout:g} s "
-            f"(its connection file may be stale); {HINT}"
+            + (f"({why})" if why else "(its connection file may be stale)")
+            + f"; {HINT}"
         ) from None
     except OSError as exc:
         reason = (exc.strerror or first_line(str(exc))).rstrip(".")
         raise ConnectError(f"could not connect to {opts.describe()}: {reason}; {HINT}") from None
     except Exception as exc:
         raise ConnectError(f"could not connect to {opts.describe()}: {one_line(exc)}") from None
+
+
+# The controller's sockets a client connects to (the connection file's port fields).
+CLIENT_PORTS = ("registration", "control", "mux", "task", "iopub", "notification", "broadcast")
+
+SSH_COMMAND_ENV = "IPPMON_SSH_COMMAND"  # e.g. "ssh -F ~/.ssh/cluster_config"; default "ssh"
+
+# Printed by the tunnel's remote command once logged in; its local ports listen before that.
+READY = "ippmon-tunnel-ready"
+
+
+def _connection_file(opts: ConnectOptions) -> Path:
+    if opts.file:
+        return Path(opts.file)
+    from IPython.core.profiledir import ProfileDir
+    from IPython.paths import get_ipython_dir
+
+    try:
+        found = ProfileDir.find_profile_dir_by_name(get_ipython_dir(), opts.profile or "default")
+    except Exception:
+        raise ConnectError(f"could not connect to {opts.describe()}: no such profile") from None
+    cluster = f"-{opts.cluster_id}" if opts.cluster_id else ""
+    return Path(found.security_dir) / f"ipcontroller{cluster}-client.json"
+
+
+def _connection_info(opts: ConnectOptions, deadline: float) -> dict[str, Any]:
+    """The client connection file (copied from the cluster's machine), read here: the tunnel
+    forwards its ports. Waits for it until `deadline`, as ipyparallel does."""
+    path = _connection_file(opts)
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+    try:
+        info = json.loads(path.read_text())
+        if not isinstance(info, dict) or not all(
+            isinstance(info.get(k), int) for k in CLIENT_PORTS
+        ):
+            raise ValueError("not a client connection file")
+        str(info["interface"]).split("://", 1)[1]
+    except FileNotFoundError:
+        raise ConnectError(f"connection file {path} does not exist; {HINT}") from None
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        reason = one_line(exc) if isinstance(exc, OSError) else "not a client connection file"
+        raise ConnectError(f"cannot read connection file {path}: {reason}") from None
+    return info
+
+
+def _forwards(info: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """Each client port of the controller as the ssh server must reach it: (host, port).
+    A controller listening on every interface is reached at its `location` (its host name),
+    or on the ssh server itself when it has none."""
+    host = str(info["interface"]).split("://", 1)[1]
+    if host in ("*", "0.0.0.0", ""):
+        host = str(info.get("location") or "127.0.0.1")
+    return {name: (host, int(info[name])) for name in CLIENT_PORTS}
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _split_server(server: str) -> tuple[str, str | None]:
+    """`[user@]host[:port]` (ipyparallel's form) as ssh's destination and port."""
+    user, _, host = server.rpartition("@")
+    port = None
+    if host.count(":") == 1 and host.split(":")[1].isdigit():
+        host, port = host.split(":")
+    return (f"{user}@{host}" if user else host), port
+
+
+def ssh_problem(stderr: str, server: str) -> str:
+    """What ssh's error output means, in a few words for people. ssh runs in batch mode: no
+    question (a new host key, a password) can be answered, so each is said as what to do."""
+    text = stderr.replace("\r", "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+        return (
+            "the ssh server's host key has CHANGED since you last connected (check with the "
+            "cluster's admins why, then fix ~/.ssh/known_hosts)"
+        )
+    if "Host key verification failed" in text:
+        return (
+            "the ssh server's host key is not known, and ippmon cannot ask whether to trust it: "
+            f"run `ssh {server} true` once to check and accept it"
+        )
+    if "Permission denied" in text:
+        methods = text.split("Permission denied", 1)[1].split(")", 1)[0].strip(" (")
+        if not {"password", "keyboard-interactive"}.isdisjoint(methods.split(",")):
+            return (
+                f"the ssh server asks for a password ({methods}), and ippmon cannot type one: "
+                "log in with a key (`ssh-copy-id`; `ssh-add` for a key with a passphrase)"
+            )
+        return (
+            f"the ssh server refused the login ({methods}): it accepts none of your keys "
+            "(`ssh-copy-id` installs yours; `ssh-add` loads one with a passphrase)"
+        )
+    for line in reversed(lines):
+        if not line.startswith(("Warning:", "debug", "**")):
+            return "ssh: " + line.removeprefix("ssh: ").rstrip(".")
+    return "ssh exited without saying why"
+
+
+class SshTunnel:
+    """One `ssh` process that forwards every client port of the controller from 127.0.0.1 here
+    to where the ssh server reaches it (ipyparallel's own tunnels need a terminal for host keys
+    and passwords, print to stdout, and start one ssh per socket).
+
+    ssh runs in batch mode (never a prompt: the TUI owns the terminal) in its own session, so
+    it cannot read the terminal. Its remote command says when the login is done, then waits
+    for the end of its input: when this process ends, however abruptly, ssh sees end of input
+    and exits once the forwarded connections close. The connection key is never on its
+    command line (only host names and port numbers are)."""
+
+    def __init__(
+        self, server: str, proc: subprocess.Popen[bytes], forwards: dict[str, tuple[int, str, int]]
+    ) -> None:
+        self.server = server
+        self.proc = proc
+        self.forwards = forwards  # name: (local port, remote host, remote port)
+        self._stderr = b""
+
+    @classmethod
+    def command(
+        cls, server: str, forwards: dict[str, tuple[int, str, int]], timeout: float
+    ) -> list[str]:
+        dest, port = _split_server(server)
+        cmd = shlex.split(os.environ.get(SSH_COMMAND_ENV) or "ssh")
+        cmd += ["-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes"]
+        # ssh's own limit comes after ippmon's, which says it the same way for every cause
+        cmd += ["-o", f"ConnectTimeout={max(1, math.ceil(timeout)) + 2}"]
+        cmd += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+        cmd += ["-o", "ClearAllForwardings=no", "-T"]
+        if port:
+            cmd += ["-p", port]
+        for lport, host, rport in forwards.values():
+            cmd += ["-L", f"127.0.0.1:{lport}:{host}:{rport}"]
+        return [*cmd, dest, f"echo {READY}; exec cat >/dev/null"]
+
+    @classmethod
+    def open(
+        cls,
+        server: str,
+        remote: dict[str, tuple[str, int]],
+        deadline: float,
+        *,
+        what: str,
+        timeout: float,
+    ) -> SshTunnel:
+        """The tunnel, logged in and listening, by `deadline`; or ConnectError."""
+        if not server.strip() or server.startswith("-") or any(c.isspace() for c in server):
+            raise ConnectError(f"--sshserver {server!r} is not a [user@]host[:port]")
+        ports = _free_ports(len(remote))
+        forwards = {name: (lport, *remote[name]) for name, lport in zip(remote, ports)}
+        cmd = cls.command(server, forwards, deadline - time.monotonic())
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # no terminal: nothing can prompt
+            )
+        except OSError as exc:
+            reason = exc.strerror or one_line(exc)
+            raise ConnectError(f"could not run {cmd[0]} for --sshserver: {reason}") from None
+        tunnel = cls(server, proc, forwards)
+        try:
+            tunnel._wait_ready(deadline, what, timeout)
+        except BaseException:
+            tunnel.close()
+            raise
+        return tunnel
+
+    def _wait_ready(self, deadline: float, what: str, timeout: float) -> None:
+        proc = self.proc
+        assert proc.stdout is not None
+        seen = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while READY.encode() not in seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.close()
+                    raise ConnectError(
+                        f"could not connect to {what}: the ssh server did not answer within "
+                        f"{timeout:g} s (`ssh {self.server} true` tells more)"
+                    )
+                if sel.select(min(left, 0.5)):
+                    chunk = os.read(proc.stdout.fileno(), 4096)
+                    if not chunk:  # ssh exited
+                        break
+                    seen = seen[-64:] + chunk
+        if READY.encode() in seen:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(deadline - time.monotonic(), 1.0))
+        self.close()
+        raise ConnectError(
+            f"could not connect to {what}: {ssh_problem(self._stderr_text(), self.server)}"
+        )
+
+    def _read_stderr(self) -> str:
+        """ssh's error output, once it has exited (read at most once)."""
+        err = self.proc.stderr
+        if err is not None and not err.closed and self.proc.poll() is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._stderr += err.read()
+                err.close()
+        return self._stderr_text()
+
+    def _stderr_text(self) -> str:
+        return self._stderr.decode(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def problem(self) -> str:
+        """Why the controller may not be reached through the tunnel, or "" if not known."""
+        if not self.alive():
+            why = ssh_problem(self._read_stderr(), self.server)
+            return f"the ssh tunnel to {self.server} closed: {why}"
+        return f"through the ssh tunnel to {self.server}: is the controller running there?"
+
+    def close(self) -> None:
+        """Stop ssh and wait for it (then kill it)."""
+        proc = self.proc
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.terminate()
+            try:
+                proc.wait(3)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+                proc.wait(3)
+        self._read_stderr()
 
 
 def start_local(

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ippmon.connect import ClientSession, start_local
+
+# What the test SSH server's network calls the cluster's head node: a name only it resolves.
+CLUSTER_HEAD = "cluster-head.invalid"
 
 TEST_ENGINES = 2
 
@@ -69,3 +74,20 @@ def client(cluster: ClientSession):  # noqa: ANN201 - an ipyparallel Client
 def runs_dir(tmp_path) -> str:  # noqa: ANN001
     path = tmp_path / "runs"
     return os.fspath(path)
+
+
+@pytest.fixture(scope="session")
+def ssh_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real SSH server in this process (127.0.0.1, key login only) playing the cluster's login
+    node, and a config for the real `ssh` client (`SshSetup`, tests/ssh_server.py)."""
+    if shutil.which("ssh") is None:
+        pytest.skip(
+            "the OpenSSH client `ssh` is not installed (Debian: apt-get install openssh-client)"
+        )
+    from ssh_server import SshSetup
+
+    setup = SshSetup(Path(tmp_path_factory.mktemp("ssh")), {CLUSTER_HEAD: "127.0.0.1"})
+    try:
+        yield setup
+    finally:
+        setup.close()
