@@ -272,6 +272,13 @@ N_BUCKETS = 1 + 10 * BUCKETS_PER_DECADE  # up to 1e6 s (11 days); longer lands i
 BAR_BUCKETS = 4  # fine buckets per histogram bar at the finest: 5 bars a decade
 
 
+def short_duration(seconds: float) -> str:
+    """A duration to two or three digits, in µs or ms below a second: 288µs, 45ms, 2.3s."""
+    if seconds >= 1.0:
+        return format_duration(seconds)
+    return f"{seconds * 1000:.0f}ms" if seconds >= 0.001 else f"{seconds * 1e6:.0f}µs"
+
+
 def duration_bucket(seconds: float) -> int:
     """The fine bucket of a duration: 0 up to `SHORTEST_S`, then `BUCKETS_PER_DECADE` a decade
     (log-spaced: the same resolution for 5 ms tasks as for 5 min ones)."""
@@ -308,7 +315,8 @@ class DurationBar:
 
     @property
     def label(self) -> str:
-        return f"{format_duration(self.low_s)}–{format_duration(self.high_s)}"
+        """`45ms–71ms`, `2.8s–4.5s`: its range."""
+        return f"{short_duration(self.low_s)}–{short_duration(self.high_s)}"
 
 
 @dataclass(frozen=True)
