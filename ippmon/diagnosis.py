@@ -67,6 +67,12 @@ def _fmt(seconds: float) -> str:
     return format_duration(seconds)
 
 
+def straggling(run_s: float, median_s: float) -> bool:
+    """A chunk that ran (or has run so far) more than `STRAGGLER_X` times the median and at
+    least `STRAGGLER_MIN_S` longer: the rule for finished jobs and for running tasks alike."""
+    return run_s > STRAGGLER_X * median_s and run_s - median_s >= STRAGGLER_MIN_S
+
+
 def diagnose(
     timeline: Iterable[Ran], *, engines: int, total_items: int, chunksize: int = 1
 ) -> list[Finding]:
@@ -141,9 +147,7 @@ def _too_small(
 
 def _stragglers(runs: Sequence[Ran], end: float) -> Finding | None:
     median = statistics.median(r.run_s for r in runs)
-    slow = [
-        r for r in runs if r.run_s > STRAGGLER_X * median and r.run_s - median >= STRAGGLER_MIN_S
-    ]
+    slow = [r for r in runs if straggling(r.run_s, median)]
     # one held the end up: without its extra time the job would have ended sooner
     if not any(r.completed > end - (r.run_s - median) for r in slow):
         return None

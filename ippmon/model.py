@@ -6,7 +6,8 @@ recorded snapshots in tests and the tracker can be tested without a terminal.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -81,6 +82,7 @@ class EngineView:
     last_line: str = ""
     job_s: float = 0.0  # seconds it was registered while the job had tasks out
     left: bool = False  # unregistered while idle ("left"); not alive and not left: "gone"
+    straggler: bool = False  # its task has run much longer than finished tasks take (tracker)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,13 @@ class JobSnapshot:
     wall_s: float | None = None  # first submission to the end, pauses included (None: = elapsed)
     engine_s: float | None = None  # engine-seconds the job could use (None: engines x elapsed)
     findings: tuple[Finding, ...] = ()  # why it is slow (`ippmon.diagnosis`), once there is enough
+    throughput: tuple[float, ...] = ()  # tasks/s finished in each of equal slices of the job
+    durations: Durations | None = None  # how long finished tasks ran (None: none finished yet)
+
+    @property
+    def stragglers(self) -> int:
+        """Running tasks flagged as stragglers (one per engine at most)."""
+        return sum(1 for e in self.engines if e.straggler and e.alive)
 
     def count(self, state: TaskState) -> int:
         return self.counts.get(state, 0)
@@ -207,6 +216,7 @@ class TaskRow:
     attempt: int
     duration_s: float | None
     line: str  # first error line, else last output line
+    straggler: bool = False  # running much longer than finished tasks take
 
 
 @dataclass(frozen=True)
@@ -252,3 +262,125 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+# -- durations ----------------------------------------------------------------------------------
+
+BUCKETS_PER_DECADE = 20  # fine buckets: neighbours differ by 12%, the error of a percentile
+SHORTEST_S = 1e-4  # bucket 0 holds everything up to this
+N_BUCKETS = 1 + 10 * BUCKETS_PER_DECADE  # up to 1e6 s (11 days); longer lands in the last
+BAR_BUCKETS = 4  # fine buckets per histogram bar at the finest: 5 bars a decade
+
+
+def short_duration(seconds: float) -> str:
+    """A duration to two or three digits, in µs or ms below a second: 288µs, 45ms, 2.3s."""
+    if seconds >= 1.0:
+        return format_duration(seconds)
+    return f"{seconds * 1000:.0f}ms" if seconds >= 0.001 else f"{seconds * 1e6:.0f}µs"
+
+
+def duration_bucket(seconds: float) -> int:
+    """The fine bucket of a duration: 0 up to `SHORTEST_S`, then `BUCKETS_PER_DECADE` a decade
+    (log-spaced: the same resolution for 5 ms tasks as for 5 min ones)."""
+    if seconds <= SHORTEST_S:
+        return 0
+    i = 1 + int(math.log10(seconds / SHORTEST_S) * BUCKETS_PER_DECADE)
+    return min(N_BUCKETS - 1, i)
+
+
+def bucket_start(i: int) -> float:
+    """Where fine bucket `i` begins (bucket 0 begins at 0)."""
+    return 0.0 if i <= 0 else SHORTEST_S * 10 ** ((i - 1) / BUCKETS_PER_DECADE)
+
+
+@dataclass(frozen=True)
+class DurationBar:
+    """One bar of a duration histogram: fine buckets [first, last) and how many tasks ran that
+    long. `contains` decides by bucket, as the histogram was counted."""
+
+    first: int
+    last: int
+    count: int
+
+    @property
+    def low_s(self) -> float:
+        return bucket_start(self.first)
+
+    @property
+    def high_s(self) -> float:
+        return bucket_start(self.last)
+
+    def contains(self, seconds: float | None) -> bool:
+        return seconds is not None and self.first <= duration_bucket(seconds) < self.last
+
+    @property
+    def label(self) -> str:
+        """`45ms–71ms`, `2.8s–4.5s`: its range."""
+        return f"{short_duration(self.low_s)}–{short_duration(self.high_s)}"
+
+
+@dataclass(frozen=True)
+class Durations:
+    """How long finished tasks ran: counts per fine log-spaced bucket (from bucket `first` on),
+    the count, the shortest and the longest. Bounded whatever the job's size."""
+
+    counts: tuple[int, ...]
+    first: int
+    n: int
+    min_s: float
+    max_s: float
+
+    @classmethod
+    def of(cls, durations: Sequence[float]) -> Durations | None:
+        """From a list of durations (tests, recorded runs)."""
+        if not durations:
+            return None
+        counts = [0] * N_BUCKETS
+        for d in durations:
+            counts[duration_bucket(d)] += 1
+        return cls.from_counts(counts, len(durations), min(durations), max(durations))
+
+    @classmethod
+    def from_counts(cls, counts: Sequence[int], n: int, lo: float, hi: float) -> Durations | None:
+        if n <= 0:
+            return None
+        first, last = duration_bucket(lo), duration_bucket(hi)
+        return cls(tuple(counts[first : last + 1]), first, n, lo, hi)
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile (0..100), interpolated within its fine bucket (log scale) and
+        kept within the shortest and the longest."""
+        rank = q / 100 * self.n
+        seen = 0
+        for offset, count in enumerate(self.counts):
+            if count and seen + count >= rank:
+                i = self.first + offset
+                lo, hi = max(bucket_start(i), self.min_s), min(bucket_start(i + 1), self.max_s)
+                share = (rank - seen) / count
+                if lo <= 0 or hi <= lo:
+                    return lo + (hi - lo) * share
+                return lo * (hi / lo) ** share
+            seen += count
+        return self.max_s
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p95(self) -> float:
+        return self.percentile(95)
+
+    def bars(self, most: int = 40) -> list[DurationBar]:
+        """The histogram from the shortest to the longest, at most `most` bars: fine buckets
+        grouped `BAR_BUCKETS` at a time (twice as many until they fit), on fixed boundaries, so
+        a bar keeps its range as the job goes on."""
+        width = BAR_BUCKETS
+        last = self.first + len(self.counts)
+        while (last - 1) // width - self.first // width + 1 > most:
+            width *= 2
+        bars = []
+        for start in range(self.first // width * width, last, width):
+            lo, hi = max(start, self.first) - self.first, min(start + width, last) - self.first
+            bars.append(DurationBar(start, start + width, sum(self.counts[lo:hi])))
+        return bars

@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ippmon.diagnosis import Ran
+from ippmon.diagnosis import MIN_STRAGGLER_SAMPLE, Ran, straggling
 from ippmon.model import (
+    N_BUCKETS,
     ClusterInfo,
+    Durations,
     EngineView,
     Failure,
     JobSnapshot,
@@ -31,6 +33,7 @@ from ippmon.model import (
     TaskDetail,
     TaskRow,
     TaskState,
+    duration_bucket,
 )
 from ippmon.records import epoch
 from ippmon.terminal import emulate, plain
@@ -55,7 +58,10 @@ class Event(Enum):
 # and says why. OUTPUT_WAIT_S is a last resort against the unforeseen; output that arrives
 # after any of these is recorded in a second, amending line for the same task and attempt.
 OUTPUT_WAIT_S = 600.0
-RATE_WINDOW_S = 10.0
+RATE_WINDOW_S = 10.0  # the rate and the ETA: finishes over the last 10 s at least...
+RATE_MIN_TASKS = 10  # ...and over as many more seconds as 10 finishes took...
+RATE_LONGEST_S = 120.0  # ...up to 2 min (slow tasks): recent throughput, not the job's average
+THROUGHPUT_BINS = 60  # the sparkline: at most 60 slices of the job, each 1 s, 2 s, 4 s, ...
 MAX_FAILURES_SHOWN = 20
 
 
@@ -92,6 +98,51 @@ class Chunk:
         if started is None or completed is None:
             return None
         return max(0.0, completed - started)
+
+
+class Throughput:
+    """Tasks finished per slice of the job: at most `THROUGHPUT_BINS` slices of equal width,
+    which doubles (neighbours merged) when the job outgrows them. O(1) a finish."""
+
+    def __init__(self, width_s: float = 1.0) -> None:
+        self.origin: float | None = None
+        self.width_s = width_s
+        self.bins: list[int] = []
+
+    def add(self, t: float, n: int) -> None:
+        if self.origin is None:
+            self.origin = t
+        i = self._fit(t)
+        if i >= len(self.bins):
+            self.bins.extend([0] * (i + 1 - len(self.bins)))
+        self.bins[i] += n
+
+    def _fit(self, t: float) -> int:
+        """The slice of time `t`, the slices widened until there is one for it."""
+        assert self.origin is not None
+        i = max(0, int((t - self.origin) // self.width_s))
+        while i >= THROUGHPUT_BINS:
+            self.bins = [sum(self.bins[k : k + 2]) for k in range(0, len(self.bins), 2)]
+            self.width_s *= 2
+            i //= 2
+        return i
+
+    def rates(self, until: float, finished: bool) -> tuple[float, ...]:
+        """Tasks/s of each slice up to `until`: while the job runs, the slice still filling is
+        left out (it would always read low); a finished job's last one is scaled to its part."""
+        if self.origin is None:
+            return ()
+        current = self._fit(until)
+        width = self.width_s
+        bins = self.bins + [0] * max(0, current + 1 - len(self.bins))
+        if not finished:
+            return tuple(n / width for n in bins[:current])
+        bins = bins[: current + 1]
+        rates = [n / width for n in bins]
+        part = (until - self.origin) - current * width
+        if part > 0.1 * width:
+            rates[-1] = bins[-1] / min(width, part)
+        return tuple(rates)
 
 
 class Spans:
@@ -213,7 +264,12 @@ class Tracker:
         self._failures: deque[Failure] = deque(maxlen=MAX_FAILURES_SHOWN)
         self._n_failures = 0
         self._serial_s = 0.0
-        self._rate_samples: deque[tuple[float, int]] = deque()
+        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=4096)  # (time, finishes)
+        self._finishes = 0  # items that reached a final state, every attempt counted
+        self._throughput = Throughput()
+        self._duration_counts = [0] * N_BUCKETS  # finished chunks per `duration_bucket`
+        self._durations_n = 0
+        self._duration_range = (float("inf"), 0.0)
         self._started_at: float | None = None
         self._finished_at: float | None = None
         # The job's own time: spans from a task's submission to its reply (the tasks' own
@@ -457,6 +513,12 @@ class Tracker:
         duration = chunk.duration_s
         if duration is not None:
             self._serial_s += duration
+            self._count_duration(duration)
+        self._finishes += len(chunk.indices)
+        completed = epoch(chunk.md.get("completed"))
+        if self._throughput.origin is None:
+            self._throughput.origin = self._started_at
+        self._throughput.add(completed if completed is not None else t, len(chunk.indices))
         eid = chunk.engine
         if eid is not None and (was_running or duration is not None):
             eng = self._engine(eid)
@@ -549,10 +611,16 @@ class Tracker:
             eng = self._engines[eid] = _Engine(eid)
         return eng
 
+    def _count_duration(self, seconds: float) -> None:
+        self._duration_counts[duration_bucket(seconds)] += 1
+        self._durations_n += 1
+        lo, hi = self._duration_range
+        self._duration_range = (min(lo, seconds), max(hi, seconds))
+
     def _sample_rate(self, now: float) -> None:
         samples = self._rate_samples
-        samples.append((now, self.done))
-        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+        samples.append((now, self._finishes))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_LONGEST_S:
             samples.popleft()
 
     # -- reading -----------------------------------------------------------------------------
@@ -592,7 +660,13 @@ class Tracker:
                 phase = Phase.CANCELLING
             else:
                 phase = Phase.RUNNING
-            engines = tuple(self._engine_view(e, end, running) for e in self._engines.values())
+            durations = Durations.from_counts(
+                self._duration_counts, self._durations_n, *self._duration_range
+            )
+            typical = self._typical_s(durations)
+            engines = tuple(
+                self._engine_view(e, end, running, typical) for e in self._engines.values()
+            )
             return JobSnapshot(
                 name=self.name,
                 phase=phase,
@@ -614,7 +688,17 @@ class Tracker:
                 run_id=self.run_id,
                 message=self.message,
                 output_pending=len(self._waiting_output),
+                throughput=self._throughput.rates(end, self._finished_at is not None),
+                durations=durations,
             )
+
+    @staticmethod
+    def _typical_s(durations: Durations | None) -> float | None:
+        """The p50 of finished tasks' durations, once there are enough of them to call a
+        running task a straggler (None before)."""
+        if durations is None or durations.n < MIN_STRAGGLER_SAMPLE:
+            return None
+        return durations.p50
 
     def _cluster_label(self, engines: tuple[EngineView, ...]) -> str:
         if isinstance(self.cluster, ClusterInfo):
@@ -634,10 +718,15 @@ class Tracker:
         return None if submitted is None else (min(submitted, now), now)
 
     def _engine_view(
-        self, eng: _Engine, now: float, running_span: tuple[float, float] | None
+        self,
+        eng: _Engine,
+        now: float,
+        running_span: tuple[float, float] | None,
+        typical_s: float | None = None,
     ) -> EngineView:
         running = eng.chunk is not None and eng.alive
         running_for = max(0.0, now - eng.since) if running else 0.0
+        straggler = running and typical_s is not None and straggling(running_for, typical_s)
         busy = eng.busy_s + running_for
         # its time on the job: while it was registered and the job had tasks out
         until = eng.left_at if eng.left_at is not None else now
@@ -653,17 +742,26 @@ class Tracker:
             last_line=eng.last_line,
             job_s=job_s,
             left=not eng.alive and not eng.lost_task,
+            straggler=straggler,
         )
 
     def _rate(self, now: float) -> float:
+        """Recent throughput: tasks finished over the last `RATE_WINDOW_S`, or further back
+        (up to `RATE_LONGEST_S`) until `RATE_MIN_TASKS` finished. Every finish counts, so a
+        resubmission (tasks back to queued) does not read as negative progress."""
         samples = self._rate_samples
         if len(samples) < 2:
             return 0.0
-        (t0, d0), (t1, d1) = samples[0], samples[-1]
         if self._finished_at is not None and self._started_at is not None:
             span = self._finished_at - self._started_at
             return self.total / span if span > 0 else 0.0
-        return (d1 - d0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
+        t1, n1 = samples[-1]
+        t0, n0 = samples[0]
+        for t, n in reversed(samples):  # at most RATE_LONGEST_S of polls
+            if t1 - t >= RATE_WINDOW_S and n1 - n >= RATE_MIN_TASKS:
+                t0, n0 = t, n
+                break
+        return (n1 - n0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
 
     def timeline(self) -> list[Ran]:
         """Every chunk that ran to a result (ok or failed), with its engine and times (O(chunks):
@@ -722,6 +820,12 @@ class Tracker:
         wanted = set(states) if states is not None else None
         rows = []
         with self._lock:
+            now = self.clock()
+            typical = self._typical_s(
+                Durations.from_counts(
+                    self._duration_counts, self._durations_n, *self._duration_range
+                )
+            )
             for i, chunk in enumerate(self._task_chunk):
                 state = TaskState.QUEUED if chunk is None else chunk.state
                 if wanted is not None and state not in wanted:
@@ -737,9 +841,16 @@ class Tracker:
                         chunk.attempt,
                         chunk.duration_s,
                         _first_line(chunk),
+                        straggler=self._straggling(chunk, now, typical),
                     )
                 )
         return rows
+
+    @staticmethod
+    def _straggling(chunk: Chunk, now: float, typical_s: float | None) -> bool:
+        if chunk.state is not TaskState.RUNNING or chunk.running_since is None:
+            return False
+        return typical_s is not None and straggling(now - chunk.running_since, typical_s)
 
     def running_engines(self) -> list[int]:
         with self._lock:

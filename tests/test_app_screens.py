@@ -160,6 +160,12 @@ STATES: dict[str, Callable[[], State]] = {
     "nasty_output": lambda: State(
         lambda: watch_app(FakeJob(rec.nasty_mid_run(), rec.nasty_output_lines()))
     ),
+    "straggler_flagged": lambda: State(
+        lambda: watch_app(FakeJob(rec.stragglers_running(), rec.output_lines(12, engines=2)))
+    ),
+    "finished_with_durations": lambda: State(
+        lambda: watch_app(FakeJob(rec.succeeded(), rec.output_lines()))
+    ),
 }
 
 

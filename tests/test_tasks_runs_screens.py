@@ -72,6 +72,8 @@ SHOTS: dict[str, Callable[[], Shot]] = {
     "tasks_all": lambda: Shot(tasks),
     "tasks_failed": lambda: Shot(tasks, pressing("s")),
     "tasks_longest_first": lambda: Shot(tasks, pressing("d")),
+    "tasks_stragglers": lambda: Shot(tasks, pressing("s", "s", "s", "s")),
+    "tasks_longest_durations_bar": lambda: Shot(tasks, pressing("H")),
     "tasks_20000": lambda: Shot(lambda: tasks(tasks_rec.big_job())),
     "task_failed_traceback": lambda: Shot(lambda: detail(7)),
     "task_ok_with_output": lambda: Shot(lambda: detail(3)),

@@ -7,12 +7,14 @@ Everything is fixed data, so a picture taken of it is the same on every machine.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import replace
 from pathlib import Path
 
 from ippmon.jobspec import Catalog, JobSpec, SpecError
 from ippmon.model import (
     ClusterInfo,
+    Durations,
     EngineView,
     Failure,
     Finding,
@@ -141,6 +143,15 @@ def output_lines(n: int = 40, *, engines: int = 4, start_task: int = 30) -> list
     return lines
 
 
+def rates(n: int, mean: float, *, start: float | None = None) -> tuple[float, ...]:
+    """Tasks/s over `n` slices of a job, wobbling around `mean` as a real one does (a slower
+    first slice while the engines get their first tasks)."""
+    out = [round(mean * (1 + 0.3 * math.sin(k * 1.7) * math.cos(k * 0.45)), 1) for k in range(n)]
+    if out:
+        out[0] = round(mean / 2, 1) if start is None else start
+    return tuple(out)
+
+
 def failures() -> tuple[Failure, ...]:
     return (
         Failure(7, TaskState.ERROR, 3, "TransientError", "flaky failure on input 7"),
@@ -162,6 +173,7 @@ def mid_run() -> JobSnapshot:
         serial_s=58.9,
         tasks_per_s=2.7,
         eta_s=15.2,
+        throughput=rates(21, 2.7),
         engines=(
             EngineView(0, True, 41, 0.4, 15, 19.8, 92.5, "task 41: step 2/3 reading input 41"),
             EngineView(1, True, 42, 3.2, 14, 18.1, 84.6, "task 42: step 1/3 reading input 42"),
@@ -187,6 +199,7 @@ def submitting() -> JobSnapshot:
         serial_s=1.6,
         tasks_per_s=3.8,
         eta_s=None,
+        throughput=(3.0, 4.5),
         engines=tuple(
             EngineView(i, True, 8 + i, 0.2 * i, 2, 1.4, 66.0, f"frame {8 + i}: rendering")
             for i in range(4)
@@ -205,9 +218,18 @@ def many_engines(n: int = 64) -> JobSnapshot:
         elif i % 5 == 4:
             engines.append(EngineView(i, True, None, 0.0, 11, 49.0, 74.8, f"task {900 + i} done"))
         else:
+            straggler = i in (7, 38)  # running 3 min where frames take ~40 s
             engines.append(
                 EngineView(
-                    i, True, 1000 + i, 0.1 * (i % 30), 12, 60.2, 91.9, f"frame {1000 + i}: pass 2"
+                    i,
+                    True,
+                    1000 + i,
+                    184.0 if straggler else 0.1 * (i % 30),
+                    12,
+                    60.2,
+                    91.9,
+                    f"frame {1000 + i}: pass 2",
+                    straggler=straggler,
                 )
             )
     return JobSnapshot(
@@ -220,6 +242,7 @@ def many_engines(n: int = 64) -> JobSnapshot:
         serial_s=3_902.0,
         tasks_per_s=116.8,
         eta_s=105.7,
+        throughput=rates(32, 116.8),
         engines=tuple(engines),
         failures=failures()[:2],
         n_failures=11,
@@ -240,6 +263,8 @@ def finished() -> JobSnapshot:
         serial_s=13.2,
         tasks_per_s=12.8,
         eta_s=0.0,
+        throughput=(11.0, 14.0, 13.0, 12.5),
+        durations=Durations.of([0.1 + (i * 37 % 23) / 70 for i in range(48)]),
         engines=tuple(EngineView(i, True, None, 0.0, 12, 3.3, 84.0, "") for i in range(4)),
         failures=failures(),
         n_failures=5,
@@ -260,6 +285,8 @@ def succeeded() -> JobSnapshot:
         serial_s=27.5,
         tasks_per_s=7.0,
         eta_s=0.0,
+        throughput=rates(15, 7.0),
+        durations=Durations.of([0.05 + (i * 37 % 100) * 0.0045 for i in range(100)]),
         engines=tuple(EngineView(i, True, None, 0.0, 50, 13.7, 96.5, "") for i in range(2)),
         cluster=CLUSTER.label,
         run_id=RUN_ID,
@@ -278,6 +305,7 @@ def engine_gone() -> JobSnapshot:
         serial_s=66.4,
         tasks_per_s=2.6,
         eta_s=13.9,
+        throughput=rates(24, 2.6),
         engines=(
             EngineView(0, True, 63, 0.3, 17, 22.0, 88.4, "task 63: step 1/3 reading input 63"),
             EngineView(1, True, 64, 2.1, 16, 20.7, 83.1, "task 64: step 2/3 reading input 64"),
@@ -337,6 +365,7 @@ def resubmitted() -> JobSnapshot:
         serial_s=14.1,
         tasks_per_s=3.1,
         eta_s=13.5,
+        throughput=rates(6, 3.1),
         engines=tuple(
             EngineView(i, True, 8 + i, 0.1 * (i + 1), 14, 4.4, 70.2, f"task {8 + i}: step 1/3")
             for i in range(4)
@@ -446,6 +475,7 @@ def engines_joined() -> JobSnapshot:
         engine_s=54.0,  # 30 + 12 + 12
         tasks_per_s=4.1,
         eta_s=29.0,
+        throughput=rates(18, 1.4) + rates(12, 4.1, start=2.9),
         engines=(
             EngineView(0, True, 80, 0.2, 53, 29.1, 97.0, "task 80: step 1/3", job_s=30.0),
             EngineView(1, True, 81, 0.1, 13, 11.8, 98.3, "task 81: step 2/3", job_s=12.0),
@@ -468,6 +498,7 @@ def engine_left() -> JobSnapshot:
         wall_s=45.0,
         serial_s=84.9,
         engine_s=45.0 + 27.0 + 15.0,
+        throughput=joined.throughput + rates(15, 3.0, start=4.0),
         engines=(
             EngineView(0, True, 138, 0.4, 83, 43.8, 97.3, "task 138: step 1/3", job_s=45.0),
             EngineView(1, True, 139, 0.2, 39, 26.4, 97.8, "task 139: step 2/3", job_s=27.0),
@@ -493,6 +524,10 @@ def finished_with_advice() -> JobSnapshot:
         engine_s=107.0,
         tasks_per_s=374.0,
         eta_s=0.0,
+        throughput=rates(54, 374.0),
+        durations=Durations.of(
+            [0.004 if i % 500 == 0 else 0.00025 + (i * 7919 % 1000) * 1e-7 for i in range(20_000)]
+        ),
         engines=tuple(EngineView(i, True, None, 0.0, 10_000, 2.9, 5.4, "") for i in range(2)),
         findings=(
             Finding(
@@ -548,6 +583,31 @@ def nasty_mid_run() -> JobSnapshot:
         ),
         failures=(),
         n_failures=0,
+    )
+
+
+def stragglers_running() -> JobSnapshot:
+    """The built-in `stragglers` job on 2 engines, 5.4 s in: 25 tasks of 0.2 s finished (and #12,
+    of 2 s), #25 has run 1.6 s: a straggler."""
+    return JobSnapshot(
+        name="stragglers",
+        phase=Phase.RUNNING,
+        total=40,
+        submitted=40,
+        counts=counts(queued=13, running=2, ok=25),
+        elapsed_s=5.4,
+        serial_s=6.8,
+        tasks_per_s=4.4,
+        eta_s=3.4,
+        engines=(
+            EngineView(0, True, 25, 1.6, 12, 5.1, 94.4, "task 25: sleeping 2.0 s", straggler=True),
+            EngineView(1, True, 27, 0.1, 13, 5.2, 96.3, "task 26: done"),
+        ),
+        output_seq=12,
+        cluster=replace(CLUSTER, engines=2).label,
+        run_id=RUN_ID,
+        throughput=(9.0, 7.0, 5.0, 8.0, 6.0),
+        durations=Durations.of([0.2] * 24 + [2.0]),
     )
 
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ippmon.model import JobSnapshot, Phase, TaskDetail, TaskRow, TaskState
+from ippmon.model import Durations, JobSnapshot, Phase, TaskDetail, TaskRow, TaskState
 
 from .backends import FakeJob
 from .recorded import NOW, RUN_ID
@@ -49,6 +49,7 @@ ERRORS = {
 LOST = (35,)
 CANCELLED = (12,)
 RUNNING = (30, 31, 32, 33)
+STRAGGLER = 31  # running much longer than the finished tasks took
 QUEUED = (36, 37, 38, 39)
 
 
@@ -167,7 +168,8 @@ class RecordedTasks:
 
 
 def tasks_job(name: str, tasks: RecordedTasks) -> FakeJob:
-    """A running job whose tasks are `tasks` (the snapshot counts them, nothing more)."""
+    """A running job whose tasks are `tasks` (the snapshot counts them and histograms their
+    durations, nothing more)."""
     total = len(tasks.rows)
     snapshot = JobSnapshot(
         name=name,
@@ -180,13 +182,16 @@ def tasks_job(name: str, tasks: RecordedTasks) -> FakeJob:
         tasks_per_s=0.0,
         eta_s=None,
         run_id=RUN_ID,
+        durations=Durations.of([r.duration_s for r in tasks.rows if r.duration_s is not None]),
     )
     return FakeJob(snapshot, tasks=tasks)
 
 
 def flaky_tasks() -> RecordedTasks:
     details = {i: recorded_detail(i) for i in range(40)}
-    return RecordedTasks([row_of(d) for d in details.values()], details)
+    rows = [row_of(d) for d in details.values()]
+    rows[STRAGGLER] = replace(rows[STRAGGLER], straggler=True)
+    return RecordedTasks(rows, details)
 
 
 def flaky_job() -> FakeJob:

@@ -19,6 +19,7 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ippmon.diagnosis import MIN_STRAGGLER_SAMPLE, STRAGGLER_MIN_S, STRAGGLER_X
 from ippmon.ui.screens.cluster_picker import ClusterList, ClusterPickerScreen
 from ippmon.ui.screens.confirm import ConfirmScreen
 from ippmon.ui.screens.connecting import ConnectingScreen
@@ -75,7 +76,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "tasks",
         (
             ("enter", "open the highlighted task"),
-            ("s S", "next / previous state filter"),
+            ("s S", "next / previous state filter (stragglers among them)"),
+            ("h H", "the next / previous bar of the durations: only its tasks"),
             ("/", "filter by text in the output or error line"),
             ("d", "sort by duration, longest first (again: by index)"),
             ("a", "all tasks again, no filter"),
@@ -144,6 +146,11 @@ def unmentioned(section: str) -> list[tuple[str, str]]:
 
 
 OUTPUT_NOTE = "Output lines begin [e1 #17] (engine 1, task 17); [e1 #17]! marks stderr."
+STRAGGLER_NOTE = (
+    f"A running task is a straggler once it has run over {STRAGGLER_X:g}× the median (p50) "
+    f"of the finished tasks' durations and at least {STRAGGLER_MIN_S:g} s longer than it, "
+    f"judged from {MIN_STRAGGLER_SAMPLE} finished tasks on."
+)
 
 
 def keys_table() -> Content:
@@ -172,3 +179,4 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="keys"):
                 yield Static(keys_table(), id="keys-table")
                 yield Static(OUTPUT_NOTE, id="note", markup=False)
+                yield Static(STRAGGLER_NOTE, classes="note", markup=False)

@@ -1,4 +1,5 @@
-"""Every task of one job as a table: filter by state or text, sort by duration, open one.
+"""Every task of one job as a table: filter by state, straggling, text or a duration range
+(a bar of the durations histogram above the table), sort by duration, open one.
 
 A job can have tens of thousands of tasks, so the table never holds more than `LIMIT` rows: a
 thread worker reads `job.task_rows()` (O(total)), filters, sorts and cuts (`select_tasks`), and
@@ -12,6 +13,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,9 +23,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from ippmon.model import TaskRow, TaskState, format_duration
+from ippmon.model import DurationBar, Durations, TaskRow, TaskState, format_duration
 from ippmon.protocols import JobHandle
 from ippmon.ui.screens.task_detail import TaskDetailScreen, text_style
+from ippmon.ui.widgets.durations import DurationChart
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
 from ippmon.ui.widgets.text import set_content
@@ -32,32 +35,45 @@ from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 LIMIT = 500  # rows in the table at most: a page of the current filter and sort
 
 FAILED = (TaskState.ERROR, TaskState.LOST)
-FILTERS: tuple[tuple[str, tuple[TaskState, ...] | None], ...] = (
-    ("all", None),
-    ("failed or lost", FAILED),
-    ("cancelled", (TaskState.CANCELLED,)),
-    ("running", (TaskState.RUNNING,)),
-    ("queued", (TaskState.QUEUED,)),
-    ("ok", (TaskState.OK,)),
+
+
+class Filter(NamedTuple):
+    name: str
+    states: tuple[TaskState, ...] | None  # None: every state
+    stragglers: bool = False  # only running tasks flagged as stragglers
+
+
+FILTERS: tuple[Filter, ...] = (
+    Filter("all", None),
+    Filter("failed or lost", FAILED),
+    Filter("cancelled", (TaskState.CANCELLED,)),
+    Filter("running", (TaskState.RUNNING,)),
+    Filter("stragglers", (TaskState.RUNNING,), stragglers=True),
+    Filter("queued", (TaskState.QUEUED,)),
+    Filter("ok", (TaskState.OK,)),
 )
 
 
 @dataclass(frozen=True)
 class TaskQuery:
-    """What the table shows: `FILTERS[state]`, rows whose line contains `text`, in which order."""
+    """What the table shows: `FILTERS[state]`, rows whose line contains `text` and whose
+    duration is in the range of the histogram bar `duration`, in which order."""
 
     state: int = 0
     text: str = ""
     longest_first: bool = False
+    duration: DurationBar | None = None
 
     @property
     def states(self) -> tuple[TaskState, ...] | None:
-        return FILTERS[self.state][1]
+        return FILTERS[self.state].states
 
     @property
     def describe(self) -> str:
         order = "longest first" if self.longest_first else "index"
-        parts = [f"state: {FILTERS[self.state][0]}", f"sort: {order}"]
+        parts = [f"state: {FILTERS[self.state].name}", f"sort: {order}"]
+        if self.duration is not None:
+            parts.append(f"duration: {self.duration.label}")
         if self.text:
             parts.append(f"text: “{self.text}”")
         return " · ".join(parts)
@@ -69,6 +85,7 @@ class TaskPage:
     rows: tuple[TaskRow, ...]  # at most the limit
     matched: int  # rows that passed the filter
     total: int  # tasks in the job
+    durations: Durations | None = None  # the job's durations histogram, as the rows were read
 
     @property
     def summary(self) -> str:
@@ -93,10 +110,15 @@ class TasksRead(Message):
 def select_tasks(
     rows: Iterable[TaskRow], query: TaskQuery, total: int, limit: int = LIMIT
 ) -> TaskPage:
-    """Filter by text, sort, keep the first `limit`: what the table shows for `query`.
-    (`rows` are already of the query's states.) Longest first puts unknown durations last."""
+    """Filter by straggling, duration range and text, sort, keep the first `limit`: what the
+    table shows for `query`. (`rows` are already of the query's states.) Longest first puts
+    unknown durations last."""
     needle = query.text.casefold()
     kept = [row for row in rows if needle in row.line.casefold()] if needle else list(rows)
+    if FILTERS[query.state].stragglers:
+        kept = [row for row in kept if row.straggler]
+    if query.duration is not None:
+        kept = [row for row in kept if query.duration.contains(row.duration_s)]
     if query.longest_first:
         kept.sort(key=lambda r: (r.duration_s is None, -(r.duration_s or 0.0), r.index))
     return TaskPage(query, tuple(kept[:limit]), len(kept), max(total, len(kept)))
@@ -122,13 +144,31 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
     BINDINGS = [
         Binding("s", "state(1)", "State", id="state"),
         Binding("S", "state(-1)", "Previous state", id="state-back", show=False),
+        Binding(
+            "h",
+            "duration(1)",
+            "Durations",
+            id="duration",
+            tooltip="Only the tasks of the next bar of the histogram (longer)",
+        ),
+        Binding(
+            "H",
+            "duration(-1)",
+            "Shorter",
+            id="duration-back",
+            show=False,
+            tooltip="Only the tasks of the previous bar of the histogram (shorter)",
+        ),
         Binding("a", "all", "All", id="all"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter"),
         Binding("d", "sort", "Sort", id="sort"),
         Binding("escape", "back", "Back", key_display="esc", id="back"),
     ]
 
-    COMPONENT_CLASSES = {f"tasks--{name}" for name in STATE_CLASSES.values()} | {"tasks--muted"}
+    COMPONENT_CLASSES = {f"tasks--{name}" for name in STATE_CLASSES.values()} | {
+        "tasks--muted",
+        "tasks--straggler",
+    }
 
     DEFAULT_CSS = """
     TasksScreen #tasks-count { height: 1; padding: 0 1; background: $boost; text-wrap: nowrap; }
@@ -147,6 +187,8 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
     }
     TasksScreen #tasks-table:focus { border: round $primary; }
     TasksScreen > .tasks--muted { color: $text-muted; }
+    TasksScreen > .tasks--straggler { color: $text-warning; text-style: bold; }
+    TasksScreen #tasks-durations { background: $boost; }
     """ + state_rules("TasksScreen > .tasks--{}", bold=[TaskState.ERROR])
 
     def __init__(
@@ -176,6 +218,7 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("reading tasks…", id="tasks-count", markup=False)
+        yield DurationChart(id="tasks-durations")
         yield Input(placeholder="/ text in the output or error line", id="tasks-filter")
         table = TaskTable(COLUMNS, id="tasks-table")
         table.border_title = f"{self.job.name} tasks"
@@ -223,8 +266,9 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
     @work(thread=True, exclusive=True, group="tasks", exit_on_error=False, description="task_rows")
     def _read(self, query: TaskQuery) -> TasksRead:
         rows = self.job.task_rows(query.states)
-        total = self.job.snapshot().total
-        return TasksRead(select_tasks(rows, query, total, self.limit))
+        snapshot = self.job.snapshot()
+        page = select_tasks(rows, query, snapshot.total, self.limit)
+        return TasksRead(replace(page, durations=snapshot.durations))
 
     def on_tasks_read(self, message: TasksRead) -> None:
         if self.is_attached and message.page.query == self.query_state:
@@ -241,10 +285,13 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
     def _cells(self, row: TaskRow) -> tuple[Cell, ...]:
         muted = text_style(self, "tasks--muted")
         state = text_style(self, f"tasks--{STATE_CLASSES[row.state]}")
+        label = row.state.label
+        if row.straggler:
+            label, state = "straggler", text_style(self, "tasks--straggler")
         engine = "-" if row.engine is None else str(row.engine)
         return (
             str(row.index),
-            ((row.state.label, state),),
+            ((label, state),),
             ((engine, muted),) if row.engine is None else engine,
             str(row.attempt or "-"),
             format_duration(row.duration_s),
@@ -257,6 +304,7 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
         new_query = self.page is not None and self.page.query != page.query
         current = None if new_query else self._current_index()
         self.page = page
+        self.query_one(DurationChart).apply(page.durations, page.query.duration)
         count = self.query_one("#tasks-count", Static)
         set_content(count, page.summary)
         count.set_class(page.matched > len(page.rows), "-capped").remove_class("-error")
@@ -290,8 +338,31 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "all":
-            return self.query_state.state != 0 or bool(self.query_state.text) or None
+            query = self.query_state
+            return query.state != 0 or bool(query.text) or query.duration is not None or None
+        if action == "duration":
+            return bool(self._bars()) or None
         return True
+
+    def _bars(self) -> list[DurationBar]:
+        """The histogram's bars that hold tasks (those `h` and `H` step through)."""
+        durations = self.page.durations if self.page is not None else None
+        bars = self.query_one(DurationChart).bars if durations is not None else []
+        return [bar for bar in bars if bar.count]
+
+    def action_duration(self, step: int) -> None:
+        """The next (1) or previous (-1) bar of the histogram, then none again."""
+        bars = self._bars()
+        if not bars:
+            return
+        choices: list[DurationBar | None] = [None, *bars]
+        current = self.query_state.duration
+        at = next((i for i, b in enumerate(choices) if b is not None and b == current), 0)
+        self._set_query(duration=choices[(at + step) % len(choices)])
+
+    @on(DurationChart.Picked)
+    def _bar_picked(self, event: DurationChart.Picked) -> None:
+        self._set_query(duration=event.bar)
 
     @on(LineTable.Selected, "#tasks-table")
     def _open(self, event: LineTable.Selected) -> None:
@@ -305,7 +376,7 @@ class TasksScreen(AnswersFromWorkers, Screen[None]):
 
     def action_all(self) -> None:
         self._close_filter(clear=True)
-        self._set_query(state=0, text="")
+        self._set_query(state=0, text="", duration=None)
 
     def action_sort(self) -> None:
         self._set_query(longest_first=not self.query_state.longest_first)

@@ -17,7 +17,7 @@ from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.text import set_content
 
 GRID_MAX = 8
-RUNNING, IDLE, GONE, LEFT = "▶", "·", "✗", "–"
+RUNNING, IDLE, GONE, LEFT, STRAGGLER = "▶", "·", "✗", "–", "!"
 
 
 def engine_task(engine: EngineView) -> tuple[str, str]:
@@ -44,13 +44,17 @@ def lost_tasks(snapshot: JobSnapshot) -> dict[int, int]:
 def engine_class(engine: EngineView) -> str:
     if not engine.alive:
         return "-left" if engine.left else "-gone"
-    return "-idle" if engine.task is None else "-running"
+    if engine.task is None:
+        return "-idle"
+    return "-running -straggler" if engine.straggler else "-running"
 
 
 def engine_mark(engine: EngineView) -> str:
     if not engine.alive:
         return LEFT if engine.left else GONE
-    return IDLE if engine.task is None else RUNNING
+    if engine.task is None:
+        return IDLE
+    return STRAGGLER if engine.straggler else RUNNING
 
 
 class EnginePanel(Static):
@@ -68,6 +72,7 @@ class EnginePanel(Static):
     }
     EnginePanel.-running { border: round $success; }
     EnginePanel.-running > .engine--state { color: $success; }
+    EnginePanel.-straggler { border: round $warning; }
     EnginePanel.-gone { border: round $error; color: $text-muted; }
     EnginePanel.-left { color: $text-muted; }
     """
@@ -90,6 +95,8 @@ class EnginePanel(Static):
             state = "[b]gone[/b]" + (f" · #{lost} lost" if lost is not None else "")
         elif engine.task is None:
             state = "idle"
+        elif engine.straggler:
+            state = "[b]▶ #$task[/b] for $time [b $text-warning]straggler[/]"
         else:
             state = "[b]▶ #$task[/b] for $time"
         set_content(
@@ -145,9 +152,13 @@ COLUMNS = (
 class EngineTable(LineTable):
     """One row per engine (for many engines), redrawn row by row as they change."""
 
-    COMPONENT_CLASSES = LineTable.COMPONENT_CLASSES | {"engine-table--running"}
+    COMPONENT_CLASSES = LineTable.COMPONENT_CLASSES | {
+        "engine-table--running",
+        "engine-table--straggler",
+    }
     DEFAULT_CSS = """
     EngineTable > .engine-table--running { color: $success; }
+    EngineTable > .engine-table--straggler { color: $text-warning; text-style: bold; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -168,18 +179,34 @@ class EngineTable(LineTable):
 
     def _show(self) -> None:
         running = self.get_component_rich_style("engine-table--running", partial=True)
+        straggler = self.get_component_rich_style("engine-table--straggler", partial=True)
         self.set_rows(
-            [table_cells(engine, running) for engine in self.engines],
+            [table_cells(engine, running, straggler) for engine in self.engines],
             muted=[not engine.alive for engine in self.engines],
         )
 
 
-def table_cells(engine: EngineView, running: Style | None = None) -> tuple[Cell, ...]:
-    """A table row: mark and id, task, for how long, tasks done, busy %, last output line."""
+def table_cells(
+    engine: EngineView, running: Style | None = None, straggler: Style | None = None
+) -> tuple[Cell, ...]:
+    """A table row: mark and id, task, for how long, tasks done, busy %, last output line. A
+    straggler's mark is `!` and its task and time are in the straggler style."""
     mark = engine_mark(engine)
+    style = {RUNNING: running, STRAGGLER: straggler}.get(mark)
+    task, since = engine_task(engine)
+    if mark == STRAGGLER:
+        return (
+            ((mark, style), (f" e{engine.id}", None)),
+            ((task, straggler),),
+            ((since, straggler),),
+            f"{engine.tasks_done:,}",
+            f"{engine.busy_pct:.0f}%",
+            engine.last_line,
+        )
     return (
-        ((mark, running if mark == RUNNING else None), (f" e{engine.id}", None)),
-        *engine_task(engine),
+        ((mark, style), (f" e{engine.id}", None)),
+        task,
+        since,
         f"{engine.tasks_done:,}",
         f"{engine.busy_pct:.0f}%",
         engine.last_line,

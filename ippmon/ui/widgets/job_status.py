@@ -60,6 +60,16 @@ class JobStatus(Horizontal):
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
+    JobStatus #stragglers {
+        width: auto;
+        display: none;
+        margin-right: 1;
+        padding: 0 1;
+        text-style: bold;
+        background: $warning-muted;
+        color: $text-warning;
+    }
+    JobStatus #stragglers.-shown { display: block; }
     JobStatus #run-id { width: auto; color: $text-muted; }
     """ + "\n".join(  # the phases that are about tasks, in their states' colours
         f"JobStatus #phase.-{phase} {{ {badge(state)} }}"
@@ -76,6 +86,7 @@ class JobStatus(Horizontal):
         yield Label(id="phase")
         yield ProgressBar(id="send-bar", show_eta=False, show_percentage=False)
         yield Label(id="phase-detail", markup=False)
+        yield Label(id="stragglers", markup=False)
         yield Label(id="run-id", markup=False)
 
     def show_pending(self, name: str, what: str) -> None:
@@ -99,6 +110,10 @@ class JobStatus(Horizontal):
             set_progress(
                 self.query_one("#send-bar", ProgressBar), snapshot.submitted, snapshot.total
             )
+        stragglers = self.query_one("#stragglers", Label)
+        n = snapshot.stragglers
+        set_content(stragglers, f"{n} straggler{'' if n == 1 else 's'}" if n else "")
+        stragglers.set_class(n > 0, "-shown")
         run_id = f"run {snapshot.run_id}" if snapshot.run_id else ""
         set_content(self.query_one("#run-id", Label), run_id)
 

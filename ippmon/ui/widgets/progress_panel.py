@@ -1,11 +1,12 @@
-"""Overall progress of a job: the bar with done/total, tasks/s and ETA, a count per task state."""
+"""Overall progress of a job: the bar, the throughput over the job as a sparkline, done/total,
+tasks/s and ETA (both from recent throughput), a count per task state."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Label, ProgressBar
+from textual.widgets import Label, ProgressBar, Sparkline
 
 from ippmon.model import JobSnapshot, TaskState, format_duration
 from ippmon.ui.widgets.states import state_rules
@@ -32,6 +33,8 @@ class ProgressPanel(Vertical):
     ProgressPanel ProgressBar { width: 1fr; }
     ProgressPanel ProgressBar Bar { width: 1fr; }
     ProgressPanel #progress-text { width: auto; margin-left: 1; }
+    ProgressPanel #throughput { width: 16; margin-left: 1; display: none; }
+    ProgressPanel #throughput.-shown { display: block; }
     ProgressPanel #counts { height: 1; }
     ProgressPanel .count { width: auto; margin-right: 2; }
     """
@@ -46,6 +49,9 @@ class ProgressPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="bar")
+            spark = Sparkline(id="throughput")
+            spark.tooltip = "tasks finished per second, from the start of the job to now"
+            yield spark
             yield Label(id="progress-text")
         with Horizontal(id="counts"):
             for state in STATES:
@@ -55,6 +61,10 @@ class ProgressPanel(Vertical):
 
     def apply(self, snapshot: JobSnapshot) -> None:
         set_progress(self.query_one(ProgressBar), snapshot.done, snapshot.total)
+        spark = self.query_one("#throughput", Sparkline)
+        spark.set_class(len(snapshot.throughput) >= 2, "-shown")
+        if spark.data != snapshot.throughput:
+            spark.data = snapshot.throughput
         rate = f"{snapshot.tasks_per_s:.1f}" if snapshot.tasks_per_s > 0 else "--"
         eta = format_duration(snapshot.eta_s) if snapshot.eta_s is not None else "--"
         set_content(

@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Label, Static
 
 from ippmon.model import Failure, JobSnapshot, TaskState
+from ippmon.ui.widgets.durations import DurationLine
 from ippmon.ui.widgets.progress_panel import STATES
 from ippmon.ui.widgets.states import colour, text_colour
 from ippmon.ui.widgets.text import set_content
@@ -89,6 +90,7 @@ class SummaryPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="summary-counts")
         yield Static(id="summary-timing")
+        yield DurationLine(id="summary-durations")
         yield Static(id="summary-advice")
         yield Label(id="failures-title")
         yield FailureList(id="failures")
@@ -109,6 +111,7 @@ class SummaryPanel(Vertical):
         ]
         self.query_one("#summary-counts", Static).update(Content("   ").join(parts))
         self.query_one("#summary-timing", Static).update(timing_content(snapshot))
+        self.query_one(DurationLine).apply(snapshot.durations)
         advice = self.query_one("#summary-advice", Static)
         advice.display = bool(snapshot.findings)
         advice.update(advice_content(snapshot.findings, rerun_key))
