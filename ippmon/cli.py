@@ -400,9 +400,26 @@ def _watch_headless(job: Any, args: argparse.Namespace) -> int:
             record=str(job.record.folder),
             retry_failed=args.retry_failed,
             detach=DETACH,
+            attach=attach_command(args, job.run_id),
         )
     finally:
         _SignalState.watching = False
+
+
+def attach_command(args: argparse.Namespace, run_id: str) -> str:
+    """The command that follows this run again: its id and the options that reached the
+    cluster (a connection file or an ssh server is not in the run record)."""
+    import shlex
+
+    parts = ["ippmon", "attach", run_id]
+    for flag, value in (
+        ("--file", args.file),
+        ("--sshserver", args.sshserver),
+        ("--runs-dir", args.runs_dir),
+    ):
+        if value:
+            parts += [flag, value]
+    return shlex.join(parts)
 
 
 def _runs(args: argparse.Namespace) -> int:

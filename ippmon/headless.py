@@ -122,6 +122,7 @@ def run_headless(
     retry_failed: int = 0,
     controller_grace_s: float = 20.0,
     detach: threading.Event | None = None,
+    attach: str = "",
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Wait for the job, printing progress to `err`; print the summary to `out`; exit code.
@@ -154,14 +155,15 @@ def run_headless(
             if finished:
                 break
             if detach is not None and detach.is_set():
-                console_err.print(
-                    f"detached: tasks keep running; `ippmon attach {snap.run_id}` follows them"
-                )
+                how = attach or f"ippmon attach {snap.run_id}"
+                console_err.print(f"detached: tasks keep running; `{how}` follows them")
                 break
             if getattr(job, "controller_lost", False):
                 lost_at = now if lost_at is None else lost_at
                 if now - lost_at >= controller_grace_s:
                     console_err.print(f"ippmon: {snap.message}")
+                    how = attach or f"ippmon attach {snap.run_id}"
+                    console_err.print(f"ippmon: when the controller answers again, `{how}`")
                     break
             else:
                 lost_at = None

@@ -241,7 +241,8 @@ def test_the_tunnel_drops_mid_job_and_attach_through_a_new_one_completes_it(
             proc.kill()
             proc.wait()
     assert proc.returncode == 1, stderr
-    assert "detached: tasks keep running; `ippmon attach " in stderr
+    hint = f"ippmon attach {folder_name(runs)} --file {hidden} --sshserver {GOOD} --runs-dir {runs}"
+    assert f"detached: tasks keep running; `{hint}` follows them" in stderr  # all it needs
     assert "6 tasks - 2 ok, 0 failed, 0 cancelled, 0 lost, 4 still queued or running" in out
     (folder,) = runs.iterdir()
     assert sorted(r["index"] for r in read_results(folder)) == [0, 1]  # saved before the drop
@@ -256,3 +257,8 @@ def test_the_tunnel_drops_mid_job_and_attach_through_a_new_one_completes_it(
     lines = read_results(folder)
     assert sorted(r["index"] for r in lines) == list(range(6))  # every index exactly once
     assert all(r["status"] == "ok" and r["result"] == r["index"] * 10 for r in lines)
+
+
+def folder_name(runs: Path) -> str:
+    (folder,) = runs.iterdir()
+    return folder.name
