@@ -177,6 +177,35 @@ def test_a_controller_only_the_login_node_reaches_runs_the_same_job_as_directly(
     assert out.splitlines()[0] == plain.stdout.splitlines()[0]  # "gated finished: 6 tasks - 6 ok"
 
 
+def test_the_tuis_cluster_process_runs_a_job_through_the_tunnel(
+    tmp_path: Path, cluster: ClientSession, ssh_login: SshSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TUI's path: its cluster process (`RemoteBackend`) connects with `--file` and
+    `--sshserver` as the command line gives them, and a job's results come back through it."""
+    from ippmon.cluster_process import RemoteBackend
+    from ippmon.jobspec import load_catalog
+    from ippmon.model import Phase
+
+    monkeypatch.setenv(SSH_COMMAND_ENV, ssh_login.ssh_command)  # the child inherits it
+    flag = tmp_path / "go"
+    flag.touch()
+    spec = load_catalog(gated_spec(tmp_path / "spec", flag)).get("gated")
+    hidden, key = hidden_file(cluster, tmp_path / "laptop")
+    backend = RemoteBackend(ConnectOptions(file=str(hidden), sshserver=GOOD, timeout=10))
+    try:
+        session = backend.connect()
+        assert session.info.location == GOOD and session.info.engines == 2
+        tunnels = ssh_processes(backend.pid)
+        assert len(tunnels) == 1 and key not in " ".join(tunnels[0].cmdline())
+        job = session.submit(spec, str(tmp_path / "runs"))
+        assert until(lambda: job.poll().phase is Phase.FINISHED, timeout=60)
+        assert sorted(job.task(i).result for i in range(6)) == [0, 10, 20, 30, 40, 50]
+        session.close()
+        assert all_gone(tunnels)  # closing the session ends its tunnel
+    finally:
+        backend.close()
+
+
 FAILURES = {
     UNKNOWN_KEY: "the ssh server's host key is not known, and ippmon cannot ask whether "
     "to trust it",
