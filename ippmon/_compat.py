@@ -116,6 +116,14 @@ def observe_iopub(client: Any, observer: Callable[[dict[str, Any]], None], timeo
     return call_on_io_thread(client, install) and hooked.wait(timeout)
 
 
+def write_to_terminal(app: Any, text: str) -> None:
+    """Write escape codes of ippmon's own (a notification) to a Textual app's terminal, as
+    `App.bell` writes the bell (`App._driver.write`); nothing for a headless app."""
+    driver = getattr(app, "_driver", None)
+    if driver is not None and not app.is_headless:
+        driver.write(text)
+
+
 def scroll_update(widget: Any, virtual_size: Any) -> None:
     """Tell a Textual widget's scrollbars its new virtual size (`Widget._scroll_update`): what
     setting `virtual_size` does, without asking for a layout pass of the whole screen."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ippmon import __version__
 from ippmon.exit_codes import ExitCode
+from ippmon.notify import NOTIFY_AFTER_S
 from ippmon.text import one_line
 
 if TYPE_CHECKING:
@@ -85,7 +86,20 @@ def _watch_options() -> argparse.ArgumentParser:
         metavar="N",
         help="headless: resubmit failed and lost tasks up to N times",
     )
+    p.add_argument(
+        "--notify-after",
+        type=float,
+        default=NOTIFY_AFTER_S,
+        metavar="SECONDS",
+        help="when a job that ran this long ends: the bell and a desktop notification "
+        f"(OSC 9/777; default {NOTIFY_AFTER_S:g})",
+    )
+    p.add_argument("--no-notify", action="store_true", help="no bell or notification at the end")
     return p
+
+
+def notify_after(args: argparse.Namespace) -> float | None:
+    return None if args.no_notify else args.notify_after
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,6 +239,9 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         )
     if getattr(args, "retry_failed", 0) < 0:
         return f"--retry-failed must be 0 or more, got {args.retry_failed}"
+    after = getattr(args, "notify_after", 0.0)
+    if not (math.isfinite(after) and after >= 0):
+        return f"--notify-after must be a number of seconds >= 0, got {after:g}"
     timeout = getattr(args, "timeout", 1.0)
     if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
         return (
@@ -302,6 +319,7 @@ def _run(args: argparse.Namespace) -> int:
                 runs_dir=args.runs_dir,
                 job_name=args.job,
                 local_engines=args.local,
+                notify_after=notify_after(args),
             )
             return _run_app(app)
         finally:
@@ -401,6 +419,7 @@ def _watch_headless(job: Any, args: argparse.Namespace) -> int:
             retry_failed=args.retry_failed,
             detach=DETACH,
             attach=attach_command(args, job.run_id),
+            notify_after=notify_after(args),
         )
     finally:
         _SignalState.watching = False
@@ -544,7 +563,7 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
             return _watch_headless(job, args)
         from ippmon.ui.app import IppmonApp
 
-        return _run_app(IppmonApp.for_job(job, attached=True))
+        return _run_app(IppmonApp.for_job(job, attached=True, notify_after=notify_after(args)))
     finally:
         if session:
             session.close()  # closes the job too: its record says whether it was left running

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 from ippmon.model import JobSnapshot, Phase, TaskState, format_duration
+from ippmon.notify import sequence, summary, worth_telling
 
 if TYPE_CHECKING:
     from ippmon.job import Job
@@ -123,6 +124,7 @@ def run_headless(
     controller_grace_s: float = 20.0,
     detach: threading.Event | None = None,
     attach: str = "",
+    notify_after: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Wait for the job, printing progress to `err`; print the summary to `out`; exit code.
@@ -181,4 +183,7 @@ def run_headless(
     console_err.print(progress_line(snap))
     for line in summary_lines(snap, record):
         console_out.print(line)
+    if worth_telling(snap, notify_after) and err.isatty():  # a person is watching stderr
+        err.write(sequence("ippmon", summary(snap)))
+        err.flush()
     return exit_code(snap) if finished else 1

@@ -102,3 +102,24 @@ def test_the_iopub_hook_hears_the_output_of_another_clients_tasks(
         assert ar.msg_id not in watcher.metadata  # ipyparallel's own handler still ran, unchanged
     finally:
         watcher.close()
+
+
+def test_textual_apps_still_write_to_their_terminal_through_their_driver() -> None:
+    import inspect as _inspect
+
+    from textual.app import App
+    from textual.driver import Driver
+
+    assert "_driver.write" in _inspect.getsource(App.bell), "App.bell no longer uses _driver.write"
+    assert callable(Driver.write), "Textual's Driver lost write"
+    written: list[str] = []
+
+    class Recorder:
+        is_headless = False
+        _driver = type("D", (), {"write": staticmethod(written.append)})()
+
+    _compat.write_to_terminal(Recorder(), "\a")
+    assert written == ["\a"]
+    Recorder.is_headless = True
+    _compat.write_to_terminal(Recorder(), "x")
+    assert written == ["\a"]  # a headless app has no terminal to tell

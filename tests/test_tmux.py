@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from cluster_helpers import FAIL_ONCE, write_spec
+from cluster_helpers import FAIL_ONCE, until, write_spec
 from tmux_helpers import TMUX, Tmux, python_stacks
 
 from ippmon.connect import ClientSession
@@ -31,9 +31,9 @@ pytestmark = [
 IPPMON = [sys.executable, "-m", "ippmon"]
 
 
-def ippmon_in_tmux(cluster: ClientSession, spec: Path, runs: Path) -> Tmux:
+def ippmon_in_tmux(cluster: ClientSession, spec: Path, runs: Path, *extra: str) -> Tmux:
     command = IPPMON + ["--cluster-id", cluster.info.cluster_id, "--jobs", str(spec)]
-    command += ["--runs-dir", str(runs)]
+    command += ["--runs-dir", str(runs), *extra]
     env = {"IPYTHONDIR": os.environ["IPYTHONDIR"]}
     return Tmux(command, env=env, cwd=str(spec.parent), workdir=runs.parent)
 
@@ -63,9 +63,11 @@ def test_pick_submit_watch_and_finish(cluster: ClientSession, client, tmp_path: 
         """,
     )
     runs = tmp_path / "runs"
-    term = ippmon_in_tmux(cluster, spec, runs)
+    term = ippmon_in_tmux(cluster, spec, runs, "--notify-after", "0")
+    raw = tmp_path / "pane.raw"  # every byte ippmon writes to its terminal
     try:
         term.start()
+        term.tmux("pipe-pane", "-o", "-t", term.name, f"cat >> {raw}")
         picker = term.wait_for(
             lambda s: all(n in s for n in ("squares", "flaky", "chatty", "stragglers", "small")),
             what="the picker with the built-in jobs and the spec's job",
@@ -84,6 +86,9 @@ def test_pick_submit_watch_and_finish(cluster: ClientSession, client, tmp_path: 
         term.wait_for(re.compile(r"\[e\d #\d\] square \d: step"), what="task output")
         done = term.wait_for("finished · all 8 tasks ok", timeout=30)
         assert re.search(r"FINISHED +every task ok", done) and "ok 8 " in done, done
+        # the job ended while watched: the bell and a desktop notification (OSC 9 and 777)
+        told = b"\a\x1b]9;ippmon: small: all 8 tasks ok\x07\x1b]777;notify;ippmon;small: all 8"
+        assert until(lambda: told in raw.read_bytes(), timeout=10), raw.read_bytes()[-300:]
         term.send("q")  # nothing runs: quits at once
         assert term.wait_exit() == 0
         records = read_results(the_run(runs))

@@ -34,12 +34,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from ippmon import runs
+from ippmon import _compat, runs
 from ippmon.exit_codes import ExitCode
 from ippmon.model import JobSnapshot
+from ippmon.notify import NOTIFY_AFTER_S, sequence, summary, worth_telling
 from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
 from ippmon.runs import RunSummary
-from ippmon.ui.messages import Attached, CancelledBeforeQuitting
+from ippmon.ui.messages import Attached, CancelledBeforeQuitting, JobEnded
 from ippmon.ui.screens.closing import ClosingScreen
 from ippmon.ui.screens.cluster_picker import DEFAULT_LOCAL_ENGINES, ClusterPickerScreen
 from ippmon.ui.screens.confirm import ConfirmScreen, QuitConfirm
@@ -94,8 +95,12 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         clock: Callable[[], float] = time.time,
         local_engines: int | None = None,
         poll_interval: float = 0.25,
+        notify_after: float | None = NOTIFY_AFTER_S,
     ) -> None:
+        """`notify_after`: a job that ran this many seconds or longer rings the bell and sends a
+        desktop notification when it ends (`ippmon.notify`); None never does."""
         super().__init__()
+        self.notify_after = notify_after
         self.backend = backend
         self.catalog = catalog
         self.runs_dir = runs_dir
@@ -120,13 +125,20 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         attached: bool = False,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.25,
+        notify_after: float | None = NOTIFY_AFTER_S,
     ) -> IppmonApp:
         """Watch one job: no connecting, no picker; the caller owns the session and closes it.
         `attached=True` for a job an earlier ippmon sent (`ippmon attach`, `ippmon resume`):
         the monitor says so in its status line."""
         from ippmon.jobspec import Catalog
 
-        app = cls(_NoBackend(), Catalog({}), clock=clock, poll_interval=poll_interval)
+        app = cls(
+            _NoBackend(),
+            Catalog({}),
+            clock=clock,
+            poll_interval=poll_interval,
+            notify_after=notify_after,
+        )
         app._given_job = job
         app._given_attached = attached
         return app
@@ -281,6 +293,10 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         hard exit that must close their records without the screen (see `ippmon.cli`)."""
         given = [self._given_job] if self._given_job is not None else []
         return given + list(getattr(self.session, "jobs", []))
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        if worth_telling(message.snapshot, self.notify_after):
+            _compat.write_to_terminal(self, sequence("ippmon", summary(message.snapshot)))
 
     def monitor(self) -> MonitorScreen | None:
         """The monitor of the job being watched, until it is dismissed."""

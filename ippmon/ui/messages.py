@@ -21,6 +21,13 @@ _stamps = itertools.count(1)
 
 
 @dataclass
+class JobEnded(Message):
+    """A job the monitor followed while it ran has just finished (the app may tell the user)."""
+
+    snapshot: JobSnapshot
+
+
+@dataclass
 class JobUpdate(Message):
     """A fresh snapshot plus the output lines that arrived since the previous update."""
 

@@ -34,6 +34,7 @@ from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
 from ippmon.protocols import JobHandle, Session
 from ippmon.ui.messages import (
     Exported,
+    JobEnded,
     JobSubmitted,
     JobUpdate,
     PollFailed,
@@ -341,6 +342,8 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
             self.query_one(OutputLog).write_output(lines, dropped)
         except NoMatches:  # the screen is being torn down
             return
+        if finished and self.phase in (Phase.SUBMITTING, Phase.RUNNING, Phase.CANCELLING):
+            self.post_message(JobEnded(snapshot))  # it ended while watched, not read back ended
         self.snapshot = snapshot
         self.phase = snapshot.phase
         self.sub_title = snapshot.cluster or self.sub_title
