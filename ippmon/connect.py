@@ -268,12 +268,6 @@ def _info(opts: ConnectOptions, engines: int = 0) -> ClusterInfo:
     )
 
 
-def connect_client(opts: ConnectOptions) -> Client:
-    """A connected Client within `opts.timeout`, or ConnectError (one line, no key, no trace).
-    With `opts.sshserver` the tunnel lives as long as this process (see `open_client`)."""
-    return open_client(opts)[0]
-
-
 def open_client(opts: ConnectOptions) -> tuple[Client, SshTunnel | None]:
     """A connected Client and, with `opts.sshserver`, the ssh tunnel it talks through (close it
     after the client). Within `opts.timeout` in all, or ConnectError (one line, no key)."""

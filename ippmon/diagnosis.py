@@ -180,7 +180,7 @@ def _too_few(
             change="chunksize = 1" if chunksize > 1 else "",
         )
     # idle from when the last task started (nothing waited any more) or its own last end
-    last_start = max(r.started for r in runs)
+    last_start = runs[-1].started  # runs come sorted by start (`diagnose`)
     tail = sum(end - max(last_start, *(r.completed for r in mine)) for mine in by_engine.values())
     tail += (engines - len(by_engine)) * elapsed
     share = tail / (engines * elapsed)
@@ -225,7 +225,7 @@ def _idle_while_queued(
 ) -> Finding | None:
     """Stretches when an engine had no task while some task waited to start."""
     waits = sorted((r.submitted, r.started) for r in runs if r.started > r.submitted)
-    last_start = max(r.started for r in runs)
+    last_start = runs[-1].started  # runs come sorted by start (`diagnose`)
     idle_total = 0.0
     for mine in by_engine.values():
         free = [(start, mine[0].started)]

@@ -139,6 +139,7 @@ def run_headless(
     last_print = -PROGRESS_EVERY_S
     retries_left = retry_failed
     lost_at: float | None = None
+    again = attach or f"ippmon attach {job.run_id}"  # how to follow the run again
     with _Interrupts() as interrupts:
         while True:
             snap = job.poll()
@@ -157,15 +158,13 @@ def run_headless(
             if finished:
                 break
             if detach is not None and detach.is_set():
-                how = attach or f"ippmon attach {snap.run_id}"
-                console_err.print(f"detached: tasks keep running; `{how}` follows them")
+                console_err.print(f"detached: tasks keep running; `{again}` follows them")
                 break
             if getattr(job, "controller_lost", False):
                 lost_at = now if lost_at is None else lost_at
                 if now - lost_at >= controller_grace_s:
                     console_err.print(f"ippmon: {snap.message}")
-                    how = attach or f"ippmon attach {snap.run_id}"
-                    console_err.print(f"ippmon: when the controller answers again, `{how}`")
+                    console_err.print(f"ippmon: when the controller answers again, `{again}`")
                     break
             else:
                 lost_at = None

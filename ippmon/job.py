@@ -3,7 +3,8 @@
 `map_async` blocks while it sends (20,000 tasks take ~30 s), so a job sends its inputs from a
 background thread in slices, one `map_async(..., return_exceptions=True)` per slice: the first
 tasks run and show while the rest are still being sent, and a cancel can stop the sending.
-`return_exceptions=True` is what lets an aborted map finish at all (NOTES-ipyparallel.md).
+`return_exceptions=True` is what lets an aborted map finish at all: without it, ipyparallel 9.2's
+AsyncMapResult waits forever on the first aborted chunk.
 
 Each chunk's future gets three callbacks (iopub activity, reply, output complete) that only append
 the chunk's key to the tracker's event queue from the client's IO thread; `poll()` then looks at

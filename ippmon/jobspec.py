@@ -2,7 +2,7 @@
 
 Every check happens at load time so the picker can show a broken job next to its error before
 anyone submits it, and a spec that is wrong in any way is reported as one line naming the file,
-the job and the field -- never a traceback (DESIGN.md, "Job-spec file"). Built-in demo specs
+the job and the field -- never a traceback. Built-in demo specs
 (`builtin.toml`) are always available so a new user has something to run.
 """
 

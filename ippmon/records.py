@@ -277,7 +277,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def result_line(task: TaskDetail, msg_id: str | None = None) -> dict[str, object]:
-    """One `results.jsonl` line (DESIGN.md, "Run records")."""
+    """One `results.jsonl` line: the task's index, attempt, status, engine, times, result (or its
+    stand-in text, with `result_is_repr`), error, stdout, stderr and msg_id."""
     result, is_repr = jsonable(task.result)
     line: dict[str, object] = {
         "index": task.index,

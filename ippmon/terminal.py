@@ -54,16 +54,21 @@ def emulate(line: str) -> str:
     styles: list[str] = []  # the SGR codes in effect for each cell
     sgr = ""
     col = 0
+
+    def put(text: str) -> None:  # write at the cursor, overwriting what is there
+        nonlocal col
+        for ch in text:
+            if col < len(cells):
+                cells[col], styles[col] = ch, sgr
+            else:
+                cells.append(ch)
+                styles.append(sgr)
+            col += 1
+
     for match in _TOKEN.finditer(line):
         kind, value = match.lastgroup, match.group()
         if kind == "text":
-            for ch in value:
-                if col < len(cells):
-                    cells[col], styles[col] = ch, sgr
-                else:
-                    cells.append(ch)
-                    styles.append(sgr)
-                col += 1
+            put(value)
         elif kind == "csi" and value.endswith("m") and _SGR.fullmatch(value):
             sgr = "" if value in ("\x1b[m", "\x1b[0m") else sgr + value
         elif kind == "csi" and value.endswith("K") and _EL.fullmatch(value):  # erase in line
@@ -81,14 +86,7 @@ def emulate(line: str) -> str:
         elif value == "\b":
             col = max(0, col - 1)
         elif value == "\t":
-            spaces = TAB - col % TAB
-            for _ in range(spaces):
-                if col < len(cells):
-                    cells[col], styles[col] = " ", sgr
-                else:
-                    cells.append(" ")
-                    styles.append(sgr)
-                col += 1
+            put(" " * (TAB - col % TAB))
         # everything else (OSC, cursor movement, bells, other controls) is dropped
     if len(cells) > MAX_LINE:
         cut = len(cells) - MAX_LINE + unread

@@ -84,6 +84,7 @@ class Ended:
 
     def __init__(self) -> None:
         self.snap = replace(rec.succeeded(), wall_s=14.2)
+        self.run_id = self.snap.run_id
         self.controller_lost = False
 
     def poll(self):  # noqa: ANN201

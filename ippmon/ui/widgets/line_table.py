@@ -62,32 +62,25 @@ def _segments(cell: Cell, width: int, right: bool, base: Style) -> list[Segment]
     return [gap, *body] if right else [*body, gap]
 
 
+class _RowMessage(Message):
+    def __init__(self, table: LineTable, row: int) -> None:
+        super().__init__()
+        self.table = table
+        self.row = row
+
+    @property
+    def control(self) -> LineTable:
+        return self.table
+
+
 class LineTable(ScrollView, can_focus=True):
     """Rows of cells under a fixed header, with a row cursor; Enter posts `Selected`."""
 
-    class Highlighted(Message):
+    class Highlighted(_RowMessage):
         """The cursor moved to row `row`."""
 
-        def __init__(self, table: LineTable, row: int) -> None:
-            super().__init__()
-            self.table = table
-            self.row = row
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
-
-    class Selected(Message):
+    class Selected(_RowMessage):
         """Enter (or a click on the cursor's row) on row `row`."""
-
-        def __init__(self, table: LineTable, row: int) -> None:
-            super().__init__()
-            self.table = table
-            self.row = row
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
 
     BINDINGS = [
         Binding("enter", "select", "Open", id="open"),
