@@ -8,7 +8,8 @@ is enough to judge (no advice from a handful of tasks):
   end to the next one's start (while more were queued) is the scheduler's cost per chunk. When
   it is larger than the chunks' median run time, most of the job is overhead: a `chunksize`
   that makes chunks of about `TARGET_CHUNK_S` (but leaves at least `CHUNKS_PER_ENGINE` chunks
-  per engine) is suggested, with the time it would take.
+  per engine) is suggested, with the time it would take, when it would save at least
+  `MIN_SAVING_S`.
 - **stragglers** (at least `MIN_STRAGGLER_SAMPLE` chunks): chunks that ran more than
   `STRAGGLER_X` times the median and at least `STRAGGLER_MIN_S` longer, when one of them held
   the job's end up: all named.
@@ -34,6 +35,7 @@ from ippmon.model import Finding, format_duration
 MIN_CHUNKS = 50
 MIN_STRAGGLER_SAMPLE = 20
 MIN_JOB_S = 5.0
+MIN_SAVING_S = 1.0  # advice that would save less than this is not worth the reader's time
 TARGET_CHUNK_S = 1.0
 CHUNKS_PER_ENGINE = 4
 STRAGGLER_X = 3.0
@@ -133,7 +135,7 @@ def _too_small(
     chunks = math.ceil(total_items / size)
     rounds = math.ceil(chunks / engines)
     predicted = rounds * (size * per_item + gap)
-    if predicted > elapsed / 2:
+    if predicted > elapsed / 2 or elapsed - predicted < MIN_SAVING_S:
         return None
     return Finding(
         "too-small",

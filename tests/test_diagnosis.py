@@ -52,6 +52,13 @@ def test_stragglers_are_named() -> None:
     assert "held the end up" in finding.text
 
 
+def test_no_advice_to_save_a_fraction_of_a_second() -> None:
+    runs, data = recorded("tiny")  # its first 150 chunks ran in well under a second
+    first = runs[:150]
+    assert max(r.completed for r in first) - min(r.submitted for r in first) < 1.0
+    assert judge(first, data, total_items=150) == []
+
+
 def test_no_advice_from_a_handful_of_tasks() -> None:
     runs, data = recorded("tiny")
     assert judge(runs[: MIN_CHUNKS - 1], data) == []
