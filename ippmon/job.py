@@ -322,7 +322,7 @@ class Job:
             (key,) = tracker.add_chunks([(indices, md)], attempt)
             job._msg_ids[key] = msg_id
             watched[key] = (msg_id, md)
-        tracker.poll()
+        job._record(tracker.poll())  # the never-sent ones and the recorded ones, read back
         if not watched:
             ends = (epoch(x.get("completed")) or 0 for x in latest.values())
             tracker.restore_end(max(ends, default=0))

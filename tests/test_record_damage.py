@@ -255,3 +255,43 @@ def test_every_reader_copes_with_a_damaged_record(
         assert all(line["status"] == "ok" for line in latest.values())
         assert all(line["result"] == i * i for i, line in latest.items())
     assert os.stat(runs / HEALTHY / RESULTS_FILE).st_size > 0
+
+
+@pytest.mark.parametrize("still_out", [True, False], ids=["some sent tasks unrecorded", "none"])
+def test_attach_to_a_run_killed_while_sending_records_the_unsent_as_cancelled(
+    still_out: bool,
+    healthy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    quiet_signals: None,
+) -> None:
+    """The record a `kill -9` leaves while inputs are still going out: sent.jsonl names only the
+    first chunks, results.jsonl fewer still (or all of those sent). `attach` takes in the sent
+    ones' results from the controller and records every never-sent task as cancelled: each
+    index once."""
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o700)
+    folder = runs / "killed"
+    shutil.copytree(healthy, folder)
+    sent_lines = _lines(folder / SENT_FILE)
+    kept_sent = sent_lines[: max(1, len(sent_lines) // 2)]
+    sent = sorted(i for raw in kept_sent for i in json.loads(raw)["indices"])
+    assert 0 < len(sent) < TOTAL
+    (folder / SENT_FILE).write_bytes(b"".join(kept_sent))
+    recorded = sent[: len(sent) // 2] if still_out else sent
+    kept_results = [r for r in _lines(folder / RESULTS_FILE) if json.loads(r)["index"] in recorded]
+    (folder / RESULTS_FILE).write_bytes(b"".join(kept_results))
+    _edit_meta(_set("state", "running"))(folder)
+
+    code, err, _took = _reader(capsys, ["attach", "killed", "--headless", "--runs-dir", str(runs)])
+
+    assert code == 1 and "unexpected error" not in err, err  # 1: some were cancelled
+    latest = latest_lines(folder)
+    assert sorted(latest) == list(range(TOTAL))
+    for i, line in latest.items():
+        if i in sent:
+            assert line["status"] == "ok" and line["result"] == i * i, line
+        else:
+            assert line["status"] == "cancelled", line
+    per_index = [json.loads(r)["index"] for r in _lines(folder / RESULTS_FILE)]
+    assert sorted(per_index) == list(range(TOTAL)), "a task recorded twice"

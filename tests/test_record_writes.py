@@ -185,6 +185,7 @@ def test_killed_at_any_moment_attach_recovers_every_task_exactly_once(
         sent = {i: line["msg_id"] for line in load_sent(folder).lines for i in line["indices"]}
         attach = run(["attach", folder.name, "--runs-dir", str(runs), "--headless"])
         assert attach.returncode in (0, 1), attach.stderr  # 1: some were never sent
+        assert "unexpected error" not in attach.stderr, attach.stderr
         latest = latest_lines(folder)
         assert sorted(latest) == list(range(n)), f"round {round_}"
         known = {  # what reached the controller
