@@ -14,9 +14,9 @@ just those chunks.
 from __future__ import annotations
 
 import contextlib
-import gc
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -37,16 +37,20 @@ from ippmon.model import (
     TaskState,
 )
 from ippmon.records import (
+    RESULTS_FILE,
     RecordError,
     RunError,
     RunRecord,
+    detail_from_line,
     epoch,
     iso,
     jsonable,
     latest_of,
     load_results,
     new_run_id,
+    read_line_at,
     result_line,
+    result_problem,
 )
 from ippmon.runs import pending_chunks, sent_chunks
 from ippmon.text import one_line
@@ -228,7 +232,14 @@ class Job:
         )
         self._msg_ids: dict[int, str] = {}
         self._recorded_keys: set[int] = set()  # restored chunks: already in results.jsonl
-        self._ars: list[Any] = []
+        # Each slice's AsyncMapResult, until every chunk of it is recorded: then the slice is
+        # let go of (ipyparallel keeps every reply, metadata dict and output in it).
+        self._ars: dict[int, Any] = {}
+        self._slice_of: dict[int, int] = {}  # chunk key -> its slice, while the slice is kept
+        self._slice_left: dict[int, int] = {}  # slice -> its chunks not recorded yet
+        self._n_slices = 0
+        # the byte offset in results.jsonl of each task's newest line (-1: none yet)
+        self._offsets = array("q", [-1]) * len(self.inputs)
         self._stop_sending = threading.Event()
         self._sender: threading.Thread | None = None
         self._state = RunState.RUNNING
@@ -284,6 +295,7 @@ class Job:
         if len(inputs) != total:
             raise RunError(f"{folder / INPUTS_FILE}: {len(inputs)} inputs, run.json says {total}")
         latest = latest_of(results.lines)
+        offset_of = {id(line): at for line, at in zip(results.lines, results.offsets)}
         created = epoch(meta.get("created")) or clock()
         holder = record.lock()
         notices = [results.warning] if results.warning else []
@@ -307,8 +319,9 @@ class Job:
             by_attempt.setdefault(int(line.get("attempt", 1)), []).append((i, line))
         for attempt, items in sorted(by_attempt.items()):
             keys = tracker.add_chunks([([i], _md_from_line(line)) for i, line in items], attempt)
-            for key, (_i, line) in zip(keys, items):
+            for key, (i, line) in zip(keys, items):
                 job._recorded_keys.add(key)
+                job._offsets[i] = offset_of[id(line)]
                 tracker.notify(key, Event.DONE, _recorded(line))
         pending = pending_chunks(sent, latest)
         out = {i for _m, indices, _a in pending for i in indices}
@@ -394,8 +407,11 @@ class Job:
                         return_exceptions=True,
                         **self.map_flags,
                     )
-                self._ars.append(ar)
+                self._n_slices += 1
+                number = self._n_slices
+                self._ars[number] = ar
                 children = _compat.map_children(ar)
+                self._slice_left[number] = len(children)
                 chunks = [
                     (chunk, child.output.metadata)
                     for chunk, child in zip(items, children, strict=True)
@@ -403,14 +419,11 @@ class Job:
                 keys = tracker.add_chunks(chunks, attempt)
                 for key, child in zip(keys, children, strict=True):
                     self._msg_ids[key] = child.msg_id
+                    self._slice_of[key] = number
                     child.iopub_callbacks.append(partial(self._on_iopub, key))
                     child.add_done_callback(partial(self._on_reply, key))
                     child.output.add_done_callback(partial(self._on_output, key))
                 tracker.catch_up(keys)
-                # The futures and metadata just made live as long as the job: keep the cyclic GC
-                # from walking them again and again (full collections took up to 1 s with 20k
-                # tasks and stalled the screen). Refcounting still frees them.
-                gc.freeze()
                 sent += len(batch)
                 tracker.sent(len(batch))
         except Exception as exc:  # the cluster refused or went away mid-send
@@ -529,9 +542,9 @@ class Job:
         they wait, the job is not finished, and a notice says why; the next poll tries again."""
         with self._record_lock:
             todo = [*self._unrecorded, *chunks]
+            lines = self._lines(todo)
             try:
-                if self.record.append_results(self._lines(todo)):
-                    self._touched = True
+                offsets = self.record.append_results(lines)
             except RecordError as exc:
                 self._unrecorded = todo
                 self.tracker.set_unrecorded(len(todo))
@@ -539,10 +552,32 @@ class Job:
                     "writing", f"{exc}; {len(todo)} finished chunks wait to be recorded"
                 )
                 return
+            if offsets:
+                self._touched = True
+            for line, offset in zip(lines, offsets):
+                self._offsets[int(line["index"])] = offset  # type: ignore[call-overload]
             if self._unrecorded:
                 self._unrecorded = []
                 self.tracker.set_unrecorded(0)
                 self.tracker.set_notice("writing", "")
+            if not self.record.read_only:  # read back from the record from now on
+                self.tracker.release(todo)
+            self._let_go(todo)
+
+    def _let_go(self, chunks: Iterable[Chunk]) -> None:
+        """Recorded chunks: a slice whose chunks are all recorded is dropped, with everything
+        ipyparallel keeps for it."""
+        for chunk in chunks:
+            if chunk.output_note:
+                continue  # recorded with output that may still grow: kept until amended
+            self._msg_ids.pop(chunk.key, None)
+            number = self._slice_of.pop(chunk.key, None)
+            if number is None:
+                continue
+            self._slice_left[number] -= 1
+            if not self._slice_left[number]:
+                del self._slice_left[number]
+                self._ars.pop(number, None)
 
     def _lines(self, chunks: Iterable[Chunk]) -> list[dict[str, object]]:
         lines = []
@@ -580,7 +615,18 @@ class Job:
             return str(export_run(self.record.folder, fmt))
 
     def task(self, index: int) -> TaskDetail:
+        """Task `index` in full: from the tracker while it is out, from its line in
+        results.jsonl once it is recorded (one line read, wherever it is in the file)."""
         detail = self.tracker.detail(index)
+        offset = self._offsets[index]
+        if self.tracker.released(index) and offset >= 0:
+            path = self.record.folder / RESULTS_FILE
+            try:
+                line = read_line_at(path, offset, lambda line: result_problem(line, None))
+            except RunError as exc:
+                detail.extra["record"] = str(exc)
+            else:
+                detail = detail_from_line(line)
         detail.extra.setdefault("input", self.inputs[index])
         return detail
 
@@ -601,7 +647,7 @@ class Job:
             return
         if self.watcher is not None:
             self.watcher.abort()
-        for ar in list(self._ars):
+        for ar in list(self._ars.values()):
             with contextlib.suppress(RuntimeError):  # that slice had already finished
                 ar.abort()
         engines = tracker.running_engines()
@@ -654,7 +700,9 @@ class Job:
             self.tracker.set_notice("writing", str(exc))
 
     def _write_run_now(self) -> None:
-        snap = self.tracker.snapshot()
+        with self._record_lock:  # the counts and the size of results.jsonl that has them
+            snap = self.tracker.snapshot()
+            results_stamp = self.record.stamp(RESULTS_FILE)
         spec = self.spec
         self.record.write_run(
             {
@@ -688,6 +736,7 @@ class Job:
                 "speedup": None if snap.speedup is None else round(snap.speedup, 4),
                 "efficiency": None if snap.efficiency is None else round(snap.efficiency, 4),
                 "counts": {s.value: n for s, n in snap.counts.items()},
+                "results_stamp": results_stamp,
                 "attempts": [dict(a) for a in self._attempts],
             }
         )

@@ -23,13 +23,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 
 from ippmon.errors import RecordError, RunError
-from ippmon.model import TaskDetail
+from ippmon.model import TaskDetail, TaskState
 from ippmon.trust import make_private_dirs, open_trusted
 
 RUN_FILE = "run.json"
@@ -195,18 +195,19 @@ class RunRecord:
         run record ippmon can use."""
         return read_meta(self.folder)
 
-    def append_results(self, lines: Iterable[Mapping[str, object]]) -> int:
-        """Append whole lines to results.jsonl; returns how many. RecordError when they could not
-        all be written: then none of them is in the file (it is cut back to its last whole line)."""
+    def append_results(self, lines: Iterable[Mapping[str, object]]) -> list[int]:
+        """Append whole lines to results.jsonl; returns the byte offset of each (to read one back
+        with `read_line_at`). RecordError when they could not all be written: then none of them
+        is in the file (it is cut back to its last whole line)."""
         return self._append(RESULTS_FILE, [encode_line(line) for line in lines])
 
     def append_sent(self, line: Mapping[str, object]) -> None:
         """One sent chunk (`attempt`, `msg_id`, `indices`), before the chunk goes out."""
         self._append(SENT_FILE, [encode_line(line)])
 
-    def _append(self, name: str, encoded: list[bytes]) -> int:
+    def _append(self, name: str, encoded: list[bytes]) -> list[int]:
         if self.read_only or not encoded:
-            return 0
+            return []
         data = b"".join(encoded)
         with self._lock:
             fd = self._fds.get(name)
@@ -225,7 +226,22 @@ class RunRecord:
             if now - self._synced_at >= FSYNC_EVERY_S:
                 self._sync()
                 self._synced_at = now
-        return len(encoded)
+        offsets = []
+        for line in encoded:
+            offsets.append(start)
+            start += len(line)
+        return offsets
+
+    def stamp(self, name: str) -> list[int]:
+        """[size, mtime_ns] of file `name` in this record ([0, 0] when there is none yet): what
+        run.json keeps of results.jsonl, to tell later whether it has changed since."""
+        with self._lock:
+            fd = self._fds.get(name)
+            try:
+                st = os.fstat(fd) if fd is not None else (self.folder / name).stat()
+            except OSError:
+                return [0, 0]
+            return [st.st_size, st.st_mtime_ns]
 
     def _open_append(self, name: str) -> int:
         """Open for appending; a torn last line (a writer killed mid-line) is cut off first,
@@ -306,15 +322,54 @@ def result_line(task: TaskDetail, msg_id: str | None = None) -> dict[str, object
     return line
 
 
+class ResultText(str):
+    """A result recorded as its text (`result_is_repr`: JSON could not hold it): shown as that
+    text, not quoted."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def detail_from_line(line: Mapping[str, object]) -> TaskDetail:
+    """A task in full as its results.jsonl line recorded it (the inverse of `result_line`)."""
+    error = line.get("error") or {}
+    assert isinstance(error, dict)
+    result = line.get("result")
+    if line.get("result_is_repr") and isinstance(result, str):
+        result = ResultText(result)
+    engine = line.get("engine")
+    duration = line.get("duration_s")
+    chunk = line.get("chunk")
+    return TaskDetail(
+        index=int(line["index"]),  # type: ignore[call-overload]
+        state=TaskState(line["status"]),
+        attempt=int(line.get("attempt", 1)),  # type: ignore[call-overload]
+        engine=engine if isinstance(engine, int) else None,
+        submitted=epoch(line.get("submitted")),
+        started=epoch(line.get("started")),
+        completed=epoch(line.get("completed")),
+        duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+        result=result,
+        ename=str(error.get("ename") or ""),
+        evalue=str(error.get("evalue") or ""),
+        traceback=str(error.get("traceback") or ""),
+        stdout=str(line.get("stdout") or ""),
+        stderr=str(line.get("stderr") or ""),
+        extra={"chunk": chunk} if isinstance(chunk, list) else {},
+    )
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
 @dataclass
 class Lines:
-    """The checked lines of a .jsonl record, and a warning when its last line was torn."""
+    """The checked lines of a .jsonl record, the byte offset of each, and a warning when its
+    last line was torn."""
 
     lines: list[dict]
     warning: str = ""
+    offsets: list[int] = field(default_factory=list)
 
 
 def read_jsonl(path: Path, check: Callable[[dict], str]) -> Lines:
@@ -329,18 +384,37 @@ def read_jsonl(path: Path, check: Callable[[dict], str]) -> Lines:
         raise RunError(f"{path}: cannot read: {_why(exc)}") from None
     parts = data.split(b"\n")
     torn = parts.pop()  # b"" when the file ends with a newline
-    lines = []
+    lines, offsets, at = [], [], 0
     for number, raw in enumerate(parts, 1):
+        start, at = at, at + len(raw) + 1
         if not raw.strip():
             continue
         why = _line_problem(raw, check)
         if isinstance(why, str):
             raise RunError(f"{path}:{number}: {why}")
         lines.append(why)
+        offsets.append(start)
     warning = ""
     if torn.strip():
         warning = f"{path}:{len(parts) + 1}: skipped a torn last line (its writer stopped mid-line)"
-    return Lines(lines, warning)
+    return Lines(lines, warning, offsets)
+
+
+def read_line_at(path: Path, offset: int, check: Callable[[dict], str] = lambda _line: "") -> dict:
+    """The one line of `path` that starts at byte `offset` (see `RunRecord.append_results`),
+    checked like `read_jsonl`'s, read without reading the rest of the file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            raw = f.readline()
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {_why(exc)}") from None
+    if not raw.endswith(b"\n"):
+        raise RunError(f"{path}: no whole line at byte {offset}")
+    why = _line_problem(raw, check)
+    if isinstance(why, str):
+        raise RunError(f"{path}: at byte {offset}: {why}")
+    return why
 
 
 def _line_problem(raw: bytes, check: Callable[[dict], str]) -> dict | str:
@@ -419,9 +493,9 @@ def read_meta(folder: Path) -> dict:
         ("created", isinstance(meta.get("created"), (str, type(None))), "a time or null"),
         ("attempts", _attempts_ok(meta.get("attempts", [])), "a list of sent attempts"),
     ]
-    for field, ok, what in problems:
+    for name, ok, what in problems:
         if not ok:
-            raise RunError(f"{path}: '{field}' must be {what}, got {meta.get(field)!r:.40}")
+            raise RunError(f"{path}: '{name}' must be {what}, got {meta.get(name)!r:.40}")
     return meta
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ippmon.model import FINISHED_STATES, RunState, TaskState, cluster_name
 from ippmon.records import (
+    RESULTS_FILE,
     RUN_FILE,
     RunError,
     default_runs_dir,
@@ -48,19 +49,24 @@ def runs_root(runs_dir: str | None) -> Path:
 
 
 def summarize(folder: Path) -> RunSummary:
-    """A run's state from its files: counts from results.jsonl (the latest attempt of each).
-    Raises RunError (one line) for a record it cannot read."""
+    """A run's state from its files: counts from run.json when it says the run finished and
+    results.jsonl is as it was then (`_finished_counts`), else from results.jsonl (the latest
+    attempt of each task). Raises RunError (one line) for a record it cannot read."""
     meta = read_meta(folder)
     total = meta["inputs_count"]
-    results = load_results(folder, total)
-    latest = latest_of(results.lines)
-    counts = {s.value: 0 for s in TaskState}
-    for line in latest.values():
-        counts[line["status"]] += 1
-    counts[TaskState.QUEUED.value] = total - len(latest)
     state = meta["state"]
-    if state != RunState.FINISHED.value and len(latest) == total:
-        state = RunState.FINISHED.value
+    warning = ""
+    counts = _finished_counts(folder, meta)
+    if counts is None:
+        results = load_results(folder, total)
+        warning = results.warning
+        latest = latest_of(results.lines)
+        counts = {s.value: 0 for s in TaskState}
+        for line in latest.values():
+            counts[line["status"]] += 1
+        counts[TaskState.QUEUED.value] = total - len(latest)
+        if state != RunState.FINISHED.value and len(latest) == total:
+            state = RunState.FINISHED.value
     cluster = meta.get("cluster", {})
     return RunSummary(
         run_id=folder.name,
@@ -73,8 +79,32 @@ def summarize(folder: Path) -> RunSummary:
         cluster=cluster_name(
             str(cluster.get("profile") or "default"), str(cluster.get("cluster_id") or "")
         ),
-        problem=results.warning,
+        problem=warning,
     )
+
+
+def _finished_counts(folder: Path, meta: dict) -> dict[str, int] | None:
+    """The counts run.json holds, when they can stand for results.jsonl without reading it: the
+    run finished (everything was recorded before that was written) and results.jsonl has the
+    size and modification time it had then (anything appended, cut or edited since changes
+    them). None otherwise."""
+    counts, stamp = meta.get("counts"), meta.get("results_stamp")
+    if meta["state"] != RunState.FINISHED.value or not isinstance(stamp, list):
+        return None
+    if not isinstance(counts, dict) or set(counts) != {s.value for s in TaskState}:
+        return None
+    if not all(isinstance(n, int) and n >= 0 for n in counts.values()):
+        return None
+    if sum(counts.values()) != meta["inputs_count"]:
+        return None
+    try:
+        st = (folder / RESULTS_FILE).stat()
+        on_disk = [st.st_size, st.st_mtime_ns]
+    except FileNotFoundError:
+        on_disk = [0, 0]
+    except OSError:
+        return None
+    return dict(counts) if on_disk == stamp else None
 
 
 def _unreadable(folder: Path, problem: str) -> RunSummary:

@@ -63,11 +63,21 @@ RATE_MIN_TASKS = 10  # ...and over as many more seconds as 10 finishes took...
 RATE_LONGEST_S = 120.0  # ...up to 2 min (slow tasks): recent throughput, not the job's average
 THROUGHPUT_BINS = 60  # the sparkline: at most 60 slices of the job, each 1 s, 2 s, 4 s, ...
 MAX_FAILURES_SHOWN = 20
+_TIMES = ("submitted", "started", "completed", "received")
+_NO_OUTPUT: dict[str, int] = {"stdout": 0, "stderr": 0}  # shared by released chunks: never written
+_NO_HEAD: dict[str, str] = {"stdout": "", "stderr": ""}
 
 
-@dataclass(eq=False)
+HEAD_CHARS = 64  # the start of a line being written, kept to notice it being rewritten (\r)
+LAST_LINE_CHARS = 512  # of a long line being written, the end is what an engine's panel shows
+
+
+@dataclass(eq=False, slots=True)
 class Chunk:
-    """One message sent to the cluster: a chunk of consecutive input items of one attempt."""
+    """One message sent to the cluster: a chunk of consecutive input items of one attempt.
+
+    Once its lines are in the run record, `Tracker.release` keeps only what the screens need
+    (state, engine, times, attempt, a short line): the rest is read back from the record."""
 
     key: int
     indices: list[int]
@@ -88,9 +98,15 @@ class Chunk:
     lens: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     # Output is read from the metadata's text, where ipyparallel collapses a line rewritten with
     # `\r` to its latest state: only whole lines (up to the last newline) never change, so the
-    # lines shown are cut from there (`stable`); the line still being written is `partial`.
+    # lines shown are cut from there (`stable`); after it is the line still being written.
+    # `seen` is the text's length at the last look and `head` that line's start: while the
+    # start is unchanged and the text only grew, only the new text can hold a newline, so a
+    # line that arrives in a thousand pieces costs in proportion to the pieces, not their square.
     stable: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
-    partial: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
+    seen: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    head: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
+    released: bool = False  # recorded, and let go of (see `Tracker.release`)
+    line: str = ""  # its line in the tasks table, kept when it is released
 
     @property
     def duration_s(self) -> float | None:
@@ -467,28 +483,39 @@ class Tracker:
             chunk.running_since = t
             eng = self._engine(eid)
             eng.chunk, eng.since = chunk, t
+        if chunk.released:
+            return
         for stream in ("stdout", "stderr"):
             text = md.get(stream) or ""
-            chunk.lens[stream] = len(text)
-            tail = text[chunk.stable[stream] :]
-            if tail != chunk.partial[stream]:
-                self._emit(chunk, stream, tail, final=False)
+            n = len(text)
+            chunk.lens[stream] = n
+            stable, seen = chunk.stable[stream], chunk.seen[stream]
+            same_start = text[stable : stable + HEAD_CHARS] == chunk.head[stream]
+            if n == seen and same_start:
+                continue
+            grew = n > seen and same_start  # then only the text after `seen` is new
+            self._emit(chunk, stream, text, max(stable, seen) if grew else stable)
 
-    def _emit(self, chunk: Chunk, stream: str, tail: str, final: bool) -> None:
-        """Show the whole lines of `tail` (the output after the lines shown before); the rest is
-        the line being written (unless `final`), shown as its engine's current line."""
-        lines = tail.split("\n")
-        partial = "" if final else lines.pop()
-        chunk.stable[stream] += len(tail) - len(partial)
-        chunk.partial[stream] = partial
-        if final and lines and lines[-1] == "":
+    def _emit(
+        self, chunk: Chunk, stream: str, text: str, new_from: int, final: bool = False
+    ) -> None:
+        """Show the whole lines of `text` after those shown before (a newline can only be at or
+        after `new_from`); the rest is the line being written (unless `final`), shown as its
+        engine's current line."""
+        stable = chunk.stable[stream]
+        end = len(text) if final else text.rfind("\n", new_from) + 1
+        lines = text[stable:end].split("\n") if end > stable else []
+        if lines and lines[-1] == "":
             lines.pop()
+        if end > stable:
+            chunk.stable[stream] = stable = end
+        chunk.seen[stream] = len(text)
+        chunk.head[stream] = text[stable : stable + HEAD_CHARS]
         index = chunk.indices[0]
         for line in lines:
             self._seq += 1
-            text = emulate(line)
-            self._output.append(OutputLine(self._seq, index, chunk.engine, stream, text))
-        current = partial or (lines[-1] if lines else "")
+            self._output.append(OutputLine(self._seq, index, chunk.engine, stream, emulate(line)))
+        current = text[max(stable, len(text) - LAST_LINE_CHARS) :] or (lines[-1] if lines else "")
         if current and chunk.engine is not None:
             self._engine(chunk.engine).last_line = plain(current)
 
@@ -578,8 +605,9 @@ class Tracker:
     def _flush_partial(self, chunk: Chunk) -> None:
         """An unterminated last line goes out as a line of its own once the chunk is recorded."""
         for stream in ("stdout", "stderr"):
-            if chunk.partial[stream]:
-                self._emit(chunk, stream, chunk.partial[stream], final=True)
+            text = chunk.md.get(stream) or ""
+            if len(text) > chunk.stable[stream]:
+                self._emit(chunk, stream, text, chunk.stable[stream], final=True)
 
     def _amend(self, chunk: Chunk, note: str) -> Chunk:
         self._flush_partial(chunk)
@@ -587,6 +615,29 @@ class Tracker:
         chunk.amended = True
         chunk.recorded_lens = dict(chunk.lens)
         return chunk
+
+    def release(self, chunks: Iterable[Chunk]) -> None:
+        """These chunks' lines are in the run record: keep only their state, engine, times,
+        attempt and tasks-table line (details are read back from the record). A chunk whose
+        recorded output may be incomplete is kept whole: it may yet be amended."""
+        with self._lock:
+            for chunk in chunks:
+                if chunk.released or chunk.output_note or not chunk.recorded:
+                    continue
+                chunk.line = _first_line(chunk)
+                md = chunk.md
+                chunk.md = {k: epoch(md.get(k)) for k in _TIMES}
+                chunk.results = None
+                if chunk.error is not None:
+                    chunk.error = (chunk.error[0], chunk.error[1], "")
+                chunk.stable = chunk.seen = chunk.lens = chunk.recorded_lens = _NO_OUTPUT
+                chunk.head = _NO_HEAD
+                chunk.released = True
+
+    def released(self, index: int) -> bool:
+        """Whether task `index`'s newest attempt was let go of (`release`): read it back."""
+        chunk = self._task_chunk[index]
+        return chunk is not None and chunk.released
 
     def late_output(self) -> list[Chunk]:
         """Chunks recorded with incomplete output that received more since (for a job that is
@@ -840,7 +891,7 @@ class Tracker:
                         chunk.engine,
                         chunk.attempt,
                         chunk.duration_s,
-                        _first_line(chunk),
+                        chunk.line if chunk.released else _first_line(chunk),
                         straggler=self._straggling(chunk, now, typical),
                     )
                 )

@@ -27,6 +27,7 @@ from ippmon.records import (
     RunRecord,
     latest_lines,
     load_sent,
+    read_line_at,
     read_results,
 )
 
@@ -81,8 +82,9 @@ def test_a_failed_append_is_cut_back_to_the_last_whole_line(
         {"index": 0, "status": "ok"}
     ]
     disk.names.clear()  # space again
-    assert record.append_results([{"index": 1, "status": "ok"}]) == 1
+    (offset,) = record.append_results([{"index": 1, "status": "ok"}])
     assert [line["index"] for line in whole_lines(record.folder / RESULTS_FILE)] == [0, 1]
+    assert read_line_at(record.folder / RESULTS_FILE, offset) == {"index": 1, "status": "ok"}
 
 
 def test_a_value_that_cannot_be_written_as_text_becomes_a_bounded_stand_in(
@@ -113,7 +115,7 @@ def test_a_second_writer_of_a_run_gets_it_read_only(tmp_path: Path) -> None:
     first = RunRecord.create(tmp_path / "runs", "r")
     second = RunRecord(first.folder)
     assert f"process {os.getpid()}" == second.lock() and second.read_only
-    assert second.append_results([{"index": 0, "status": "ok"}]) == 0
+    assert second.append_results([{"index": 0, "status": "ok"}]) == []
     assert not (first.folder / RESULTS_FILE).exists()
     first.close()  # the writer is gone: the next one may write
     third = RunRecord(first.folder)

@@ -1,0 +1,136 @@
+"""Bounded memory: what ippmon has written to results.jsonl is let go of (by the client and the
+tracker) and read back from the record when asked for; a line that arrives in many pieces
+costs in proportion to the pieces."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+from cluster_helpers import write_spec
+
+from ippmon import runs
+from ippmon import tracker as tracker_module
+from ippmon.connect import ClientSession
+from ippmon.jobspec import load_catalog
+from ippmon.model import TaskState
+from ippmon.records import RESULTS_FILE, latest_lines
+from ippmon.runs import list_runs
+from ippmon.terminal import emulate
+from ippmon.tracker import Event, Tracker
+
+TASKS = """
+import sys
+
+def talk(x):
+    for i in range(3):
+        print(f"task {x} says {i}")
+    print(f"task {x} warns", file=sys.stderr)
+    if x % 5 == 4:
+        raise ValueError(f"task {x} refuses")
+    return {"x": x, "square": x * x}
+"""
+
+
+@pytest.mark.cluster
+def test_recorded_tasks_are_let_go_of_and_their_details_come_back_from_the_record(
+    cluster: ClientSession,
+    client,  # noqa: ANN001
+    runs_dir: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ipyparallel.client.asyncresult import AsyncResult
+
+    spec_file = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.talk]
+        function = "tasks.py:talk"
+        inputs = { range = [0, 30] }
+        """,
+        {"tasks.py": TASKS},
+    )
+    job = cluster.submit(load_catalog(spec_file).get("talk"), runs_dir=runs_dir)
+    assert job.wait(timeout=120)
+    snap = job.poll()
+    assert snap.count(TaskState.OK) == 24 and snap.count(TaskState.ERROR) == 6
+    sent = set(job.record.folder.joinpath("sent.jsonl").read_text().split('"msg_id": "')[1:])
+    msg_ids = {chunk.split('"', 1)[0] for chunk in sent}
+    assert len(msg_ids) == 30
+
+    # nothing ipyparallel kept for these tasks is alive any more: no AsyncResult, no reply
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, AsyncResult)]
+    assert not [ar for ar in alive if msg_ids & set(ar.msg_ids)]
+    assert not msg_ids & set(client.results) and not msg_ids & set(client.metadata)
+    assert all(job.tracker.released(i) for i in range(30))
+
+    # ...yet each task's detail is whole: read back from its line in results.jsonl
+    recorded = latest_lines(job.record.folder)
+    for i in (3, 4):
+        detail = job.task(i)
+        line = recorded[i]
+        assert detail.stdout == "".join(f"task {i} says {n}\n" for n in range(3))
+        assert detail.stdout == line["stdout"] and detail.stderr == f"task {i} warns\n"
+        assert detail.engine == line["engine"] and detail.extra["input"] == i
+    assert job.task(3).result == {"x": 3, "square": 9}
+    failed = job.task(4)
+    assert failed.state is TaskState.ERROR and failed.ename == "ValueError"
+    assert "task 4 refuses" in failed.evalue and "in talk(x)" in failed.traceback
+    # the tasks table keeps each task's line without the output
+    rows = {row.index: row for row in job.task_rows()}
+    assert rows[3].line == "task 3 warns" and rows[4].line.startswith("ValueError: task 4")
+    job.close()
+
+    # `ippmon runs` takes a finished run's counts from run.json: no results file is read...
+    reads: list[Path] = []
+
+    def load_results(folder: Path, total: int | None = None) -> object:
+        reads.append(folder)
+        return real_load(folder, total)
+
+    real_load = runs.load_results
+    monkeypatch.setattr(runs, "load_results", load_results)
+    (summary,) = list_runs(runs_dir)
+    assert summary.state == "finished" and reads == []
+    assert (summary.counts["ok"], summary.counts["error"], summary.done) == (24, 6, 30)
+    # ...unless results.jsonl changed since run.json was written: then it is read
+    results = job.record.folder / RESULTS_FILE
+    results.write_bytes(results.read_bytes() + b"\n")
+    (summary,) = list_runs(runs_dir)
+    assert reads == [job.record.folder] and summary.done == 30
+
+
+def test_a_line_that_arrives_in_a_thousand_pieces_costs_in_proportion_to_the_pieces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1 MB of one unterminated line, in 1,000 pieces, each followed by a poll: what the
+    tracker reads of it per poll is bounded (the line's start and its new end), not the whole
+    line so far, and the line comes out whole once the task is recorded."""
+    looked_at = 0
+    real_plain = tracker_module.plain
+
+    def counting_plain(text: str) -> str:
+        nonlocal looked_at
+        looked_at += len(text)
+        return real_plain(text)
+
+    monkeypatch.setattr(tracker_module, "plain", counting_plain)
+    tracker = Tracker("big", 1)
+    md: dict = {"engine_id": 0, "stdout": ""}
+    (key,) = tracker.add_chunks([([0], md)], 1)
+    piece = "x" * 1000
+    for _ in range(1000):
+        md["stdout"] += piece
+        tracker.notify(key, Event.ACTIVITY)
+        tracker.poll()
+    assert looked_at <= 1000 * tracker_module.LAST_LINE_CHARS  # quadratic: ~500 MB
+    assert tracker.output_since(0)[0] == []  # not a whole line yet
+    md["completed"] = "2026-11-30T00:00:01+00:00"
+    tracker.notify(key, Event.DONE, 1)
+    tracker.notify(key, Event.OUTPUT_DONE)
+    (chunk,) = tracker.poll()
+    (line,), _dropped = tracker.output_since(0)
+    assert line.text == emulate(piece * 1000)  # the whole line, as the output pane shows one
