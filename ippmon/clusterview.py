@@ -25,12 +25,12 @@ Where the data comes from (checked against ipyparallel 9.2's sources):
 
 The query language differs by backend, and the queries here are written to mean the same on all:
 - DictDB (the default, in memory): `$gt` compares the wrong way round (`b > a`), so only
-  `$gte`/`$lt`-style tests are used; several plain `key: value` tests in one query all compare
-  with the last value (a late-bound lambda in `DictDB._match`), so a query has at most one; a
-  comparison with None raises, so `$ne: None` comes first in a test (tests run in order and
-  stop at the first that fails). It culls its oldest 10 % beyond `record_limit` (1,024 by
-  default) by `submitted`, pending tasks too (`DictDB._cull_oldest`), and `keys=` only
-  shortens the answer: every matching record is deep-copied first.
+  `$gte`/`$lt`-style tests are used; a plain `key: value` test compares with the *last* value
+  of the query, even an operator dict (a late-bound lambda in `DictDB._match`), so tests are
+  written `{'$eq': value}`; a comparison with None raises, so `$ne: None` comes first in a
+  test (tests run in order and stop at the first that fails). It culls its oldest 10 % beyond
+  `record_limit` (1,024 by default) by `submitted`, pending tasks too (`DictDB._cull_oldest`),
+  and `keys=` only shortens the answer: every matching record is deep-copied first.
 - SQLiteDB: an empty query is an SQL syntax error (`WHERE ` with nothing), so "every record" is
   `{'msg_id': {'$ne': ''}}`; it has no `$exists`, `$all`, `$mod`.
 - NoDB records nothing; every query raises `NoData`. Engines and queue counts still work.
@@ -65,7 +65,7 @@ TASK_KEYS = [
     "result_metadata",
 ]
 EVERY_RECORD = {"msg_id": {"$ne": ""}}  # SQLiteDB rejects `{}`
-PENDING = {"completed": None, "submitted": {"$ne": None}}  # one plain test at most (DictDB)
+PENDING = {"submitted": {"$ne": None}, "completed": {"$eq": None}}  # no plain tests (DictDB)
 
 NODB = "NoDB"
 DICTDB = "DictDB"
