@@ -202,7 +202,9 @@ class ClusterObserver:
         self.vanished = 0
 
     def poll(self) -> ClusterSnapshot:
-        """Ask the controller once more; raises what the client raises if it is gone."""
+        """Ask the controller once more; raises what the client raises if it is gone. The queue
+        counts come first: the two answers are not one moment, and tasks sent in between then
+        show in the records only, never as queued tasks missing from them."""
         client = self.client
         queues = client.queue_status()
         if self.db is None:
