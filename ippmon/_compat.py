@@ -128,3 +128,11 @@ def scroll_update(widget: Any, virtual_size: Any) -> None:
     """Tell a Textual widget's scrollbars its new virtual size (`Widget._scroll_update`): what
     setting `virtual_size` does, without asking for a layout pass of the whole screen."""
     widget._scroll_update(virtual_size)
+
+
+def iopub_address(client: Any) -> str | None:
+    """The controller's iopub relay address this client connected to (`_config['iopub']`, a
+    local address when ippmon tunnels through ssh); None when the client lacks it."""
+    config = getattr(client, "_config", None) or {}
+    address = config.get("iopub")
+    return address if isinstance(address, str) else None

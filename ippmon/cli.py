@@ -2,6 +2,7 @@
 
     ippmon [connection] [--jobs FILE] [--job NAME] [--headless] [--runs-dir DIR]
     ippmon runs | attach [RUN_ID] | resume RUN_ID | export RUN_ID --format csv|jsonl|parquet
+    ippmon status [connection] [--json]
 
 Exit codes (`ExitCode`): 0 every task succeeded; 1 some task failed or was cancelled (or the run
 was left running); 2 usage, job-spec or run-record error; 3 could not connect to a cluster.
@@ -27,7 +28,7 @@ from ippmon.text import one_line
 if TYPE_CHECKING:
     from ippmon.ui.app import IppmonApp
 
-SUBCOMMANDS = ("runs", "attach", "resume", "export")
+SUBCOMMANDS = ("runs", "attach", "resume", "export", "status")
 
 # Set by SIGHUP/SIGTERM (terminal closed, ssh dropped, kill): stop watching, keep tasks running.
 DETACH = threading.Event()
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="ippmon",
         description="Submit a job to an ipyparallel cluster and watch it live. "
-        "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID (see ippmon CMD -h).",
+        "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID, status "
+        "(see ippmon CMD -h).",
         parents=[_connection_options(), _common_options(), _watch_options()],
     )
     p.add_argument(
@@ -131,6 +133,15 @@ def build_subparser(command: str) -> argparse.ArgumentParser:
         p.add_argument("run_id", metavar="RUN_ID")
         p.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv")
         p.add_argument("--output", "-o", metavar="PATH", help="default: inside the run folder")
+        return p
+    if command == "status":
+        p = _Parser(
+            prog="ippmon status",
+            description="One-shot summary of the cluster: engines busy or idle, the queue, and "
+            "every client's jobs with counts. Exit 0, or 3 when it cannot connect.",
+            parents=[_connection_options(), common],
+        )
+        p.add_argument("--json", action="store_true", help="print one JSON object (see README)")
         return p
     p = _Parser(
         prog=f"ippmon {command}",
@@ -211,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _runs(args)
         if command == "export":
             return _export(args)
+        if command == "status":
+            from ippmon.status import status
+
+            return status(args, _options(args))
         if command in ("attach", "resume"):
             return _attach(args, resume=command == "resume")
         return _run(args)

@@ -123,3 +123,9 @@ def test_textual_apps_still_write_to_their_terminal_through_their_driver() -> No
     Recorder.is_headless = True
     _compat.write_to_terminal(Recorder(), "x")
     assert written == ["\a"]  # a headless app has no terminal to tell
+
+
+@pytest.mark.cluster
+def test_the_client_says_its_iopub_address(client) -> None:  # noqa: ANN001
+    address = _compat.iopub_address(client)
+    assert address is not None and address.startswith("tcp://"), "Client._config changed"

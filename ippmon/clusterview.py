@@ -1,0 +1,380 @@
+"""Every task on a cluster, whoever sent it: `ClusterObserver` polls the controller and returns a
+frozen `ClusterSnapshot` (engines busy/idle/gone, jobs with counts, what cannot be known).
+`ippmon status` takes one snapshot; a live view polls again at a modest rate.
+
+Where the data comes from (checked against ipyparallel 9.2's sources):
+
+- Engines: `client.ids` are the engines registered now. `queue_status()` without `verbose`
+  is a few counts per engine (`Hub.queue_status`): `tasks` handed to it and not finished,
+  `queue` (direct-view requests waiting), `completed`, and `unassigned` (load-balanced tasks
+  the scheduler still holds). The hub never forgets an engine id (`Hub.ids` only grows), so
+  the ids it answers for that are no longer registered and have run tasks are *gone*.
+  With `verbose=True` it sends the msg_id of every task since the hub started: never used.
+- Tasks: the controller's task records (`Client.db_query`). A record is made when the request
+  passes the hub (`Hub.save_task_request`): `header` (with the submitter's `session` and
+  `username`), `client_uuid` (= that session), `label` (the view's `label` flag, from the
+  request's metadata), `submitted` (the *client's* clock). `engine_uuid` is set when the
+  scheduler hands the task to an engine (`save_task_destination`); `started`, `completed`,
+  `received` (the hub's clock) and `result_metadata` (with `status`: ok, error, aborted)
+  only when the result comes back (`save_task_result`). So a task is *queued* without
+  `engine_uuid`, *running* with one and no `completed` (with `TaskScheduler.hwm` above its
+  default of 1 that includes tasks waiting on the engine), and its true start is known only
+  when it ends. Records made from iopub output before the request arrived have no
+  `submitted`: they are skipped.
+- Jobs are tasks grouped by the session that sent them and their label.
+
+The query language differs by backend, and the queries here are written to mean the same on all:
+- DictDB (the default, in memory): `$gt` compares the wrong way round (`b > a`), so only
+  `$gte`/`$lt`-style tests are used; a plain `key: value` test compares with the *last* value
+  of the query, even an operator dict (a late-bound lambda in `DictDB._match`), so tests are
+  written `{'$eq': value}`; a comparison with None raises, so `$ne: None` comes first in a
+  test (tests run in order and stop at the first that fails). It culls its oldest 10 % beyond
+  `record_limit` (1,024 by default) by `submitted`, pending tasks too (`DictDB._cull_oldest`),
+  and `keys=` only shortens the answer: every matching record is deep-copied first.
+- SQLiteDB: an empty query is an SQL syntax error (`WHERE ` with nothing), so "every record" is
+  `{'msg_id': {'$ne': ''}}`; it has no `$exists`, `$all`, `$mod`.
+- NoDB records nothing; every query raises `NoData`. Engines and queue counts still work.
+The backend is told apart by one query that costs nothing: `$exists` (DictDB answers, SQLiteDB
+refuses the operator, NoDB refuses the query).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ippmon import _compat
+from ippmon.records import epoch
+from ippmon.text import one_line
+
+if TYPE_CHECKING:
+    from ipyparallel import Client
+
+# The record fields a task's line in the view is made of (`keys=` of every detailed query).
+TASK_KEYS = [
+    "client_uuid",
+    "header",
+    "label",
+    "submitted",
+    "engine_uuid",
+    "completed",
+    "received",
+    "result_metadata",
+]
+EVERY_RECORD = {"msg_id": {"$ne": ""}}  # SQLiteDB rejects `{}`
+PENDING = {"submitted": {"$ne": None}, "completed": {"$eq": None}}  # no plain tests (DictDB)
+
+NODB = "NoDB"
+DICTDB = "DictDB"
+SQLITEDB = "SQLiteDB"
+UNKNOWN_DB = "unknown"
+
+LIMIT_NODB = (
+    "no task history: the controller runs NoDB (jobs, running msg_ids and done/failed counts "
+    "are unknown; engines and queue counts are live)"
+)
+LIMIT_DICTDB = (
+    "the controller's DictDB keeps only its newest records (1,024 by default) and culls older "
+    "ones, pending tasks too: jobs count the tasks it still holds"
+)
+LIMIT_START = "a task's start time is known only once it ends (the hub records it with the result)"
+LIMIT_HWM = "running = handed to an engine (with TaskScheduler.hwm > 1, also tasks waiting there)"
+LIMIT_QUEUED = "{n} queued tasks are not in the task records (culled, or not yet recorded)"
+
+
+class QueryError(Exception):
+    """The controller refused a task-record query (its text: why, in one line)."""
+
+
+@dataclass(frozen=True)
+class EngineView:
+    id: int
+    state: str  # busy | idle | gone
+    msg_id: str | None = None  # the task it runs (the oldest handed to it), when known
+    job: str | None = None  # that task's JobView.id
+
+
+@dataclass(frozen=True)
+class JobView:
+    session: str
+    user: str
+    label: str | None
+    first_seen: float | None  # epoch seconds: its first task's submission (the client's clock)
+    queued: int = 0
+    running: int = 0
+    done: int = 0  # succeeded
+    failed: int = 0  # error or aborted
+
+    @property
+    def id(self) -> str:
+        """The job's key: its session, and its label when it has one."""
+        return self.session if self.label is None else f"{self.session}/{self.label}"
+
+    @property
+    def submitted(self) -> int:
+        return self.queued + self.running + self.done + self.failed
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    taken: float  # epoch seconds
+    engines: tuple[EngineView, ...]
+    jobs: tuple[JobView, ...]
+    unassigned: int  # load-balanced tasks the scheduler has not handed to an engine
+    db: str  # the controller's task database: DictDB, SQLiteDB, NoDB or unknown
+    limits: tuple[str, ...]  # what this view cannot know on this controller
+    vanished: int = 0  # tasks seen pending that left the records without a result (culled)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `ippmon status --json` object (its fields are documented in the README)."""
+        return {
+            "taken": _iso(self.taken),
+            "engines": [
+                {"id": e.id, "state": e.state, "msg_id": e.msg_id, "job": e.job}
+                for e in self.engines
+            ],
+            "jobs": [
+                {
+                    "id": j.id,
+                    "session": j.session,
+                    "user": j.user,
+                    "label": j.label,
+                    "first_seen": _iso(j.first_seen),
+                    "submitted": j.submitted,
+                    "queued": j.queued,
+                    "running": j.running,
+                    "done": j.done,
+                    "failed": j.failed,
+                }
+                for j in self.jobs
+            ],
+            "unassigned": self.unassigned,
+            "db": self.db,
+            "vanished": self.vanished,
+            "limits": list(self.limits),
+        }
+
+
+def _iso(when: float | None) -> str | None:
+    if when is None:
+        return None
+    return dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat()
+
+
+@dataclass
+class _Task:
+    job: tuple[str, str | None]  # (session, label)
+    submitted: float
+    engine_uuid: str | None = None
+    state: str = "queued"  # queued | running | done | failed
+
+
+@dataclass
+class _Job:
+    session: str
+    user: str
+    label: str | None
+    first_seen: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class ClusterObserver:
+    """The cluster as its controller's records and queue counts show it, kept incrementally.
+
+    The first `poll` reads every task record (a few fields each); each later one reads the
+    pending tasks' engine (`keys=['engine_uuid']`), the details of pending tasks not seen
+    before, and the tasks whose result the hub received since the last poll (by `received`,
+    the hub's own clock, so a submitter's clock does not matter). A task seen pending that
+    leaves the records without a result was culled: it is dropped and counted in `vanished`.
+    Not thread-safe: poll from one thread."""
+
+    def __init__(self, client: Client, clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.clock = clock
+        self.db: str | None = None
+        self._tasks: dict[str, _Task] = {}
+        self._jobs: dict[tuple[str, str | None], _Job] = {}
+        self._received_mark: dt.datetime | None = None
+        self._first = True
+        self.vanished = 0
+
+    def poll(self) -> ClusterSnapshot:
+        """Ask the controller once more; raises what the client raises if it is gone. The queue
+        counts come first: the two answers are not one moment, and tasks sent in between then
+        show in the records only, never as queued tasks missing from them."""
+        client = self.client
+        queues = client.queue_status()
+        if self.db is None:
+            self.db = probe_db(client)
+        if self.db != NODB:
+            self._read_records()
+        return self._snapshot(list(client.ids), queues)
+
+    # -- task records ----------------------------------------------------------------------
+
+    def _query(self, query: dict[str, Any], keys: list[str]) -> list[dict[str, Any]]:
+        try:
+            return list(self.client.db_query(query, keys=list(keys)))
+        except Exception as exc:
+            if _is_nodata(exc):
+                self.db = NODB
+                return []
+            raise QueryError(f"the controller refused a task query: {one_line(exc)}") from exc
+
+    def _read_records(self) -> None:
+        if self._first:
+            self._take(self._query(EVERY_RECORD, TASK_KEYS))
+            self._first = False
+            return
+        pending = {r["msg_id"]: r.get("engine_uuid") for r in self._query(PENDING, ["engine_uuid"])}
+        unseen = [m for m in pending if m not in self._tasks]
+        if unseen:
+            self._take(self._query({"msg_id": {"$in": unseen}}, TASK_KEYS))
+        if self._received_mark is None:
+            finished_query: dict[str, Any] = {"received": {"$ne": None}}
+        else:
+            finished_query = {"received": {"$ne": None, "$gte": self._received_mark}}
+        finished = self._query(finished_query, TASK_KEYS)
+        self._take(finished)
+        ended = {r["msg_id"] for r in finished}
+        for msg_id, task in list(self._tasks.items()):
+            if task.state not in ("queued", "running"):
+                continue
+            if msg_id in pending:
+                self._move(task, "running" if pending[msg_id] else "queued", pending[msg_id])
+            elif msg_id not in ended:
+                self._drop(msg_id)
+
+    def _take(self, records: Iterable[dict[str, Any]]) -> None:
+        for rec in records:
+            submitted = epoch(rec.get("submitted"))
+            if submitted is None:  # made from output before (or after culling) its request
+                continue
+            received = rec.get("received")
+            if isinstance(received, dt.datetime) and (
+                self._received_mark is None or received > self._received_mark
+            ):
+                self._received_mark = received
+            state = _state_of(rec)
+            task = self._tasks.get(rec["msg_id"])
+            if task is None:
+                task = self._new_task(rec, submitted)
+            self._move(task, state, rec.get("engine_uuid"))
+
+    def _new_task(self, rec: dict[str, Any], submitted: float) -> _Task:
+        header = rec.get("header") or {}
+        session = str(rec.get("client_uuid") or header.get("session") or "?")
+        label = rec.get("label")
+        key = (session, None if label is None else str(label))
+        job = self._jobs.get(key)
+        if job is None:
+            user = str(header.get("username") or "?")
+            job = self._jobs[key] = _Job(session, user, key[1], submitted)
+        job.first_seen = min(job.first_seen, submitted)
+        task = self._tasks[rec["msg_id"]] = _Task(key, submitted, state="new")
+        return task
+
+    def _move(self, task: _Task, state: str, engine_uuid: str | None) -> None:
+        counts = self._jobs[task.job].counts
+        if task.state != "new":
+            counts[task.state] -= 1
+        counts[state] = counts.get(state, 0) + 1
+        task.state = state
+        task.engine_uuid = engine_uuid or task.engine_uuid
+
+    def _drop(self, msg_id: str) -> None:
+        task = self._tasks.pop(msg_id)
+        self._jobs[task.job].counts[task.state] -= 1
+        self.vanished += 1
+
+    # -- the snapshot ----------------------------------------------------------------------
+
+    def _snapshot(self, ids: list[int], queues: dict[Any, Any]) -> ClusterSnapshot:
+        by_uuid = _compat.engines_by_uuid(self.client)
+        running: dict[int, tuple[float, str, _Task]] = {}
+        for msg_id, task in self._tasks.items():
+            if task.state != "running" or task.engine_uuid not in by_uuid:
+                continue
+            eid = by_uuid[task.engine_uuid]
+            if eid not in running or task.submitted < running[eid][0]:
+                running[eid] = (task.submitted, msg_id, task)
+        engines = []
+        for eid in sorted(ids):
+            q = queues.get(eid) or {}
+            busy = eid in running or (q.get("tasks", 0) + q.get("queue", 0)) > 0
+            if eid in running:
+                _, msg_id, task = running[eid]
+                job = self._jobs[task.job]
+                engines.append(EngineView(eid, "busy", msg_id, _job_id(job)))
+            else:
+                engines.append(EngineView(eid, "busy" if busy else "idle"))
+        for eid in sorted(k for k in queues if isinstance(k, int) and k not in ids):
+            q = queues[eid] or {}
+            if q.get("completed", 0) or q.get("tasks", 0) or q.get("queue", 0):
+                engines.append(EngineView(eid, "gone"))
+        jobs = sorted(
+            (
+                JobView(
+                    j.session,
+                    j.user,
+                    j.label,
+                    j.first_seen,
+                    **{s: j.counts.get(s, 0) for s in ("queued", "running", "done", "failed")},
+                )
+                for j in self._jobs.values()
+            ),
+            key=lambda j: (j.first_seen or 0.0, j.id),
+        )
+        unassigned = int(queues.get("unassigned", 0) or 0)
+        return ClusterSnapshot(
+            taken=self.clock(),
+            engines=tuple(engines),
+            jobs=tuple(jobs),
+            unassigned=unassigned,
+            db=self.db or UNKNOWN_DB,
+            limits=tuple(self._limits(jobs, unassigned)),
+            vanished=self.vanished,
+        )
+
+    def _limits(self, jobs: list[JobView], unassigned: int) -> list[str]:
+        if self.db == NODB:
+            return [LIMIT_NODB]
+        limits = [LIMIT_START, LIMIT_HWM]
+        if self.db == DICTDB:
+            limits.insert(0, LIMIT_DICTDB)
+        missing = unassigned - sum(j.queued for j in jobs)
+        if missing > 0:
+            limits.append(LIMIT_QUEUED.format(n=missing))
+        return limits
+
+
+def _job_id(job: _Job) -> str:
+    return job.session if job.label is None else f"{job.session}/{job.label}"
+
+
+def _state_of(rec: dict[str, Any]) -> str:
+    if rec.get("completed") is None and rec.get("received") is None:
+        return "running" if rec.get("engine_uuid") else "queued"
+    status = (rec.get("result_metadata") or {}).get("status")
+    return "done" if status == "ok" else "failed"
+
+
+def _is_nodata(exc: Exception) -> bool:
+    return getattr(exc, "ename", type(exc).__name__) == "NoData" or "NoDB" in str(exc)
+
+
+def probe_db(client: Client) -> str:
+    """Which task database the controller runs, from one query that matches nothing: DictDB
+    answers `$exists`, SQLiteDB refuses the operator, NoDB refuses every query."""
+    try:
+        client.db_query({"msg_id": {"$exists": False}}, keys=["msg_id"])
+    except Exception as exc:
+        if _is_nodata(exc):
+            return NODB
+        if "Unsupported operator" in str(exc):
+            return SQLITEDB
+        return UNKNOWN_DB
+    return DICTDB

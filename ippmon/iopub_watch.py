@@ -1,0 +1,120 @@
+"""Every engine's busy/idle, as it happens, for every client's tasks: `IopubWatcher`.
+
+A Client subscribes to all of the controller's iopub relay but its handler drops the messages of
+other sessions' tasks (`Client._dispatch_iopub`: "ignore IOPub messages not from here"). This
+watcher opens a SUB socket of its own on the same address, signed with the client's session key
+(as ipyparallel's `iopubwatcher.py` example does). Each message's topic names its engine
+(`engine.<id>.<kind>`); ipykernel's `status` messages (`busy`, then `idle`) have the request as
+parent, so they give each task's true start and end on its engine, which the controller's task
+records do not hold. The relay does not bound its send buffer, so the watcher reads in a thread
+of its own and never stops reading until it is closed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ippmon import _compat
+
+if TYPE_CHECKING:
+    from ipyparallel import Client
+
+_TOPIC = re.compile(rb"^engine\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class EngineActivity:
+    """What an engine runs now, as its own status messages say."""
+
+    msg_id: str | None  # the task it is busy with; None when idle
+    session: str | None  # the session that sent that task
+    since: float  # epoch seconds of the last busy/idle change
+
+
+class IopubWatcher(threading.Thread):
+    """Reads the controller's iopub relay until `close()`; `activity()` is a copy of each
+    engine's state. `on_status(engine_id, msg_id, session, busy)` is called on this thread."""
+
+    def __init__(
+        self,
+        client: Client,
+        on_status: Callable[[int, str, str, bool], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(name="ippmon-iopub-watch", daemon=True)
+        import zmq
+
+        address = _compat.iopub_address(client)
+        if address is None:
+            raise RuntimeError("this ipyparallel Client does not say its iopub address")
+        self.session = client.session  # signs and checks messages with the cluster's key
+        self.on_status = on_status
+        self.clock = clock
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.SUB)
+        self._socket.setsockopt(zmq.RCVHWM, 0)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.SUBSCRIBE, b"engine.")
+        self._socket.connect(address)
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._engines: dict[int, EngineActivity] = {}
+        self.messages = 0  # messages read, of every kind
+
+    def activity(self) -> dict[int, EngineActivity]:
+        with self._lock:
+            return dict(self._engines)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        import zmq
+
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        try:
+            while not self._stop_event.is_set():
+                if not poller.poll(100):
+                    continue
+                while True:  # drain everything that is there
+                    try:
+                        parts = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
+                    except zmq.Again:
+                        break
+                    self.messages += 1
+                    self._take(parts)
+        finally:
+            self._socket.close(linger=0)
+            self._context.term()
+
+    def _take(self, parts: list[Any]) -> None:
+        idents, frames = self.session.feed_identities(parts, copy=True)
+        topic = _TOPIC.match(idents[0]) if idents else None
+        if topic is None:
+            return
+        try:
+            msg = self.session.deserialize(frames, content=True, copy=True)
+        except Exception:
+            return  # unsigned or damaged: ipyparallel drops these too
+        if msg["header"]["msg_type"] != "status":
+            return
+        state = (msg.get("content") or {}).get("execution_state")
+        if state not in ("busy", "idle"):
+            return
+        parent = msg.get("parent_header") or {}
+        engine, busy = int(topic.group(1)), state == "busy"
+        msg_id, session = parent.get("msg_id"), parent.get("session")
+        with self._lock:
+            self._engines[engine] = EngineActivity(
+                msg_id if busy else None, session if busy else None, self.clock()
+            )
+        if self.on_status is not None and msg_id:
+            self.on_status(engine, msg_id, session or "", busy)

@@ -1,0 +1,149 @@
+"""`ClusterObserver` polled again and again, against ipyparallel's own task databases (DictDB,
+SQLiteDB, NoDB) behind a stand-in client: the same queries, the same quirks, no controller."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ipyparallel.controller.dictdb import DictDB, NoDB
+from ipyparallel.controller.hub import init_record
+from ipyparallel.controller.sqlitedb import SQLiteDB
+
+from ippmon.clusterview import LIMIT_NODB, ClusterObserver
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+ENGINES = {0: "uuid-0", 1: "uuid-1"}
+
+
+class HubStandIn:
+    """What the observer asks of a Client, answered from a real ipyparallel task database the
+    way the hub fills it (`Hub.save_task_request`, `save_task_destination`, `save_task_result`)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self._engines = dict(ENGINES)
+        self.ids = sorted(ENGINES)
+        self.queues: dict[Any, Any] = {0: {"queue": 0, "completed": 0, "tasks": 0}}
+        self.queues[1] = dict(self.queues[0])
+        self.queues["unassigned"] = 0
+        self.now = T0
+        self.queries: list[dict] = []
+
+    # the client's side
+    def queue_status(self) -> dict[Any, Any]:
+        return self.queues
+
+    def db_query(self, query: dict, keys: list[str] | None = None) -> list[dict]:
+        self.queries.append(query)
+        return self.db.find_records(query, keys)
+
+    # the hub's side
+    def submit(self, msg_id: str, session: str, label: str | None = None) -> None:
+        self.now += dt.timedelta(seconds=1)
+        header = {
+            "msg_id": msg_id,
+            "session": session,
+            "username": f"user-of-{session}",
+            "date": self.now,
+            "msg_type": "apply_request",
+        }
+        msg = {"header": header, "content": {}, "metadata": {"label": label}, "buffers": []}
+        record = init_record(msg)
+        record.update(client_uuid=session, queue="task")
+        self.db.add_record(msg_id, record)
+
+    def assign(self, msg_id: str, engine: int) -> None:
+        self.db.update_record(msg_id, {"engine_uuid": ENGINES[engine]})
+
+    def finish(self, msg_id: str, engine: int, status: str) -> None:
+        self.now += dt.timedelta(seconds=1)
+        self.db.update_record(
+            msg_id,
+            {
+                "engine_uuid": ENGINES[engine],
+                "started": self.now,
+                "completed": self.now,
+                "received": self.now,
+                "result_metadata": {"status": status},
+            },
+        )
+
+
+def counts(snapshot: Any, session: str) -> tuple[int, int, int, int, int]:
+    (job,) = [j for j in snapshot.jobs if j.session == session]
+    return job.submitted, job.queued, job.running, job.done, job.failed
+
+
+@pytest.fixture(params=["DictDB", "SQLiteDB"])
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> HubStandIn:
+    if request.param == "DictDB":
+        return HubStandIn(DictDB())
+    return HubStandIn(SQLiteDB(location=str(tmp_path), filename="tasks.db", session="s"))
+
+
+def test_polls_follow_tasks_from_queued_to_running_to_done_or_failed(hub: HubStandIn) -> None:
+    for i in range(4):
+        hub.submit(f"a{i}", "alice", label="fit")
+    hub.submit("b0", "bob")
+    hub.assign("a0", 0)
+    observer = ClusterObserver(hub, clock=lambda: 0.0)  # type: ignore[arg-type]
+    snap = observer.poll()
+    assert snap.db == type(hub.db).__name__
+    assert counts(snap, "alice") == (4, 3, 1, 0, 0)
+    assert counts(snap, "bob") == (1, 1, 0, 0, 0)
+    (fit,) = [j for j in snap.jobs if j.label == "fit"]
+    assert fit.id == "alice/fit" and fit.user == "user-of-alice"
+    assert [(e.id, e.state, e.msg_id, e.job) for e in snap.engines] == [
+        (0, "busy", "a0", "alice/fit"),
+        (1, "idle", None, None),
+    ]
+
+    hub.finish("a0", 0, "ok")
+    hub.assign("a1", 0)
+    hub.assign("b0", 1)
+    hub.submit("a4", "alice", label="fit")
+    hub.finish("a4", 1, "error")  # sent and finished between two polls
+    snap = observer.poll()
+    assert counts(snap, "alice") == (5, 2, 1, 1, 1)
+    assert counts(snap, "bob") == (1, 0, 1, 0, 0)
+    assert [e.msg_id for e in snap.engines] == ["a1", "b0"]
+
+    for mid, engine in (("a1", 0), ("b0", 1), ("a2", 0), ("a3", 1)):
+        hub.finish(mid, engine, "ok")
+    snap = observer.poll()
+    assert counts(snap, "alice") == (5, 0, 0, 4, 1)
+    assert counts(snap, "bob") == (1, 0, 0, 1, 0)
+    assert [e.state for e in snap.engines] == ["idle", "idle"]
+    assert observer.vanished == 0
+    assert all(q for q in hub.queries), "SQLiteDB rejects an empty query"
+
+
+def test_pending_tasks_the_dictdb_culls_leave_the_counts_and_are_counted_as_vanished() -> None:
+    hub = HubStandIn(DictDB(record_limit=10, cull_fraction=0.5))
+    for i in range(10):
+        hub.submit(f"t{i}", "carol")
+    observer = ClusterObserver(hub)  # type: ignore[arg-type]
+    assert counts(observer.poll(), "carol") == (10, 10, 0, 0, 0)
+    hub.finish("t9", 0, "ok")
+    hub.submit("t10", "carol")  # the 11th record: DictDB culls the 5 oldest, pending or not
+    snap = observer.poll()
+    assert counts(snap, "carol") == (6, 5, 0, 1, 0)
+    assert snap.vanished == 5
+
+
+def test_without_task_history_engines_and_queue_still_show_and_the_limit_is_said() -> None:
+    hub = HubStandIn(NoDB())
+    hub.queues[0]["tasks"] = 1
+    hub.queues["unassigned"] = 3
+    hub.queues[7] = {"queue": 0, "completed": 2, "tasks": 0}  # ran tasks, no longer registered
+    hub.queues[8] = {"queue": 0, "completed": 0, "tasks": 0}  # registered once, never ran any
+    snap = ClusterObserver(hub).poll()  # type: ignore[arg-type]
+    assert snap.db == "NoDB" and snap.limits == (LIMIT_NODB,)
+    assert [(e.id, e.state) for e in snap.engines] == [(0, "busy"), (1, "idle"), (7, "gone")]
+    assert snap.jobs == () and snap.unassigned == 3
+    data = snap.to_json()
+    assert data["engines"][0] == {"id": 0, "state": "busy", "msg_id": None, "job": None}
+    assert data["limits"] == [LIMIT_NODB]
