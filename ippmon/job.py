@@ -49,6 +49,7 @@ from ippmon.records import (
     result_line,
 )
 from ippmon.runs import pending_chunks, sent_chunks
+from ippmon.stream import TaskStream, Zoom
 from ippmon.text import one_line
 from ippmon.tracker import Chunk, Event, Recorded, Tracker, chunk_detail
 
@@ -571,6 +572,9 @@ class Job:
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         return self.tracker.task_rows(states)
+
+    def stream(self, zoom: Zoom, width: int) -> TaskStream:
+        return self.tracker.stream(zoom, width)
 
     def export(self, fmt: str = "csv") -> str:
         """Write the run's final rows (see `ippmon export`) into its folder; returns the path."""
