@@ -107,6 +107,7 @@ class StreamChart(ScrollView, can_focus=True):
         overflow-y: auto;
         scrollbar-gutter: stable;
         scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 0;
     }
     StreamChart > .stream--idle { color: $text-muted 40%; }
     StreamChart > .stream--label { color: $text-muted; }
@@ -141,9 +142,13 @@ class StreamChart(ScrollView, can_focus=True):
         self.label_width = label_width(stream.rows)
         if old is None or len(old.rows) != len(stream.rows):
             self.virtual_size = Size(self.size.width, len(stream.rows))
+            self.refresh(layout=True)  # an auto height follows the rows
         if len(self._strips) > 4 * len(stream.rows) + 64:
             self._strips.clear()
         self.refresh()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.stream.rows) if self.stream is not None else 1
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
