@@ -56,6 +56,7 @@ from ippmon.model import (
     TaskState,
 )
 from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
+from ippmon.stream import TaskStream, Zoom
 from ippmon.text import one_line
 
 if TYPE_CHECKING:
@@ -262,6 +263,9 @@ class RemoteJob:
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         return self._call("task_rows", None if states is None else list(states))
+
+    def stream(self, zoom: Zoom, width: int) -> TaskStream:
+        return self._call("stream", zoom, width)
 
     def retryable(self) -> list[int]:
         return self._call("retryable")

@@ -53,6 +53,7 @@ from ippmon.records import (
     result_problem,
 )
 from ippmon.runs import pending_chunks, sent_chunks
+from ippmon.stream import TaskStream, Zoom
 from ippmon.text import one_line
 from ippmon.tracker import Chunk, Event, Recorded, Tracker, chunk_detail
 
@@ -606,6 +607,9 @@ class Job:
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         return self.tracker.task_rows(states)
+
+    def stream(self, zoom: Zoom, width: int) -> TaskStream:
+        return self.tracker.stream(zoom, width)
 
     def export(self, fmt: str = "csv") -> str:
         """Write the run's final rows (see `ippmon export`) into its folder; returns the path."""

@@ -23,6 +23,7 @@ from ippmon.model import (
 
 if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
+    from ippmon.stream import TaskStream, Zoom
 
 
 class ConnectError(Exception):
@@ -69,6 +70,9 @@ class JobHandle(Protocol):
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         """A row per task (O(total): call from a worker, not every tick)."""
+
+    def stream(self, zoom: Zoom, width: int) -> TaskStream:
+        """The task stream, binned on the job's side: a row of `width` cells per engine."""
 
     def retryable(self) -> list[int]:
         """Indices whose newest attempt failed, was cancelled or lost (what `r` resubmits)."""

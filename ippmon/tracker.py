@@ -36,6 +36,7 @@ from ippmon.model import (
     duration_bucket,
 )
 from ippmon.records import epoch
+from ippmon.stream import EngineSpans, StreamRow, TaskStream, Zoom, bin_row, window
 from ippmon.terminal import emulate, plain
 from ippmon.text import first_line
 
@@ -212,6 +213,7 @@ class _Engine:
     arrived: float = float("-inf")  # when it registered: -inf for those there from the start
     left_at: float | None = None  # when it unregistered (None while registered)
     lost_task: bool = False  # it left while running a task (gone), not idle (left)
+    spans: EngineSpans = field(default_factory=EngineSpans)  # its finished tasks (the stream)
 
 
 @dataclass(frozen=True)
@@ -523,6 +525,7 @@ class Tracker:
         if chunk.state.finished:
             return
         was_running = chunk.state is TaskState.RUNNING
+        read_back = isinstance(result, Recorded)
         state, error = classify(result, self.cancelling)
         chunk.error = error
         if isinstance(result, Recorded):
@@ -547,6 +550,7 @@ class Tracker:
             self._throughput.origin = self._started_at
         self._throughput.add(completed if completed is not None else t, len(chunk.indices))
         eid = chunk.engine
+        self._add_span(chunk, state, t, read_back=read_back)
         if eid is not None and (was_running or duration is not None):
             eng = self._engine(eid)
             if eng.chunk is chunk:
@@ -560,6 +564,25 @@ class Tracker:
                 Failure(chunk.indices[0], state, eid, plain(error[0]), plain(error[1]))
             )
         self._waiting_output.append(chunk)
+
+    def _add_span(self, chunk: Chunk, state: TaskState, t: float, *, read_back: bool) -> None:
+        """Keep a finished chunk's time on its engine for the task stream: from its start to its
+        completion; a lost one to when its engine left (or when it was found lost), or, read
+        back from a record without an end, at its start alone."""
+        if chunk.engine is None:  # never ran (cancelled before it started)
+            return
+        md = chunk.md
+        started = epoch(md.get("started")) or chunk.running_since
+        if started is None:
+            return
+        end = epoch(md.get("completed"))
+        if end is None:
+            eng = self._engines.get(chunk.engine)
+            left = eng.left_at if eng is not None else None
+            if left is None or left < started:
+                left = None
+            end = left if left is not None else (started if read_back else t)
+        self._engine(chunk.engine).spans.add(started, end, state)
 
     def _take_recordable(self, now: float) -> list[Chunk]:
         ready: list[Chunk] = []
@@ -813,6 +836,35 @@ class Tracker:
                 t0, n0 = t, n
                 break
         return (n1 - n0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
+
+    def stream(self, zoom: Zoom, width: int) -> TaskStream:
+        """The task stream (`ippmon.stream`) of `zoom`, `width` cells wide: a row per engine,
+        the tasks it ran and the one it runs now. O(tasks in the window + engines x width)."""
+        with self._lock:
+            now = self.clock()
+            origin = self._started_at if self._started_at is not None else now
+            end = self._finished_at if self._finished_at is not None else now
+            start, stop = window(zoom, origin, end)
+            rows = []
+            for eng in sorted(self._engines.values(), key=lambda e: e.id):
+                until = eng.left_at if eng.left_at is not None else end
+                present = (max(eng.arrived, origin), until)
+                running = None
+                chunk = eng.chunk
+                since = None if chunk is None else epoch(chunk.md.get("started"))
+                if chunk is not None and since is None:
+                    since = chunk.running_since
+                if since is not None:
+                    if eng.alive:
+                        running = (since, end, TaskState.RUNNING)
+                    else:  # gone with its task: lost, whatever the reply will say
+                        running = (since, max(since, present[1]), TaskState.LOST)
+                cells = bin_row(eng.spans, start, stop, width, present=present, running=running)
+                left = not eng.alive and not eng.lost_task
+                rows.append(StreamRow(eng.id, cells, eng.alive, left))
+            return TaskStream(
+                zoom, start, stop, origin, width, tuple(rows), self._finished_at is not None
+            )
 
     def timeline(self) -> list[Ran]:
         """Every chunk that ran to a result (ok or failed), with its engine and times (O(chunks):

@@ -25,6 +25,7 @@ from ippmon.ui import IppmonApp
 from tests.fakes import recorded as rec
 from tests.fakes.backends import FakeBackend, FakeJob
 from tests.fakes.pilot import make_app, monitor_app, settle
+from tests.fakes.recorded_stream import failures_and_lost
 from tests.fakes.recorded_tasks import flaky_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,8 @@ SCREENS: dict[str, tuple[Callable[[], IppmonApp], tuple[str, ...]]] = {
         (),
     ),
     "tasks": (tasks_app, ("t",)),
+    "stream": (lambda: monitor_app(failures_and_lost()), ("s",)),
+    "stream-here": (lambda: monitor_app(failures_and_lost()), ("v",)),
     "leave": (lambda: monitor_app(FakeJob(rec.mid_run(), rec.output_lines())), ("q",)),
     "runs": (lambda: make_app(FakeBackend(target=True)), ("a",)),
     "help": (lambda: make_app(FakeBackend(target=True)), ("question_mark",)),

@@ -22,10 +22,12 @@ from ippmon.ui.screens.leave import LeaveScreen
 from ippmon.ui.screens.monitor import PALETTE, MonitorScreen
 from ippmon.ui.screens.no_cluster import NoClusterScreen
 from ippmon.ui.screens.runs import RunsScreen, RunTable
+from ippmon.ui.screens.stream import StreamScreen
 from ippmon.ui.screens.task_detail import TaskDetailScreen
 from ippmon.ui.screens.tasks import TasksScreen, TaskTable
 from ippmon.ui.widgets.line_table import LineTable
 from ippmon.ui.widgets.output_log import OutputLog
+from ippmon.ui.widgets.task_stream import StreamChart
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EVERYWHERE = tuple({place for places in PLACES.values() for place in places})
@@ -70,6 +72,7 @@ README_PLACES: dict[str, tuple[type[DOMNode], ...]] = {
     "connection failed": (ConnectingScreen,),
     "monitor": (MonitorScreen,),
     "finished job": (MonitorScreen,),
+    "task stream": (StreamScreen, StreamChart),
     "runs": (RunsScreen, RunTable),
     "dialogs": (ConfirmScreen, LeaveScreen, HelpScreen),
     "confirms": (ConfirmScreen,),

@@ -19,8 +19,9 @@ from ippmon.jobspec import JobSpec
 from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, Phase, TaskDetail, TaskRow, TaskState
 from ippmon.protocols import ClusterChoice, ConnectError
 from ippmon.runs import RunError
+from ippmon.stream import StreamRow, TaskStream, Zoom, window
 
-from .recorded import CLUSTER, RUN_ID, RUNS_DIR, mid_run, output_lines
+from .recorded import CLUSTER, NOW, RUN_ID, RUNS_DIR, mid_run, output_lines
 
 
 class TaskSource(Protocol):
@@ -29,6 +30,12 @@ class TaskSource(Protocol):
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]: ...
 
     def task(self, index: int) -> TaskDetail: ...
+
+
+class StreamSource(Protocol):
+    """Where a task stream comes from (e.g. a `Tracker` that played a recorded job)."""
+
+    def stream(self, zoom: Zoom, width: int) -> TaskStream: ...
 
 
 class FakeJob:
@@ -44,10 +51,12 @@ class FakeJob:
         after_submit: JobSnapshot | None = None,
         tasks: TaskSource | None = None,
         lag: bool = False,
+        stream: StreamSource | None = None,
     ) -> None:
         """`retry`: what `retryable()` answers (default: the recorded failures' indices);
         `after_submit`: the snapshot a resubmission leads to (default: derived); `tasks`:
-        where `task_rows()` and `task()` come from (default: no rows); `lag`: as the real job,
+        where `task_rows()` and `task()` come from (default: no rows); `stream`: where
+        `stream()` comes from (default: idle rows); `lag`: as the real job,
         a resubmission shows only from the next poll on (the sender thread registers it)."""
         self.name = snapshot.name
         self._snapshot = snapshot
@@ -56,6 +65,7 @@ class FakeJob:
         self._retry = list(retry) if retry is not None else None
         self._after_submit = after_submit
         self.tasks = tasks
+        self._stream = stream
         self._lag = lag
         self._sent: JobSnapshot | None = None  # a resubmission not yet taken in (`lag`)
         self.polls = 0
@@ -94,6 +104,16 @@ class FakeJob:
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         return [] if self.tasks is None else self.tasks.task_rows(states)
+
+    def stream(self, zoom: Zoom, width: int) -> TaskStream:
+        """The recorded stream (`stream`), or one row of idle cells per engine."""
+        if self._stream is not None:
+            return self._stream.stream(zoom, width)
+        start, end = window(
+            zoom, NOW - self._snapshot.wall_s if self._snapshot.wall_s else NOW - 60, NOW
+        )
+        rows = tuple(StreamRow(e.id, "." * width, e.alive, e.left) for e in self._snapshot.engines)
+        return TaskStream(zoom, start, end, start, width, rows)
 
     def retryable(self) -> list[int]:
         self.retryable_calls += 1

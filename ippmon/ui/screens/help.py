@@ -28,8 +28,10 @@ from ippmon.ui.screens.leave import LeaveScreen
 from ippmon.ui.screens.monitor import MonitorScreen
 from ippmon.ui.screens.no_cluster import NoClusterScreen
 from ippmon.ui.screens.runs import RunsScreen, RunTable
+from ippmon.ui.screens.stream import StreamScreen
 from ippmon.ui.screens.task_detail import TaskDetailScreen
 from ippmon.ui.screens.tasks import TasksScreen, TaskTable
+from ippmon.ui.widgets.task_stream import StreamChart
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -67,6 +69,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("R", "resubmit every task as the next attempt (asks first)"),
             ("x", "export the results so far to CSV (into the run folder)"),
             ("f", "follow the output on / off (off to scroll back)"),
+            ("s", "the task stream full screen: every engine's tasks over time"),
+            ("v", "the task stream's last minute in place of the engines, or back"),
             ("tab", "focus the engines or the output, then ↑ ↓ scroll"),
             ("esc b", "once the job finished: back to the jobs"),
             ("a", "once finished, with chunksize advice: run it again with that chunksize"),
@@ -82,6 +86,14 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("d", "sort by duration, longest first (again: by index)"),
             ("a", "all tasks again, no filter"),
             ("tab", "in a task: next pane (result or traceback, stdout, stderr)"),
+        ),
+    ),
+    (
+        "task stream",
+        (
+            ("z", "zoom: the last minute, the last 10 minutes, the whole job"),
+            ("↑ ↓ j k", "scroll through the engines (PgUp PgDn, Home End too)"),
+            ("esc", "back to the monitor"),
         ),
     ),
     ("runs", (("enter", "attach to the highlighted run"), ("ctrl+r", "read the runs again"))),
@@ -100,6 +112,7 @@ PLACES: dict[str, tuple[type[DOMNode], ...]] = {  # the app's own keys are in "a
     "job picker": (JobPickerScreen, JobList),
     "monitor": (MonitorScreen,),
     "tasks": (TasksScreen, TaskTable, TaskDetailScreen),
+    "task stream": (StreamScreen, StreamChart),
     "runs": (RunsScreen, RunTable),
     "dialogs": (LeaveScreen, ConfirmScreen),
 }
@@ -146,6 +159,11 @@ def unmentioned(section: str) -> list[tuple[str, str]]:
 
 
 OUTPUT_NOTE = "Output lines begin [e1 #17] (engine 1, task 17); [e1 #17]! marks stderr."
+STREAM_NOTE = (
+    "Task stream: a row per engine, a cell per slice of time: █ busy most of it, ▄ partly, · idle; "
+    "green ok, red failed (▓ lost), yellow cancelled, blue running. With many engines the rows "
+    "scroll (the border says which are in sight)."
+)
 STRAGGLER_NOTE = (
     f"A running task is a straggler once it has run over {STRAGGLER_X:g}× the median (p50) "
     f"of the finished tasks' durations and at least {STRAGGLER_MIN_S:g} s longer than it, "
@@ -180,3 +198,4 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(keys_table(), id="keys-table")
                 yield Static(OUTPUT_NOTE, id="note", markup=False)
                 yield Static(STRAGGLER_NOTE, classes="note", markup=False)
+                yield Static(STREAM_NOTE, classes="note", markup=False)

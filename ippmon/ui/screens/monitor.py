@@ -32,6 +32,7 @@ from textual.worker import get_current_worker
 
 from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
 from ippmon.protocols import JobHandle, Session
+from ippmon.stream import Zoom
 from ippmon.ui.messages import (
     Exported,
     JobEnded,
@@ -42,6 +43,7 @@ from ippmon.ui.messages import (
 )
 from ippmon.ui.poller import poll_job
 from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
+from ippmon.ui.screens.stream import StreamScreen
 from ippmon.ui.screens.tasks import TasksScreen
 from ippmon.ui.widgets.engine_panel import EngineBoard
 from ippmon.ui.widgets.job_status import JobStatus, Notice
@@ -49,6 +51,7 @@ from ippmon.ui.widgets.output_log import OutputLog
 from ippmon.ui.widgets.progress_panel import ProgressPanel
 from ippmon.ui.widgets.states import colour, text_colour
 from ippmon.ui.widgets.summary_panel import FailureList, SummaryPanel
+from ippmon.ui.widgets.task_stream import STREAM_INTERVAL_S, TaskStreamPanel
 from ippmon.ui.widgets.timing_panel import AdviceLine, TimingPanel
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
@@ -60,6 +63,12 @@ PALETTE: tuple[tuple[str, str, str], ...] = (  # action, command, what it does
     ("cancel", "Cancel job", "Abort queued tasks, interrupt running ones"),
     ("tasks", "Show tasks", "Every task in a table: filter, sort, open one"),
     ("follow", "Toggle follow", "Auto-scroll the output on or off"),
+    ("stream", "Task stream", "Every engine's tasks over time, full screen: zoom, scroll"),
+    (
+        "toggle_stream",
+        "Toggle the stream here",
+        "The last minute of the task stream, or the engines",
+    ),
     ("resubmit", "Resubmit failed tasks", "Send the failed, cancelled and lost tasks again"),
     ("resubmit_all", "Resubmit all tasks", "Send every task again as a new attempt (asks first)"),
     ("export", "Export results (CSV)", "One row per task, into the run folder"),
@@ -137,6 +146,22 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
         # Not in the footer (no room at 80 columns): the output's border says "f to pause".
         Binding("f", "follow", "Follow", id="follow", show=False),
         Binding("x", "export", "Export CSV", id="export", show=False),
+        Binding(
+            "s",
+            "stream",
+            "Stream",
+            id="stream",
+            show=False,
+            tooltip="The task stream, full screen: every engine's tasks over time",
+        ),
+        Binding(
+            "v",
+            "toggle_stream",
+            "Stream here",
+            id="stream-here",
+            show=False,
+            tooltip="The last minute of the task stream in place of the engines (again: back)",
+        ),
         Binding(
             "a",
             "rerun_advised",
@@ -308,6 +333,9 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
         self.notify(f"resubmitted {tasks} as attempt {attempt}", timeout=5)
         sent = AttemptSent(self.job, attempt)
         self._apply(sent.seen(self.job.snapshot()), [], 0)
+        for panel in self.query(TaskStreamPanel):
+            panel.zoom_when_finished = Zoom.JOB
+            panel.set_zoom(Zoom.MINUTE)  # the new attempt runs: the last minute again
         if self.poll_interval > 0:
             self._poll(sent, self._last_seq)
 
@@ -368,7 +396,7 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
             return self.phase is Phase.FINISHED or self.submit_failed or None
         if action in ("resubmit", "resubmit_all"):
             return self._can_resubmit(all_tasks=action == "resubmit_all") or None
-        if action in ("export", "tasks"):
+        if action in ("export", "tasks", "stream", "toggle_stream"):
             return self.job is not None or None
         if action == "rerun_advised":
             snapshot = self.snapshot
@@ -440,6 +468,34 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
     def action_tasks(self) -> None:
         if self.job is not None:
             self.app.push_screen(TasksScreen(self.job, clock=self.clock))
+
+    @property
+    def stream_interval(self) -> float:
+        return STREAM_INTERVAL_S if self.poll_interval > 0 else 0.0
+
+    def action_stream(self) -> None:
+        if self.job is not None:
+            self.app.push_screen(StreamScreen(self.job, interval=self.stream_interval))
+
+    def action_toggle_stream(self) -> None:
+        """The compact stream (the last minute; the whole job once it finished) in place of
+        the engines, or the engines again."""
+        if self.job is None:
+            return
+        shown = self.query(TaskStreamPanel)
+        if shown:
+            shown.remove()
+        else:
+            panel = TaskStreamPanel(
+                self.job,
+                zoom=Zoom.JOB if self.phase is Phase.FINISHED else Zoom.MINUTE,
+                zoom_when_finished=Zoom.JOB,
+                interval=self.stream_interval,
+                scroll_hint="tab, ↑↓ to scroll · s full screen",
+                id="stream-compact",
+            )
+            self.mount(panel, after=self.query_one(SummaryPanel))
+        self.set_class(not shown, "-stream")
 
     def action_export(self) -> None:
         if self.job is not None:
