@@ -1,0 +1,208 @@
+"""Peak memory and wall time of a big job: bare ipyparallel against ippmon, in the same run.
+
+For each task count x output lines a task prints (`ippmon.demo:chatty`, no delay):
+- bare: `view.map_async(f, inputs, return_exceptions=True).get()` in a process of its own;
+- headless: `ippmon --headless` on the same job (the real command);
+- tui: the TUI (Textual's headless driver, as a user's terminal would drive it) with its
+  cluster process, summed;
+- again: two such jobs one after the other in one ippmon process (the Job path `--headless`
+  uses), with its memory before, after the first and after the second job (what stays).
+Peak RSS is sampled every 0.1 s over the whole process tree. The wall-time ratio is bare /
+ippmon (1.0: as fast; below: slower). Prints a table; asserts nothing.
+
+    python bench/bench_memory.py                              # 10,000 tasks x 0 and 10 lines
+    python bench/bench_memory.py --tasks 10000 100000 --lines 0 10 100 --modes bare headless tui
+    python bench/bench_memory.py --cluster-id ID              # a cluster you started
+
+Without `--cluster-id` a 2-engine cluster is started with `ipcluster` (normal priority, as a
+user would) and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+SPEC = """
+[jobs.big]
+function = "ippmon.demo:chatty"
+inputs = {{ range = [0, {n}] }}
+kwargs = {{ lines = {lines}, delay = 0.0 }}
+"""
+
+BARE = """
+import json, sys, time
+import ipyparallel as ipp
+from ippmon.demo import chatty
+n, lines, cluster_id = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rc = ipp.Client(cluster_id=cluster_id)
+rc.wait_for_engines(1, timeout=60)
+view = rc.load_balanced_view()
+start = time.perf_counter()
+ar = view.map_async(chatty, range(n), [lines] * n, [0.0] * n, return_exceptions=True)
+ar.get()
+print(json.dumps({"wall": time.perf_counter() - start}))
+"""
+
+AGAIN = """
+import gc, json, sys, time
+from ippmon.connect import ClusterBackend, ConnectOptions
+from ippmon.jobspec import load_catalog
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) // 1024 for l in f if l.startswith("VmRSS"))
+spec_file, cluster_id, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+session = ClusterBackend(ConnectOptions(cluster_id=cluster_id)).connect()
+spec = load_catalog(spec_file).get("big")
+marks = [rss()]
+walls = []
+for _ in range(2):
+    start = time.perf_counter()
+    job = session.submit(spec, runs_dir=runs)
+    assert job.wait(timeout=7200)
+    walls.append(time.perf_counter() - start)
+    job.close()
+    del job
+    gc.collect()
+    marks.append(rss())
+session.close()
+print(json.dumps({"rss": marks, "walls": walls}))
+"""
+
+TUI = """
+import asyncio, json, sys, time
+from ippmon.cluster_process import RemoteBackend
+from ippmon.connect import ConnectOptions
+from ippmon.jobspec import load_catalog
+from ippmon.model import Phase
+from ippmon.ui.app import IppmonApp
+spec_file, cluster_id, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+
+async def main():
+    backend = RemoteBackend(ConnectOptions(cluster_id=cluster_id))
+    app = IppmonApp(backend, load_catalog(spec_file), runs_dir=runs, job_name="big")
+    async with app.run_test(size=(100, 30)) as pilot:
+        start = time.perf_counter()
+        while app.monitor() is None or app.monitor().snapshot is None:
+            await pilot.pause(0.1)
+        while app.monitor().snapshot.phase is not Phase.FINISHED:
+            await pilot.pause(0.5)
+        wall = time.perf_counter() - start
+        await pilot.press("q")
+    print(json.dumps({"wall": wall}))
+
+asyncio.run(main())
+"""
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of `pid` and all its descendants, in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
+
+
+def measured(cmd: list[str]) -> tuple[dict, float]:
+    """Run `cmd`; its JSON output (or {}) and the peak RSS of its process tree."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.1):
+            peak = max(peak, tree_rss_mb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])}...: exit {proc.returncode}: {err.strip()[-500:]}")
+    last = out.strip().splitlines()[-1] if out.strip() else "{}"
+    try:
+        return json.loads(last), peak
+    except ValueError:
+        return {}, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--lines", type=int, nargs="+", default=[0, 10])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["bare", "headless", "again"],
+        choices=["bare", "headless", "tui", "again"],
+    )
+    parser.add_argument("--cluster-id", help="a running cluster (default: start 2 engines)")
+    args = parser.parse_args()
+    cluster_id = args.cluster_id or f"bench-memory-{os.getpid()}"
+    if not args.cluster_id:
+        subprocess.run(
+            ["ipcluster", "start", "-n", "2", f"--cluster-id={cluster_id}", "--daemonize"],
+            check=True,
+        )
+        time.sleep(10)
+    py = sys.executable
+    print(f"{'tasks':>8} {'lines':>5} {'mode':>9} {'wall s':>8} {'ratio':>6} {'peak MB':>8}  notes")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in args.tasks:
+                for lines in args.lines:
+                    spec = Path(tmp) / f"spec-{n}-{lines}.toml"
+                    spec.write_text(textwrap.dedent(SPEC.format(n=n, lines=lines)))
+                    runs = str(Path(tmp) / "runs")
+                    bare_wall = None
+                    for mode in args.modes:
+                        note = ""
+                        if mode == "bare":
+                            out, peak = measured([py, "-c", BARE, str(n), str(lines), cluster_id])
+                            wall = bare_wall = out.get("wall")
+                        elif mode == "headless":
+                            cmd = [py, "-m", "ippmon", "--cluster-id", cluster_id, "--jobs"]
+                            cmd += [str(spec), "--job", "big", "--headless", "--runs-dir", runs]
+                            start = time.perf_counter()
+                            out, peak = measured(cmd)
+                            wall = time.perf_counter() - start
+                        elif mode == "tui":
+                            out, peak = measured([py, "-c", TUI, str(spec), cluster_id, runs])
+                            wall = out.get("wall")
+                        else:
+                            out, peak = measured([py, "-c", AGAIN, str(spec), cluster_id, runs])
+                            wall = out["walls"][0]
+                            start_mb, first_mb, second_mb = out["rss"]
+                            note = (
+                                f"RSS before {start_mb} MB, after job 1 {first_mb} MB, "
+                                f"after job 2 {second_mb} MB"
+                            )
+                        ratio = f"{bare_wall / wall:.2f}" if bare_wall and wall else "-"
+                        shown = f"{wall:.1f}" if wall else "-"
+                        row = f"{n:>8,} {lines:>5} {mode:>9} {shown:>8} {ratio:>6} {peak:>8.0f}"
+                        print(f"{row}  {note}", flush=True)
+    finally:
+        if not args.cluster_id:
+            subprocess.run(["ipcluster", "stop", f"--cluster-id={cluster_id}"], check=False)
+
+
+if __name__ == "__main__":
+    main()
