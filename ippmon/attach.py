@@ -142,8 +142,22 @@ class HubWatcher(threading.Thread):
             items = list(self._watched.values())
         records = client.db_query(
             {"msg_id": {"$in": [w.msg_id for w in items]}},
-            keys=["msg_id", "submitted", "engine_uuid", "started", "completed", "stdout", "stderr"],
+            keys=["msg_id", "submitted", "engine_uuid", "started", "completed"],
         )
+        # Output from the records only for the tasks not heard in full: those that had reached
+        # an engine before the watcher listened (a few per engine), never every pending task's.
+        unheard = [
+            r["msg_id"]
+            for r in records
+            if r.get("engine_uuid") and not self._watched_heard_in_full(r["msg_id"])
+        ]
+        if unheard:
+            outputs = client.db_query(
+                {"msg_id": {"$in": unheard}}, keys=["msg_id", "stdout", "stderr"]
+            )
+            texts = {o["msg_id"]: o for o in outputs}
+            for r in records:
+                r.update(texts.get(r["msg_id"], {}))
         # A record without `submitted` is a stub the controller made from a task's output after
         # it had culled the task itself (the result then never reaches it).
         self.on_heard()
@@ -181,6 +195,11 @@ class HubWatcher(threading.Thread):
                 fetch.append(w)
         if fetch:
             self._take_results(fetch)
+
+    def _watched_heard_in_full(self, msg_id: str) -> bool:
+        with self._lock:
+            w = self._watched.get(msg_id)
+            return w is not None and w.seen_start
 
     def _take_results(self, items: list[_Watched]) -> None:
         client = self.client

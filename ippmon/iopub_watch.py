@@ -52,7 +52,19 @@ class IopubWatcher(threading.Thread):
         address = _compat.iopub_address(client)
         if address is None:
             raise RuntimeError("this ipyparallel Client does not say its iopub address")
-        self.session = client.session  # signs and checks messages with the cluster's key
+        from jupyter_client.session import Session
+
+        # A Session of its own, with the cluster's key: a Session remembers every signature it
+        # has checked and refuses one it has seen ("Duplicate Signature"), and this watcher
+        # reads the very messages the client's own iopub socket reads. Sharing the client's
+        # Session would make one of the two drop every message the other read first.
+        own = client.session
+        self.session = Session(
+            key=own.key,
+            signature_scheme=own.signature_scheme,
+            packer=own.packer,
+            unpacker=own.unpacker,
+        )
         self.on_status = on_status
         self.clock = clock
         self._context = zmq.Context()

@@ -19,9 +19,12 @@ class FakeHub:
         self.results: dict[str, object] = {}
         self.metadata: dict[str, dict] = {}
         self._engines = {0: "uuid-0"}  # as Client._engines: id -> uuid
+        self.asked_output: list[str] = []  # msg_ids whose stdout a query asked for
 
     def db_query(self, query: dict, keys: list[str]) -> list[dict]:
         wanted = query["msg_id"]["$in"]
+        if "stdout" in keys:
+            self.asked_output.extend(m for m in wanted if m in self.records)
         return [
             {k: rec.get(k) for k in keys} | {"msg_id": mid}
             for mid, rec in self.records.items()
@@ -113,3 +116,17 @@ def test_a_task_not_yet_in_the_records_is_lost_only_after_a_while(
     monkeypatch.setattr(attach, "GONE_AFTER_S", 0.0)
     watcher._check()
     assert states(tracker) == [TaskState.LOST]
+
+
+def test_output_is_asked_of_the_records_only_for_tasks_not_heard_in_full() -> None:
+    """Each second the watcher reads the records of every pending task, but their output only
+    for those that reached an engine before it listened: not a 100k-task job's every stdout."""
+    queued = dict(record(), engine_uuid=None, started=None)
+    hub = FakeHub({"m0": record(), "m1": record(stdout="before\n"), "m2": queued})
+    watcher, tracker, mds = watch(hub, 3)
+    watcher._listening_since = 0.0
+    watcher._heard(iopub("m0", "status", execution_state="busy"))  # started while listening
+    watcher._check()
+    watcher._check()
+    assert hub.asked_output == ["m1", "m1"]
+    assert mds[1]["stdout"] == "before\n"

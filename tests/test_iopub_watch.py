@@ -47,6 +47,11 @@ def test_another_clients_tasks_start_and_end_on_each_engine(
         assert until(lambda: {e[1] for e in heard if not e[3]} >= mine, timeout=15), heard
         assert {e[1] for e in heard if e[3]} >= mine  # each started, then ended
         assert until(lambda: all(a.msg_id is None for a in watcher.activity().values()), 5)
+        # the client's own iopub still works beside the watcher: its output arrives
+        ar = client[:].apply_async(print, "mine too")
+        ar.get(timeout=30)
+        ar.wait_for_output(timeout=30)
+        assert ar.stdout == ["mine too\n"] * len(client.ids)
     finally:
         flag.touch()
         if submitter.poll() is None:
