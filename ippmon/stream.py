@@ -296,6 +296,15 @@ class EngineSpans:
             del self.grids[next(iter(self.grids))]
         return grid
 
+    def warm(self, ahead: Frame, chunk: int) -> None:
+        """Bin `chunk` more cells of a grid to come (`ahead`), from its end back to its start:
+        spread over ticks, the step to it costs no more than a tick."""
+        stop = ahead.first + ahead.width
+        grid = self.grids.get((ahead.anchor, ahead.cell_s))
+        lo = grid.first if grid is not None and grid.stop >= stop else stop
+        if lo > ahead.first or grid is None:
+            self.grid(ahead.anchor, ahead.cell_s, max(ahead.first, lo - chunk), stop)
+
     def bin(self, grid: Grid, lo: int, hi: int) -> None:
         """Add the spans that reach into cells [lo, hi) to those cells (not to the others)."""
         anchor, cell_s = grid.anchor, grid.cell_s
@@ -364,6 +373,22 @@ def frame(zoom: Zoom, origin: float, now: float, width: int, *, finished: bool) 
     cell_s = ladder(seconds / width)
     last = math.ceil(now / cell_s) - 1
     return Frame(0.0, cell_s, last - width + 1, width)
+
+
+WARM_FROM = 0.9  # the share of the width the whole job fills when the next step is binned ahead
+WARM_TICKS = 8  # ... in so many ticks
+
+
+def frame_ahead(zoom: Zoom, origin: float, now: float, width: int) -> Frame | None:
+    """The whole job's next ladder step, once the running job fills `WARM_FROM` of its width
+    (None before, and for the other zooms): its grid is binned a little each tick before it is
+    shown, so that the tick that steps to it bins nothing more than any other."""
+    if zoom is not Zoom.JOB:
+        return None
+    where = frame(zoom, origin, now, width, finished=False)
+    if now - origin < WARM_FROM * where.width * where.cell_s:
+        return None
+    return Frame(origin, ladder(where.cell_s * 1.01), 0, where.width)
 
 
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)

@@ -36,7 +36,15 @@ from ippmon.model import (
     duration_bucket,
 )
 from ippmon.records import epoch
-from ippmon.stream import EngineSpans, StreamRow, TaskStream, Zoom, frame
+from ippmon.stream import (
+    WARM_TICKS,
+    EngineSpans,
+    StreamRow,
+    TaskStream,
+    Zoom,
+    frame,
+    frame_ahead,
+)
 from ippmon.terminal import emulate, plain
 from ippmon.text import first_line
 
@@ -849,6 +857,8 @@ class Tracker:
             end = self._finished_at if self._finished_at is not None else now
             where = frame(zoom, origin, end, width, finished=finished)
             first, stop = where.first, where.first + where.width
+            ahead = None if finished else frame_ahead(zoom, origin, end, width)
+            warm_cells = -(-where.width // WARM_TICKS)
             rows = []
             for eng in sorted(self._engines.values(), key=lambda e: e.id):
                 until = eng.left_at if eng.left_at is not None else end
@@ -863,6 +873,8 @@ class Tracker:
                         running = (since, end, TaskState.RUNNING)
                     else:  # gone with its task: lost, whatever the reply will say
                         running = (since, max(since, present[1]), TaskState.LOST)
+                if ahead is not None:
+                    eng.spans.warm(ahead, warm_cells)
                 grid = eng.spans.grid(where.anchor, where.cell_s, first, stop)
                 cells = grid.row(first, where.width, present=present, running=running)
                 left = not eng.alive and not eng.lost_task

@@ -11,12 +11,15 @@ from ippmon.stream import (
     BY_RANK,
     MAX_GRIDS,
     RANK,
+    WARM_TICKS,
     EngineSpans,
+    Frame,
     TaskStream,
     Zoom,
     axis,
     bin_row,
     frame,
+    frame_ahead,
     ladder,
     tick_label,
     window,
@@ -312,3 +315,22 @@ def test_a_tracker_asked_every_tick_at_changing_zooms_shows_what_one_asked_once_
         ticked = watched.tracker.stream(zoom, width)
         once = Replay(3, 300).play(events[:k]).stream(zoom, width)
         assert ticked == once
+
+
+def test_the_whole_jobs_next_step_is_binned_ahead_a_little_each_tick_before_it_is_shown() -> None:
+    assert frame_ahead(Zoom.JOB, 0.0, 310.0, 100) is None  # 3.5 s cells, 89 % full
+    ahead = frame_ahead(Zoom.JOB, 0.0, 330.0, 100)  # 94 % full: the 4 s cells are binned ahead
+    assert ahead == Frame(0.0, 4.0, 0, 100) and frame_ahead(Zoom.MINUTE, 0.0, 330.0, 100) is None
+    rng = random.Random(5)
+    items = random_spans(rng, 300, until=330.0)
+    engine = EngineSpans()
+    for span in items:
+        engine.add(*span)
+    firsts = []
+    for _ in range(WARM_TICKS):
+        engine.warm(ahead, 13)
+        firsts.append(engine.grids[(0.0, 4.0)].first)
+    assert firsts == [87, 74, 61, 48, 35, 22, 9, 0]
+    assert engine.grid(0.0, 4.0, 0, 100).row(0, 100, present=(0.0, 1e9)) == naive_row(
+        items, 0.0, 4.0, 100
+    )
