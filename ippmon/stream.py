@@ -7,6 +7,11 @@ running task, then a cancelled one, then ok), in capitals when the engine was bu
 of the cell, in small letters when less; `IDLE` when the engine was there and ran nothing, and
 `ABSENT` before the job or while the engine was not registered.
 
+A running job is asked for its stream every second: each engine keeps its finished tasks binned
+on fixed cells (a `Grid` a cell width: `ladder` widths, from the job's start for the whole job,
+from the epoch for the last minutes), so a tick adds the spans that came since and reads the
+cells in sight, whatever came before.
+
 No ipyparallel or Textual here: tests feed spans, the tracker keeps them (`EngineSpans`).
 """
 
