@@ -36,7 +36,15 @@ from ippmon.model import (
     duration_bucket,
 )
 from ippmon.records import epoch
-from ippmon.stream import EngineSpans, StreamRow, TaskStream, Zoom, bin_row, window
+from ippmon.stream import (
+    WARM_TICKS,
+    EngineSpans,
+    StreamRow,
+    TaskStream,
+    Zoom,
+    frame,
+    frame_ahead,
+)
 from ippmon.terminal import emulate, plain
 from ippmon.text import first_line
 
@@ -839,12 +847,18 @@ class Tracker:
 
     def stream(self, zoom: Zoom, width: int) -> TaskStream:
         """The task stream (`ippmon.stream`) of `zoom`, `width` cells wide: a row per engine,
-        the tasks it ran and the one it runs now. O(tasks in the window + engines x width)."""
+        the tasks it ran and the one it runs now. Each engine keeps its finished tasks binned
+        on the zoom's grid, so a tick costs O(new tasks + engines x width); the first one at
+        a zoom or cell width bins the tasks in sight."""
         with self._lock:
             now = self.clock()
             origin = self._started_at if self._started_at is not None else now
+            finished = self._finished_at is not None
             end = self._finished_at if self._finished_at is not None else now
-            start, stop = window(zoom, origin, end)
+            where = frame(zoom, origin, end, width, finished=finished)
+            first, stop = where.first, where.first + where.width
+            ahead = None if finished else frame_ahead(zoom, origin, end, width)
+            warm_cells = -(-where.width // WARM_TICKS)
             rows = []
             for eng in sorted(self._engines.values(), key=lambda e: e.id):
                 until = eng.left_at if eng.left_at is not None else end
@@ -859,11 +873,14 @@ class Tracker:
                         running = (since, end, TaskState.RUNNING)
                     else:  # gone with its task: lost, whatever the reply will say
                         running = (since, max(since, present[1]), TaskState.LOST)
-                cells = bin_row(eng.spans, start, stop, width, present=present, running=running)
+                if ahead is not None:
+                    eng.spans.warm(ahead, warm_cells)
+                grid = eng.spans.grid(where.anchor, where.cell_s, first, stop)
+                cells = grid.row(first, where.width, present=present, running=running)
                 left = not eng.alive and not eng.lost_task
                 rows.append(StreamRow(eng.id, cells, eng.alive, left))
             return TaskStream(
-                zoom, start, stop, origin, width, tuple(rows), self._finished_at is not None
+                zoom, where.start, where.end, origin, where.width, tuple(rows), finished, end
             )
 
     def timeline(self) -> list[Ran]:
