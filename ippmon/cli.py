@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ippmon import __version__
 from ippmon.exit_codes import ExitCode
+from ippmon.model import OUTPUT_CAP
 from ippmon.notify import NOTIFY_AFTER_S
 from ippmon.text import one_line
 
@@ -96,7 +97,35 @@ def _watch_options() -> argparse.ArgumentParser:
         f"(OSC 9/777; default {NOTIFY_AFTER_S:g})",
     )
     p.add_argument("--no-notify", action="store_true", help="no bell or notification at the end")
+    p.add_argument(
+        "--output-cap",
+        type=_size,
+        default=OUTPUT_CAP,
+        metavar="SIZE",
+        help="of each task's stdout and of its stderr, keep the first and the last half of SIZE "
+        "characters, in memory and in the record, and say how much was cut between them "
+        "(default 1M; 500k, 20M; 0 keeps everything)",
+    )
     return p
+
+
+_UNITS = {"": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9}
+
+
+def _size(text: str) -> int:
+    """`--output-cap`: 1000, 500k, 1M, 2.5MB, 1G (decimal units)."""
+    number = text.strip().lower()
+    digits = number.rstrip("kmgb")
+    unit = number[len(digits) :]
+    try:
+        value = float(digits) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a size (a number, optionally with k, M or G)"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}': a size cannot be negative")
+    return int(value)
 
 
 def notify_after(args: argparse.Namespace) -> float | None:
@@ -294,6 +323,7 @@ def _options(args: argparse.Namespace, cluster: dict[str, Any] | None = None) ->
             cluster_id=cluster.get("cluster_id") or None,
             sshserver=args.sshserver,
             timeout=args.timeout,
+            output_cap=getattr(args, "output_cap", OUTPUT_CAP),
         )
     return ConnectOptions(
         profile=args.profile,
@@ -302,6 +332,7 @@ def _options(args: argparse.Namespace, cluster: dict[str, Any] | None = None) ->
         sshserver=args.sshserver,
         timeout=args.timeout,
         local=getattr(args, "local", None),
+        output_cap=getattr(args, "output_cap", OUTPUT_CAP),
     )
 
 

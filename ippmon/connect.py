@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ippmon.model import ClusterInfo
+from ippmon.model import OUTPUT_CAP, ClusterInfo
 from ippmon.priority import background_nice, lower_priority
 from ippmon.protocols import ClusterChoice, ConnectError
 from ippmon.text import first_line, one_line
@@ -43,6 +43,7 @@ class ConnectOptions:
     sshserver: str | None = None
     timeout: float = 10.0
     local: int | None = None
+    output_cap: int = OUTPUT_CAP  # of the jobs of this session: see `Tracker`
 
     def named(self) -> bool:
         return any(v is not None for v in (self.profile, self.cluster_id, self.file, self.local))
@@ -71,8 +72,10 @@ class ClientSession:
         clock: Callable[[], float] = time.time,
         timeout: float = 10.0,
         tunnel: SshTunnel | None = None,
+        output_cap: int = OUTPUT_CAP,
     ) -> None:
         self.client = client
+        self.output_cap = output_cap
         self.tunnel = tunnel  # the ssh process carrying the connection (--sshserver)
         self.timeout = timeout
         self.info = info
@@ -91,6 +94,7 @@ class ClientSession:
             runs_dir=runs_dir,
             clock=self.clock,
             controller_timeout=self.timeout,
+            output_cap=self.output_cap,
         )
         self.jobs.append(job)
         job.start()
@@ -101,7 +105,12 @@ class ClientSession:
         from ippmon.job import Job
 
         job = Job.restore(
-            Path(folder), self.client, self.info, clock=self.clock, controller_timeout=self.timeout
+            Path(folder),
+            self.client,
+            self.info,
+            clock=self.clock,
+            controller_timeout=self.timeout,
+            output_cap=self.output_cap,
         )
         self.jobs.append(job)
         return job
@@ -238,10 +247,22 @@ class ClusterBackend:
             )
         client, tunnel = open_client(opts)
         info = _info(opts, len(client.ids))
-        return ClientSession(client, info, clock=self.clock, timeout=opts.timeout, tunnel=tunnel)
+        return ClientSession(
+            client,
+            info,
+            clock=self.clock,
+            timeout=opts.timeout,
+            tunnel=tunnel,
+            output_cap=opts.output_cap,
+        )
 
     def start_local(self, n: int) -> ClientSession:
-        return start_local(n, timeout=max(self.options.timeout, 60.0), clock=self.clock)
+        return start_local(
+            n,
+            timeout=max(self.options.timeout, 60.0),
+            clock=self.clock,
+            output_cap=self.options.output_cap,
+        )
 
 
 def _process_alive(launcher: Any) -> bool:
@@ -573,7 +594,11 @@ class SshTunnel:
 
 
 def start_local(
-    n: int, *, timeout: float = 60.0, clock: Callable[[], float] = time.time
+    n: int,
+    *,
+    timeout: float = 60.0,
+    clock: Callable[[], float] = time.time,
+    output_cap: int = OUTPUT_CAP,
 ) -> ClientSession:
     """A private cluster of n engines, stopped by the session's close() (also on errors here)."""
     import ipyparallel as ipp
@@ -593,7 +618,7 @@ def start_local(
             f"could not start a local cluster of {n} engines: {type(exc).__name__}: {exc}"
         ) from None
     info = ClusterInfo(profile="default", cluster_id=cluster_id, engines=n, location="local")
-    session = ClientSession(client, info, cluster=cluster, clock=clock)
+    session = ClientSession(client, info, cluster=cluster, clock=clock, output_cap=output_cap)
     with contextlib.suppress(Exception):
         session.processes = _cluster_processes(cluster)
     lower_priority(session.processes, background_nice())

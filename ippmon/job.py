@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ippmon import __version__, _compat
 from ippmon.diagnosis import MIN_CHUNKS, diagnose
 from ippmon.model import (
+    OUTPUT_CAP,
     ClusterInfo,
     Finding,
     JobSnapshot,
@@ -196,6 +197,7 @@ class Job:
         slice_tasks: int = SLICE_TASKS,
         controller_timeout: float = 10.0,
         restore: Restored | None = None,
+        output_cap: int = OUTPUT_CAP,
     ) -> None:
         """A new job (sends nothing until `start`), or with `restore` one read back from its run
         record to be watched again (`ippmon attach`); `client` is None for a run that needs no
@@ -229,7 +231,12 @@ class Job:
             self._attempts = restore.attempts
         self._restored_notice = "" if restore is None else restore.notice
         self.tracker = Tracker(
-            spec.name, len(self.inputs), clock=clock, cluster=info, run_id=self.run_id
+            spec.name,
+            len(self.inputs),
+            clock=clock,
+            cluster=info,
+            run_id=self.run_id,
+            output_cap=output_cap,
         )
         self._msg_ids: dict[int, str] = {}
         self._recorded_keys: set[int] = set()  # restored chunks: already in results.jsonl
@@ -270,6 +277,7 @@ class Job:
         *,
         clock: Callable[[], float] = time.time,
         controller_timeout: float = 10.0,
+        output_cap: int = OUTPUT_CAP,
     ) -> Job:
         """A job read back from its run folder (`ippmon attach`, `resume`, the runs list):
         finished tasks from results.jsonl; with a client, the tasks still out on the cluster
@@ -311,6 +319,7 @@ class Job:
             restore=Restored(
                 record, inputs, created, list(meta.get("attempts", [])), " · ".join(notices)
             ),
+            output_cap=output_cap,
         )
         job.tracker.set_notice("record", job._restored_notice)
         tracker = job.tracker
@@ -460,6 +469,7 @@ class Job:
 
     def _on_iopub(self, key: int, _msg: object) -> None:
         self.heard()
+        self.tracker.trim(key)  # on the IO thread, right after ipyparallel appended the output
         self.tracker.notify(key, Event.ACTIVITY)
 
     def _on_reply(self, key: int, future: Any) -> None:

@@ -13,6 +13,8 @@ from enum import Enum
 
 from ippmon.text import first_line
 
+OUTPUT_CAP = 1_000_000  # characters of each stream of a task kept (`--output-cap`)
+
 
 class TaskState(str, Enum):
     """Where one input item of a job stands. The finished values are the run record's `status`."""

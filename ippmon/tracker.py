@@ -23,6 +23,7 @@ from enum import Enum
 from ippmon.diagnosis import MIN_STRAGGLER_SAMPLE, Ran, straggling
 from ippmon.model import (
     N_BUCKETS,
+    OUTPUT_CAP,
     ClusterInfo,
     Durations,
     EngineView,
@@ -75,8 +76,22 @@ MAX_FAILURES_SHOWN = 20
 _TIMES = ("submitted", "started", "completed", "received")
 _NO_OUTPUT: dict[str, int] = {"stdout": 0, "stderr": 0}  # shared by released chunks: never written
 _NO_HEAD: dict[str, str] = {"stdout": "", "stderr": ""}
+_NOTHING: dict = {}
 
 
+def _size(n: int) -> str:
+    """Bytes, short: 512 bytes, 3.1 kB, 3.1 MB, 1.2 GB."""
+    if n < 1000:
+        return f"{n} bytes"
+    value, unit = n / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
+OUTPUT_BUFFER_CHARS = 32_000_000  # the output pane's lines kept, in characters, at most
 HEAD_CHARS = 64  # the start of a line being written, kept to notice it being rewritten (\r)
 LAST_LINE_CHARS = 512  # of a long line being written, the end is what an engine's panel shows
 
@@ -115,6 +130,8 @@ class Chunk:
     seen: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     head: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
     released: bool = False  # recorded, and let go of (see `Tracker.release`)
+    cut: dict[str, int] = field(default_factory=dict)  # bytes of output cut (`Tracker.trim`)
+    marker: dict[str, str] = field(default_factory=dict)  # the line in the output saying so
     line: str = ""  # its line in the tasks table, kept when it is released
 
     @property
@@ -271,8 +288,13 @@ class Tracker:
         cluster: str | ClusterInfo = "",
         run_id: str = "",
         output_wait_s: float | None = None,
+        output_cap: int = OUTPUT_CAP,
     ) -> None:
+        """`output_cap`: characters of each task's stdout (and of its stderr) kept in memory and
+        in the record, its first and last half; what is cut between them is said in a line
+        ("… 3.1 MB cut …"). 0 keeps everything."""
         self.name = name
+        self.output_cap = output_cap
         self.total = total
         self.clock = clock
         self.cluster = cluster  # a ClusterInfo: shown with the engines registered now
@@ -285,7 +307,9 @@ class Tracker:
         self._counts[TaskState.QUEUED] = total
         self._engines: dict[int, _Engine] = {}
         self._waiting_output: list[Chunk] = []
-        self._output: deque[OutputLine] = deque(maxlen=max_output_lines)
+        self._output: deque[OutputLine] = deque()
+        self._max_output_lines = max_output_lines
+        self._output_chars = 0
         self._seq = 0
         self._failures: deque[Failure] = deque(maxlen=MAX_FAILURES_SHOWN)
         self._n_failures = 0
@@ -524,10 +548,49 @@ class Tracker:
         index = chunk.indices[0]
         for line in lines:
             self._seq += 1
-            self._output.append(OutputLine(self._seq, index, chunk.engine, stream, emulate(line)))
+            self._keep_line(OutputLine(self._seq, index, chunk.engine, stream, emulate(line)))
         current = text[max(stable, len(text) - LAST_LINE_CHARS) :] or (lines[-1] if lines else "")
         if current and chunk.engine is not None:
             self._engine(chunk.engine).last_line = plain(current)
+
+    def _keep_line(self, line: OutputLine) -> None:
+        """The output pane's buffer: at most `max_output_lines` lines and
+        `OUTPUT_BUFFER_CHARS` characters, the oldest dropped first."""
+        out = self._output
+        out.append(line)
+        self._output_chars += len(line.text)
+        while len(out) > self._max_output_lines or self._output_chars > OUTPUT_BUFFER_CHARS:
+            self._output_chars -= len(out.popleft().text)
+
+    def trim(self, key: int) -> None:
+        """Keep a running chunk's output within twice `output_cap`: called on the client's IO
+        thread right after ipyparallel appended to it (so nothing is appended meanwhile). Only
+        lines already shown are cut, from the middle: the head and the newest output stay."""
+        cap = self.output_cap
+        chunk = self._chunks[key]
+        if not cap or chunk.released:
+            return
+        md = chunk.md
+        for stream in ("stdout", "stderr"):
+            text = md.get(stream)
+            if text and len(text) > 2 * cap:
+                with self._lock:
+                    self._cut(chunk, stream, text, min(chunk.stable[stream], len(text) - cap // 2))
+
+    def _cut(self, chunk: Chunk, stream: str, text: str, end: int) -> None:
+        """Replace `text[cap // 2 : end]` (shown already) with a line saying how much was cut."""
+        start = self.output_cap // 2
+        if end <= start:
+            return
+        old = chunk.marker.get(stream, "")
+        cut = chunk.cut.get(stream, 0) + len(text[start:end].encode("utf-8", "replace"))
+        cut -= len(old.encode("utf-8"))
+        marker = f"\n… {_size(cut)} cut …\n"
+        chunk.md[stream] = text[:start] + marker + text[end:]
+        shift = end - start - len(marker)
+        chunk.stable[stream] -= shift
+        chunk.seen[stream] = max(0, chunk.seen[stream] - shift)
+        chunk.cut[stream], chunk.marker[stream] = cut, marker
 
     def _finish(self, chunk: Chunk, result: object, t: float) -> None:
         if chunk.state.finished:
@@ -599,6 +662,8 @@ class Tracker:
             note = "" if chunk.out_done else self._why_incomplete(chunk, now)
             if chunk.out_done or note:
                 self._flush_partial(chunk)
+                if chunk.out_done:
+                    self._cap(chunk)
                 chunk.recorded = True
                 chunk.output_note = note
                 if note:
@@ -640,8 +705,20 @@ class Tracker:
             if len(text) > chunk.stable[stream]:
                 self._emit(chunk, stream, text, chunk.stable[stream], final=True)
 
+    def _cap(self, chunk: Chunk) -> None:
+        """A chunk's complete output, within `output_cap` for its record."""
+        cap = self.output_cap
+        if not cap:
+            return
+        for stream in ("stdout", "stderr"):
+            text = chunk.md.get(stream) or ""
+            if len(text) > cap + len(chunk.marker.get(stream, "")):
+                self._cut(chunk, stream, text, len(text) - cap // 2)
+
     def _amend(self, chunk: Chunk, note: str) -> Chunk:
         self._flush_partial(chunk)
+        if not note:
+            self._cap(chunk)
         chunk.output_note = note
         chunk.amended = True
         chunk.recorded_lens = dict(chunk.lens)
@@ -663,6 +740,7 @@ class Tracker:
                     chunk.error = (chunk.error[0], chunk.error[1], "")
                 chunk.stable = chunk.seen = chunk.lens = chunk.recorded_lens = _NO_OUTPUT
                 chunk.head = _NO_HEAD
+                chunk.cut = chunk.marker = _NOTHING
                 chunk.released = True
 
     def released(self, index: int) -> bool:

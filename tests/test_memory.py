@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import write_spec
+from test_cli import run
 
 from ippmon import runs
 from ippmon import tracker as tracker_module
@@ -134,3 +135,65 @@ def test_a_line_that_arrives_in_a_thousand_pieces_costs_in_proportion_to_the_pie
     (chunk,) = tracker.poll()
     (line,), _dropped = tracker.output_since(0)
     assert line.text == emulate(piece * 1000)  # the whole line, as the output pane shows one
+
+
+def test_a_task_that_prints_more_than_the_cap_keeps_its_head_and_tail_and_says_what_was_cut() -> (
+    None
+):
+    """A running task's output stays within twice the cap in memory (cut from the middle, only
+    lines already shown); the output pane gets every line once; the record keeps the first and
+    the last half of the cap and says how many bytes were cut between them."""
+    cap = 1000
+    tracker = Tracker("loud", 1, output_cap=cap)
+    md: dict = {"engine_id": 0, "stdout": ""}
+    (key,) = tracker.add_chunks([([0], md)], 1)
+    lines = [f"line {n:05d} " + "." * 40 + "\n" for n in range(500)]  # 52 characters each
+    biggest = 0
+    for n in range(0, 500, 5):
+        md["stdout"] += "".join(lines[n : n + 5])  # as ipyparallel appends, on the IO thread...
+        tracker.trim(key)  # ...then ippmon's callback, on the same thread
+        biggest = max(biggest, len(md["stdout"]))
+        tracker.notify(key, Event.ACTIVITY)
+        tracker.poll()
+    assert biggest <= 2 * cap + 200
+    md["completed"] = "2026-11-30T00:00:01+00:00"
+    tracker.notify(key, Event.DONE, 1)
+    tracker.notify(key, Event.OUTPUT_DONE)
+    tracker.poll()
+    shown, dropped = tracker.output_since(0)
+    assert dropped == 0 and [line.text + "\n" for line in shown] == lines
+    whole = "".join(lines)
+    kept = tracker.detail(0).stdout
+    head, marker, tail = kept[: cap // 2], kept[cap // 2 : -(cap // 2)], kept[-(cap // 2) :]
+    assert head == whole[: cap // 2] and tail == whole[-(cap // 2) :]
+    assert (
+        marker == f"\n… {len(whole) - cap:,} bytes cut …\n".replace(",", "") or "kB cut" in marker
+    )
+    assert "cut" in marker and marker.count("\n") == 2
+
+
+@pytest.mark.cluster
+def test_output_cap_option_bounds_what_the_record_keeps_of_each_task(
+    cluster: ClientSession, tmp_path: Path
+) -> None:
+    spec = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.loud]
+        function = "ippmon.demo:chatty"
+        inputs = { range = [0, 4] }
+        kwargs = { lines = 300, delay = 0.0 }
+        """,
+    )
+    runs = tmp_path / "runs"
+    proc = run(
+        ["--cluster-id", cluster.info.cluster_id, "--jobs", str(spec), "--job", "loud"]
+        + ["--headless", "--runs-dir", str(runs), "--output-cap", "2k"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = runs.iterdir()
+    for line in latest_lines(folder).values():
+        out = line["stdout"]
+        assert len(out) < 2000 + 100 and " cut …\n" in out
+        assert out.startswith(f"item {line['index']} line 1: ")
+        assert out.endswith("line 299: " + "." * (299 % 40) + "\n")
