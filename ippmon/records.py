@@ -547,6 +547,37 @@ def latest_of(lines: Iterable[dict]) -> dict[int, dict]:
     return latest
 
 
+def latest_offsets(folder: Path, total: int | None = None) -> dict[int, int]:
+    """Where the line that stands for each task (see `latest_of`) starts in results.jsonl, found
+    reading one line at a time: for readers of big records (`export`) that then read each line
+    with `read_line_at`. Lines are checked as `load_results` checks them."""
+    if total is None and (folder / RUN_FILE).exists():
+        total = read_meta(folder)["inputs_count"]
+    path = folder / RESULTS_FILE
+    best: dict[int, tuple[int, int, int]] = {}  # index -> (attempt, rank, offset)
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, errors named as the readers do
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {_why(exc)}") from None
+    with f:
+        offset, number = 0, 0
+        for raw in f:
+            number += 1
+            start, offset = offset, offset + len(raw)
+            if not raw.endswith(b"\n") or not raw.strip():
+                continue  # a torn last line, or a blank one (as `read_jsonl`)
+            line = _line_problem(raw, lambda line: result_problem(line, total))
+            if isinstance(line, str):
+                raise RunError(f"{path}:{number}: {line}")
+            key = (line.get("attempt", 1), _RANK[line["status"]], start)
+            old = best.get(line["index"])
+            if old is None or key[:2] >= old[:2]:
+                best[line["index"]] = key
+    return {i: key[2] for i, key in best.items()}
+
+
 def latest_lines(folder: Path, total: int | None = None) -> dict[int, dict]:
     """The line that stands for each task (see `latest_of`); indices are checked against
     `total`, by default the run's own (run.json, itself checked)."""

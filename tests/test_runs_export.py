@@ -110,3 +110,30 @@ def test_parquet_export_says_how_to_get_pyarrow_when_missing(runs: Path) -> None
 def test_export_of_an_unknown_run_exits_2(runs: Path) -> None:
     proc = run(["export", "nope", "--runs-dir", str(runs)])
     assert proc.returncode == 2 and "no run 'nope'" in proc.stderr
+
+
+def test_export_reads_a_big_record_a_line_at_a_time_and_leaves_nothing_on_a_bad_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Export never holds a whole results.jsonl: it finds where each task's newest line is,
+    then reads those lines one by one (the whole-file reader is not used); a line found bad
+    midway leaves no half-written export behind."""
+    from ippmon import records
+
+    lines = [line(i, 1, "ok", i) for i in range(50)] + [line(7, 2, "error")]
+    folder = make_run(tmp_path / "runs", "r", "2026-01-01T00:00:00+00:00", lines, total=50)
+
+    def whole_file(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("read the whole file")
+
+    monkeypatch.setattr(records, "read_jsonl", whole_file)
+    target = export_run(folder, "jsonl")
+    rows = [json.loads(x) for x in target.read_text().splitlines()]
+    assert [r["index"] for r in rows] == list(range(50))
+    assert rows[7]["status"] == "error" and rows[7]["attempt"] == 2 and rows[8]["result"] == "8"
+
+    with (folder / "results.jsonl").open("a") as f:
+        f.write('{"index": 3, "status": "running"}\n')
+    with pytest.raises(RunError, match=r"results.jsonl:52: 'status' must be one of"):
+        export_run(folder, "csv", str(tmp_path / "out.csv"))
+    assert not (tmp_path / "out.csv").exists()
