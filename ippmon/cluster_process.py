@@ -82,6 +82,7 @@ TIMEOUT_S: dict[str, float] = {
     "close": CLOSE_WAIT_S,
 }
 DEFAULT_TIMEOUT_S = 120.0
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the folder holding this ippmon
 
 
 class Kind(Enum):
@@ -141,6 +142,8 @@ class _Channel:
                 [
                     sys.executable,
                     "-c",
+                    # The parent's ippmon, not one in the working directory (`-c` puts it first).
+                    f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
                     f"from ippmon.cluster_process import child_main; child_main({theirs.fileno()})",
                 ],
                 pass_fds=(theirs.fileno(),),
