@@ -136,3 +136,14 @@ def iopub_address(client: Any) -> str | None:
     config = getattr(client, "_config", None) or {}
     address = config.get("iopub")
     return address if isinstance(address, str) else None
+
+
+def label_view(view: Any, label: str) -> bool:
+    """Send the view's tasks with `label` (the `label` trait of ipyparallel >= 9.1 views: the
+    hub keeps it in each task's record, so other clients can tell the tasks apart). False, and
+    nothing changed, where views have no such trait."""
+    traits = getattr(view, "trait_names", None)
+    if traits is None or "label" not in traits():
+        return False
+    view.label = label
+    return True

@@ -3,6 +3,7 @@
     ippmon [connection] [--jobs FILE] [--job NAME] [--headless] [--runs-dir DIR]
     ippmon runs | attach [RUN_ID] | resume RUN_ID | export RUN_ID --format csv|jsonl|parquet
     ippmon status [connection] [--json]
+    ippmon top [connection]
 
 Exit codes (`ExitCode`): 0 every task succeeded; 1 some task failed or was cancelled (or the run
 was left running); 2 usage, job-spec or run-record error; 3 could not connect to a cluster.
@@ -29,7 +30,7 @@ from ippmon.text import one_line
 if TYPE_CHECKING:
     from ippmon.ui.app import IppmonApp
 
-SUBCOMMANDS = ("runs", "attach", "resume", "export", "status")
+SUBCOMMANDS = ("runs", "attach", "resume", "export", "status", "top")
 
 # Set by SIGHUP/SIGTERM (terminal closed, ssh dropped, kill): stop watching, keep tasks running.
 DETACH = threading.Event()
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="ippmon",
         description="Submit a job to an ipyparallel cluster and watch it live. "
-        "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID, status "
+        "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID, status, top "
         "(see ippmon CMD -h).",
         parents=[_connection_options(), _common_options(), _watch_options()],
     )
@@ -172,6 +173,14 @@ def build_subparser(command: str) -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="print one JSON object (see README)")
         return p
+    if command == "top":
+        return _Parser(
+            prog="ippmon top",
+            description="Every task on the cluster live, whoever sent it (notebooks, scripts, "
+            "ippmon): engines, jobs by client session and label, their output, totals. "
+            "Exit 0, or 3 when it cannot connect.",
+            parents=[_connection_options(), common],
+        )
     p = _Parser(
         prog=f"ippmon {command}",
         description=(
@@ -255,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ippmon.status import status
 
             return status(args, _options(args))
+        if command == "top":
+            return _top(args)
         if command in ("attach", "resume"):
             return _attach(args, resume=command == "resume")
         return _run(args)
@@ -395,6 +406,23 @@ def _run(args: argparse.Namespace) -> int:
         return _watch_headless(job, args)
     finally:
         session.close()
+
+
+def _top(args: argparse.Namespace) -> int:
+    """The top screen alone, the cluster side in its own process as for the monitor."""
+    if not sys.stdout.isatty():
+        return _fail(
+            ExitCode.USAGE, "top needs a terminal; `ippmon status` prints the cluster once"
+        )
+    from ippmon.cluster_process import RemoteBackend
+    from ippmon.jobspec import Catalog
+    from ippmon.ui.app import IppmonApp
+
+    remote = RemoteBackend(_options(args))
+    try:
+        return _run_app(IppmonApp(remote, Catalog({}), runs_dir=args.runs_dir, top=True))
+    finally:
+        remote.close()
 
 
 class _InputsCheck:

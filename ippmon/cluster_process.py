@@ -12,14 +12,16 @@ Protocol, over a `multiprocessing.connection.Connection` on a socketpair:
 - then requests `(call_id, object_id, name, args, kwargs)`, answered in any order by
   `(call_id, ok, parts)`: the child runs each in a thread pool, so a slow `connect` or `cancel`
   does not hold up the next poll. Object 0 is the backend; a session (from `connect`,
-  `start_local`) or a job (from `submit`, `attach`) is kept in the child with its kind and comes
-  back as a `_Ref`, which the parent wraps in a proxy. The child answers only the calls that
-  its kind's Protocol (`ippmon.protocols`) names. `parts` is the answer in pickles (`_pack`: long
-  lists in slices). Every call has a time limit (`TIMEOUT_S`), after which the caller gets a
+  `start_local`), a job (from `submit`, `attach`) or a watch of the whole cluster (from
+  `watch`, for `ippmon top`) is kept in the child with its kind and comes back as a `_Ref`,
+  which the parent wraps in a proxy. The child answers only the calls that its kind's
+  Protocol (`ippmon.protocols`) names. `parts` is the answer in pickles (`_pack`: long lists
+  in slices). Every call has a time limit (`TIMEOUT_S`), after which the caller gets a
   one-line `ConnectError` naming the call;
-- `None` asks the child to close every job (the run records say "detached" unless finished),
-  close every session (stopping a local cluster it started) and exit. End of file on the pipe
-  (the parent died) does the same, so tasks and records survive an ippmon that was killed.
+- `None` asks the child to close every watch and every job (the run records say "detached"
+  unless finished), close every session (stopping a local cluster it started) and exit. End
+  of file on the pipe (the parent died) does the same, so tasks and records survive an ippmon
+  that was killed.
 
 The child runs in its own session, so a terminal hang-up reaches only the parent, which decides.
 Its stdout and stderr go to `$IPPMON_BACKEND_LOG` if set, else nowhere (never onto the screen).
@@ -55,9 +57,10 @@ from ippmon.model import (
     TaskRow,
     TaskState,
 )
-from ippmon.protocols import Backend, ClusterChoice, ConnectError, JobHandle, Session
+from ippmon.protocols import Backend, ClusterChoice, ClusterWatch, ConnectError, JobHandle, Session
 from ippmon.stream import TaskStream, Zoom
 from ippmon.text import one_line
+from ippmon.topmodel import TopLine, TopSnapshot
 
 if TYPE_CHECKING:
     from ippmon.connect import ConnectOptions
@@ -79,6 +82,7 @@ TIMEOUT_S: dict[str, float] = {
     "close": CLOSE_WAIT_S,
 }
 DEFAULT_TIMEOUT_S = 120.0
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the folder holding this ippmon
 
 
 class Kind(Enum):
@@ -87,6 +91,7 @@ class Kind(Enum):
     BACKEND = "backend"
     SESSION = "session"
     JOB = "job"
+    WATCH = "watch"
 
 
 def _calls(protocol: type) -> frozenset[str]:
@@ -99,6 +104,7 @@ ALLOWED: dict[Kind, frozenset[str]] = {
     Kind.BACKEND: _calls(Backend) - {"target_given"},  # the parent answers that from its options
     Kind.SESSION: _calls(Session),
     Kind.JOB: _calls(JobHandle),
+    Kind.WATCH: _calls(ClusterWatch),
 }
 # The calls whose answer is an object kept in the child, and what kind it is.
 RETURNS: dict[tuple[Kind, str], Kind] = {
@@ -106,6 +112,7 @@ RETURNS: dict[tuple[Kind, str], Kind] = {
     (Kind.BACKEND, "start_local"): Kind.SESSION,
     (Kind.SESSION, "submit"): Kind.JOB,
     (Kind.SESSION, "attach"): Kind.JOB,
+    (Kind.SESSION, "watch"): Kind.WATCH,
 }
 
 
@@ -135,6 +142,8 @@ class _Channel:
                 [
                     sys.executable,
                     "-c",
+                    # The parent's ippmon, not one in the working directory (`-c` puts it first).
+                    f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
                     f"from ippmon.cluster_process import child_main; child_main({theirs.fileno()})",
                 ],
                 pass_fds=(theirs.fileno(),),
@@ -286,6 +295,24 @@ class RemoteJob:
         self._call("close")
 
 
+class RemoteWatch:
+    """A ClusterWatch whose observer and iopub watcher live in the child process."""
+
+    def __init__(self, channel: _Channel, ref: _Ref) -> None:
+        assert ref.kind is Kind.WATCH
+        self._channel = channel
+        self._oid = ref.oid
+
+    def poll(self) -> TopSnapshot:
+        return self._channel.call(self._oid, "poll")
+
+    def output_since(self, seq: int) -> tuple[list[TopLine], int]:
+        return self._channel.call(self._oid, "output_since", seq)
+
+    def close(self) -> None:
+        self._channel.call(self._oid, "close")
+
+
 class RemoteSession:
     """A Session whose ipyparallel Client lives in the child process."""
 
@@ -309,6 +336,9 @@ class RemoteSession:
 
     def engine_ids(self) -> list[int]:
         return self._channel.call(self._oid, "engine_ids")
+
+    def watch(self) -> RemoteWatch:
+        return RemoteWatch(self._channel, self._channel.call(self._oid, "watch"))
 
     def close(self) -> None:
         self._channel.call(self._oid, "close")
@@ -405,10 +435,10 @@ class _Server:
             self.conn.close()
 
     def _close_all(self) -> None:
-        """Jobs first (their records say finished or detached), then sessions (a local
-        cluster stops with its session)."""
+        """Watches and jobs first (a job's record says finished or detached), then sessions (a
+        local cluster stops with its session)."""
         objects = list(self.objects.values())
-        for kind in (Kind.JOB, Kind.SESSION):
+        for kind in (Kind.WATCH, Kind.JOB, Kind.SESSION):
             for of_kind, obj in objects:
                 if of_kind is kind:
                     with contextlib.suppress(Exception):
@@ -444,6 +474,8 @@ class _Server:
             self.objects[oid] = (kind, obj)
         if kind is Kind.SESSION:
             return _Ref(oid, kind, info=obj.info)
+        if kind is Kind.WATCH:
+            return _Ref(oid, kind)
         return _Ref(oid, kind, name=obj.name)
 
     def _wire(self, value: object) -> object:

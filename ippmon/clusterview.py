@@ -213,6 +213,19 @@ class ClusterObserver:
             self._read_records()
         return self._snapshot(list(client.ids), queues)
 
+    def knows(self, msg_id: str) -> bool:
+        """Whether the task's record has been read (its job is known)."""
+        return msg_id in self._tasks
+
+    def job_of(self, msg_id: str, session: str) -> str:
+        """The id of the job a task belongs to (`JobView.id`); its sending session's while
+        its record has not been read (or there are no records)."""
+        task = self._tasks.get(msg_id)
+        if task is None:
+            return session
+        session, label = task.job
+        return session if label is None else f"{session}/{label}"
+
     # -- task records ----------------------------------------------------------------------
 
     def _query(self, query: dict[str, Any], keys: list[str]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from ippmon.text import first_line, one_line
 if TYPE_CHECKING:
     from ipyparallel import Client, Cluster
 
+    from ippmon.clusterwatch import ClusterWatcher
     from ippmon.job import Job
     from ippmon.jobspec import JobSpec
 
@@ -82,6 +83,7 @@ class ClientSession:
         self.cluster = cluster
         self.clock = clock
         self.jobs: list[Job] = []
+        self.watches: list[ClusterWatcher] = []
         self.processes: list[Any] = []  # of a cluster we started, seen at start
 
     def submit(self, spec: JobSpec, runs_dir: str | None = None) -> Job:
@@ -118,7 +120,18 @@ class ClientSession:
     def engine_ids(self) -> list[int]:
         return list(self.client.ids)
 
+    def watch(self) -> ClusterWatcher:
+        """Every client's tasks on this cluster, live (`ippmon top`)."""
+        from ippmon.clusterwatch import ClusterWatcher
+
+        watch = ClusterWatcher(self.client, clock=self.clock)
+        self.watches.append(watch)
+        return watch
+
     def close(self) -> None:
+        for watch in self.watches:
+            with contextlib.suppress(Exception):
+                watch.close()
         for job in self.jobs:
             with contextlib.suppress(Exception):
                 job.close()

@@ -6,8 +6,10 @@ watcher opens a SUB socket of its own on the same address, signed with the clien
 (as ipyparallel's `iopubwatcher.py` example does). Each message's topic names its engine
 (`engine.<id>.<kind>`); ipykernel's `status` messages (`busy`, then `idle`) have the request as
 parent, so they give each task's true start and end on its engine, which the controller's task
-records do not hold. The relay does not bound its send buffer, so the watcher reads in a thread
-of its own and never stops reading until it is closed.
+records do not hold. `stream` messages carry what each task prints (stdout, stderr) as it
+prints it, and an `error` message says a task raised, before its `idle`. The relay does not
+bound its send buffer, so the watcher reads in a thread of its own and never stops reading
+until it is closed.
 """
 
 from __future__ import annotations
@@ -36,15 +38,36 @@ class EngineActivity:
     since: float  # epoch seconds of the last busy/idle change
 
 
+def own_session(session: Any) -> Any:
+    """A Session that checks messages with the client's key, packer and signature scheme,
+    with its own record of the signatures it has seen: a Session refuses a signature it saw
+    before ("Duplicate Signature"), and the client's IO thread reads every iopub message with
+    its own Session too, so sharing it lost whichever copy of a message came second."""
+    from jupyter_client.session import Session
+
+    return Session(
+        key=session.key,
+        signature_scheme=session.signature_scheme,
+        packer=session.packer,
+        unpacker=session.unpacker,
+        username=session.username,
+    )
+
+
 class IopubWatcher(threading.Thread):
     """Reads the controller's iopub relay until `close()`; `activity()` is a copy of each
-    engine's state. `on_status(engine_id, msg_id, session, busy)` is called on this thread."""
+    engine's state. Called on this thread: `on_status(engine_id, msg_id, session, busy)`,
+    `on_output(engine_id, msg_id, session, stream, text)` for each piece of a task's stdout or
+    stderr, `on_error(engine_id, msg_id)` when a task raised."""
 
     def __init__(
         self,
         client: Client,
         on_status: Callable[[int, str, str, bool], None] | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        on_output: Callable[[int, str, str, str, str], None] | None = None,
+        on_error: Callable[[int, str], None] | None = None,
     ) -> None:
         super().__init__(name="ippmon-iopub-watch", daemon=True)
         import zmq
@@ -52,20 +75,10 @@ class IopubWatcher(threading.Thread):
         address = _compat.iopub_address(client)
         if address is None:
             raise RuntimeError("this ipyparallel Client does not say its iopub address")
-        from jupyter_client.session import Session
-
-        # A Session of its own, with the cluster's key: a Session remembers every signature it
-        # has checked and refuses one it has seen ("Duplicate Signature"), and this watcher
-        # reads the very messages the client's own iopub socket reads. Sharing the client's
-        # Session would make one of the two drop every message the other read first.
-        own = client.session
-        self.session = Session(
-            key=own.key,
-            signature_scheme=own.signature_scheme,
-            packer=own.packer,
-            unpacker=own.unpacker,
-        )
+        self.session = own_session(client.session)
         self.on_status = on_status
+        self.on_output = on_output
+        self.on_error = on_error
         self.clock = clock
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.SUB)
@@ -116,14 +129,24 @@ class IopubWatcher(threading.Thread):
             msg = self.session.deserialize(frames, content=True, copy=True)
         except Exception:
             return  # unsigned or damaged: ipyparallel drops these too
-        if msg["header"]["msg_type"] != "status":
+        kind = msg["header"]["msg_type"]
+        content = msg.get("content") or {}
+        parent = msg.get("parent_header") or {}
+        engine = int(topic.group(1))
+        msg_id, session = parent.get("msg_id"), parent.get("session")
+        if kind == "stream" and msg_id and self.on_output is not None:
+            stream = "stderr" if content.get("name") == "stderr" else "stdout"
+            self.on_output(engine, msg_id, session or "", stream, str(content.get("text") or ""))
             return
-        state = (msg.get("content") or {}).get("execution_state")
+        if kind == "error" and msg_id and self.on_error is not None:
+            self.on_error(engine, msg_id)
+            return
+        if kind != "status":
+            return
+        state = content.get("execution_state")
         if state not in ("busy", "idle"):
             return
-        parent = msg.get("parent_header") or {}
-        engine, busy = int(topic.group(1)), state == "busy"
-        msg_id, session = parent.get("msg_id"), parent.get("session")
+        busy = state == "busy"
         with self._lock:
             self._engines[engine] = EngineActivity(
                 msg_id if busy else None, session if busy else None, self.clock()

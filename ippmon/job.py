@@ -56,6 +56,7 @@ from ippmon.records import (
 from ippmon.runs import pending_chunks, sent_chunks
 from ippmon.stream import TaskStream, Zoom
 from ippmon.text import one_line
+from ippmon.topmodel import IPPMON_LABEL
 from ippmon.tracker import Chunk, Event, Recorded, Tracker, chunk_detail
 
 if TYPE_CHECKING:
@@ -361,6 +362,8 @@ class Job:
             if self.client is None:
                 raise RuntimeError("not connected to a cluster")
             self._view = self.client.load_balanced_view()
+            # `ippmon top` (another client's view of this cluster) names the job by its label.
+            _compat.label_view(self._view, IPPMON_LABEL + self.spec.name)
             if self._view_flags:
                 self._view.set_flags(**self._view_flags)
         return self._view

@@ -24,6 +24,7 @@ from ippmon.model import (
 if TYPE_CHECKING:
     from ippmon.jobspec import JobSpec
     from ippmon.stream import TaskStream, Zoom
+    from ippmon.topmodel import TopLine, TopSnapshot
 
 
 class ConnectError(Exception):
@@ -95,6 +96,21 @@ class JobHandle(Protocol):
         """Flush the run record. Leaves tasks running on the cluster."""
 
 
+class ClusterWatch(Protocol):
+    """Every client's tasks on the cluster, live (`ippmon top`). `poll` and `output_since` are
+    called from the UI's polling thread, never the UI loop."""
+
+    def poll(self) -> TopSnapshot:
+        """Engines, jobs and totals now (asks the controller at most about once a second)."""
+
+    def output_since(self, seq: int) -> tuple[list[TopLine], int]:
+        """Lines with `seq` greater than the argument, oldest first, and how many were dropped
+        from the bounded buffer before the caller could read them."""
+
+    def close(self) -> None:
+        """Stop watching (the tasks are not touched)."""
+
+
 class Session(Protocol):
     """A live connection to one cluster."""
 
@@ -107,6 +123,9 @@ class Session(Protocol):
         """Watch a recorded run (its folder) again: blocking, raises attach.RunError."""
 
     def engine_ids(self) -> list[int]: ...
+
+    def watch(self) -> ClusterWatch:
+        """Start watching every client's tasks on this cluster (`ippmon top`)."""
 
     def close(self) -> None:
         """Disconnect; stop the cluster if this session started it (`--local`)."""

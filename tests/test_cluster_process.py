@@ -88,6 +88,21 @@ def wait_finished(job, timeout: float = 60.0):  # noqa: ANN001, ANN201
 # -- plain functions ----------------------------------------------------------------------------
 
 
+def test_the_cluster_process_runs_this_ippmon_not_one_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "ippmon"
+    other.mkdir()
+    (other / "__init__.py").write_text("")
+    (other / "cluster_process.py").write_text("raise SystemExit('another ippmon')\n")
+    monkeypatch.chdir(tmp_path)
+    backend = RemoteBackend(ConnectOptions(profile="no-such-profile", timeout=2))
+    try:
+        assert backend.discover() == []
+    finally:
+        backend.close()
+
+
 def test_plain_data_crosses_as_is_and_other_objects_as_their_text() -> None:
     data = {"a": [1, 2.5, (True, None)], "b": {"nested": "text"}, 3: b"raw"}
     assert plain(data) is data

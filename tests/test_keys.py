@@ -25,9 +25,11 @@ from ippmon.ui.screens.runs import RunsScreen, RunTable
 from ippmon.ui.screens.stream import StreamScreen
 from ippmon.ui.screens.task_detail import TaskDetailScreen
 from ippmon.ui.screens.tasks import TasksScreen, TaskTable
+from ippmon.ui.screens.top import TopScreen
 from ippmon.ui.widgets.line_table import LineTable
 from ippmon.ui.widgets.output_log import OutputLog
 from ippmon.ui.widgets.task_stream import StreamChart
+from ippmon.ui.widgets.top_panels import JobTable
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EVERYWHERE = tuple({place for places in PLACES.values() for place in places})
@@ -74,6 +76,7 @@ README_PLACES: dict[str, tuple[type[DOMNode], ...]] = {
     "finished job": (MonitorScreen,),
     "task stream": (StreamScreen, StreamChart),
     "runs": (RunsScreen, RunTable),
+    "top": (TopScreen, JobTable),
     "dialogs": (ConfirmScreen, LeaveScreen, HelpScreen),
     "confirms": (ConfirmScreen,),
 }

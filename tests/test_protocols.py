@@ -6,18 +6,20 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from fakes.backends import FakeBackend, FakeJob, FakeSession
+from fakes.backends import FakeBackend, FakeJob, FakeSession, FakeWatch
 from test_tui_cluster import SharedBackend, SharedSession
 
-from ippmon.cluster_process import RemoteBackend, RemoteJob, RemoteSession
+from ippmon.cluster_process import RemoteBackend, RemoteJob, RemoteSession, RemoteWatch
+from ippmon.clusterwatch import ClusterWatcher
 from ippmon.connect import ClientSession, ClusterBackend
 from ippmon.job import Job
-from ippmon.protocols import Backend, JobHandle, Session
+from ippmon.protocols import Backend, ClusterWatch, JobHandle, Session
 
 IMPLEMENTATIONS = {
     JobHandle: [Job, RemoteJob, FakeJob],
     Session: [ClientSession, RemoteSession, FakeSession, SharedSession],
     Backend: [ClusterBackend, RemoteBackend, FakeBackend, SharedBackend],
+    ClusterWatch: [ClusterWatcher, RemoteWatch, FakeWatch],
 }
 CASES = [(proto, impl) for proto, impls in IMPLEMENTATIONS.items() for impl in impls]
 

@@ -26,6 +26,7 @@ from textual.widgets import Label, ListView
 
 import ippmon.tracker as tracker_module
 import ippmon.ui.screens.monitor as monitor_module
+from ippmon.clusterwatch import ClusterWatcher
 from ippmon.connect import ClientSession
 from ippmon.job import Job
 from ippmon.jobspec import Catalog, JobSpec, load_catalog
@@ -55,6 +56,7 @@ class SharedSession:
         self._session = session
         self.info = session.info
         self.jobs: list[Job] = []
+        self.watches: list[ClusterWatcher] = []
         self.closed = threading.Event()
         self.close_errors: list[BaseException] = []
 
@@ -75,7 +77,16 @@ class SharedSession:
     def engine_ids(self) -> list[int]:
         return self._session.engine_ids()
 
+    def watch(self) -> ClusterWatcher:
+        watch = self._session.watch()
+        with contextlib.suppress(ValueError):  # ours to close, not the fixture's
+            self._session.watches.remove(watch)
+        self.watches.append(watch)
+        return watch
+
     def close(self) -> None:
+        for watch in self.watches:
+            watch.close()
         for job in self.jobs:
             try:
                 job.close()

@@ -3,7 +3,8 @@
 Flow: connecting (discover / connect / start a local cluster) → [cluster picker | no cluster] →
 job picker → monitor (pushed over the picker, so Escape after the job returns to it). From the
 picker, `a` lists the recorded runs; choosing one re-attaches to it (`Job.restore`, in a
-thread) and opens the monitor on it.
+thread) and opens the monitor on it; `t` opens the top screen (every client's tasks), as does
+`t` in the cluster picker once connected. `ippmon top` shows the top screen alone.
 
 How screens hand results to the app, one rule:
 - A screen the app pushes ends by dismissing with what was decided (a `Session`, a cluster
@@ -11,7 +12,7 @@ How screens hand results to the app, one rule:
   routes to the next screen. A monitor that reruns its job with the advice says so in its
   `MonitorResult`, like Escape says it is done.
 - The job picker is the app's base screen and is never dismissed, so it cannot answer that way:
-  it asks by posting `JobPickerScreen.Submit` and `JobPickerScreen.OpenRuns`, handled below.
+  it asks by posting `JobPickerScreen.Submit`, `OpenRuns` and `OpenTop`, handled below.
   No other screen posts a request to the app.
 (Thread workers answer the node that started them with a message, `messages.py`; that is how
 work comes back, not how screens end.)
@@ -51,6 +52,7 @@ from ippmon.ui.screens.leave import CANCEL, LEAVE, LeaveScreen
 from ippmon.ui.screens.monitor import MonitorResult, MonitorScreen
 from ippmon.ui.screens.no_cluster import NoClusterScreen
 from ippmon.ui.screens.runs import RunsScreen
+from ippmon.ui.screens.top import TopScreen
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 if TYPE_CHECKING:
@@ -96,10 +98,14 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         local_engines: int | None = None,
         poll_interval: float = 0.25,
         notify_after: float | None = NOTIFY_AFTER_S,
+        top: bool = False,
     ) -> None:
         """`notify_after`: a job that ran this many seconds or longer rings the bell and sends a
-        desktop notification when it ends (`ippmon.notify`); None never does."""
+        desktop notification when it ends (`ippmon.notify`); None never does. `top`: once
+        connected, show only the top screen (`ippmon top`), no job picker."""
         super().__init__()
+        self.top_only = top
+        self._top_next = False  # the cluster picker's `t`: the top screen once connected
         self.notify_after = notify_after
         self.backend = backend
         self.catalog = catalog
@@ -158,6 +164,7 @@ class IppmonApp(AnswersFromWorkers, App[int]):
     def attempt(self, attempt: Attempt | None) -> None:
         if attempt is not None:
             self._owns_cluster = attempt.kind is AttemptKind.LOCAL
+            self._top_next = self._top_next or attempt.top
             self.push_screen(ConnectingScreen(self.backend, attempt, self.clock), self._reached)
 
     def _reached(self, outcome: Session | list[ClusterChoice] | None) -> None:
@@ -166,7 +173,13 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         elif outcome is not None:
             self.session = outcome
             self.sub_title = outcome.info.label
+            if self.top_only:
+                self.push_screen(self._top_screen(outcome, can_go_back=False))
+                return
             self.push_screen(JobPickerScreen(self.catalog, outcome.info))
+            if self._top_next:
+                self._top_next = False
+                self.open_top()
             if self._pending_job:
                 name, self._pending_job = self._pending_job, None
                 self._submit_named(name)
@@ -213,6 +226,23 @@ class IppmonApp(AnswersFromWorkers, App[int]):
 
     def on_job_picker_screen_submit(self, message: JobPickerScreen.Submit) -> None:
         self.submit(message.spec)
+
+    # -- top: every client's tasks ----------------------------------------------------------------
+
+    def on_job_picker_screen_open_top(self, message: JobPickerScreen.OpenTop) -> None:
+        self.open_top()
+
+    def open_top(self) -> None:
+        """The top screen over the job picker (Escape returns to it)."""
+        if self.session is None or self.running_monitor() is not None:
+            return
+        self.push_screen(self._top_screen(self.session, can_go_back=True))
+
+    def _top_screen(self, session: Session, *, can_go_back: bool) -> TopScreen:
+        return TopScreen(session, poll_interval=self.poll_interval, can_go_back=can_go_back)
+
+    def _top_screens(self) -> list[TopScreen]:
+        return [screen for screen in self.screen_stack if isinstance(screen, TopScreen)]
 
     # -- the runs list: attach to a recorded run ------------------------------------------------
 
@@ -369,8 +399,13 @@ class IppmonApp(AnswersFromWorkers, App[int]):
         monitor = self._monitor
         if monitor is not None:
             monitor.stop_polling()
+        tops = self._top_screens()
+        for top in tops:
+            top.stop_polling()
 
         def close() -> None:
+            for top in tops:
+                top.close_watch()
             if monitor is not None:
                 monitor.close_job()
             session.close()
@@ -399,6 +434,7 @@ class IppmonApp(AnswersFromWorkers, App[int]):
             yield SystemCommand(
                 "Attach to a run", "List the recorded runs and watch one again", self.open_runs
             )
+            yield SystemCommand("Top", "Every client's tasks on this cluster, live", self.open_top)
         if isinstance(screen, MonitorScreen):
             yield from screen.palette_commands()
         yield SystemCommand("Help", "Every key ippmon answers to", self.action_help)

@@ -1,21 +1,24 @@
 """Messages from threads to the screens: the polling thread's updates, and the answers of the
 thread workers (see `workers.py`), one type per answer.
 
-The poller can outrun the screen (a slow terminal over SSH), so a newer `JobUpdate` replaces a
-queued older one (`can_replace`). The snapshot of the older one is stale and can go; its output
-lines cannot, so the surviving message takes them over before the older one is dropped.
+The poller can outrun the screen (a slow terminal over SSH), so a newer `JobUpdate` (or
+`ClusterUpdate`, for `ippmon top`) replaces a queued older one (`can_replace`). The snapshot of
+the older one is stale and can go; its output lines cannot, so the surviving message takes them
+over before the older one is dropped.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from textual.message import Message
 
 from ippmon.model import JobSnapshot, OutputLine
-from ippmon.protocols import ClusterChoice, JobHandle, Session
+from ippmon.protocols import ClusterChoice, ClusterWatch, JobHandle, Session
 from ippmon.runs import RunSummary
+from ippmon.topmodel import TopLine, TopSnapshot
 
 _stamps = itertools.count(1)
 
@@ -27,29 +30,30 @@ class JobEnded(Message):
     snapshot: JobSnapshot
 
 
-@dataclass
-class JobUpdate(Message):
-    """A fresh snapshot plus the output lines that arrived since the previous update."""
+class _CarriesLines:
+    """A snapshot with the output lines that arrived since the previous one: a newer message
+    of the same type replaces a queued older one, and takes its lines over."""
 
-    snapshot: JobSnapshot
-    lines: list[OutputLine] = field(default_factory=list)
-    dropped: int = 0  # lines lost from the job's bounded buffer before they were read
-    stamp: int = field(default_factory=lambda: next(_stamps))
-    _absorbed: set[int] = field(default_factory=set, repr=False)
+    lines: list[Any]
+    dropped: int
+    stamp: int
+    _absorbed: set[int]
 
     def can_replace(self, message: Message) -> bool:
-        """True for any other JobUpdate; the newer of the two keeps both sets of lines.
+        """True for any other message of this type; the newer of the two keeps both sets of
+        lines.
 
         Textual asks the queued message whether the next one may replace it, so either object
         may be the older: the merge goes by `stamp`, and is idempotent (asking twice is harmless).
         """
-        if not isinstance(message, JobUpdate) or message is self:
+        if type(message) is not type(self) or message is self:
             return False
+        assert isinstance(message, _CarriesLines)
         older, newer = (self, message) if self.stamp < message.stamp else (message, self)
         newer.absorb(older)
         return True
 
-    def absorb(self, older: JobUpdate) -> None:
+    def absorb(self, older: _CarriesLines) -> None:
         """Take over the lines and drop count of an older update that will not be handled."""
         if older.stamp in self._absorbed:
             return
@@ -59,6 +63,28 @@ class JobUpdate(Message):
         carried = [line for line in older.lines if first is None or line.seq < first]
         self.lines = carried + self.lines
         self.dropped += older.dropped
+
+
+@dataclass
+class JobUpdate(_CarriesLines, Message):
+    """A fresh snapshot plus the output lines that arrived since the previous update."""
+
+    snapshot: JobSnapshot
+    lines: list[OutputLine] = field(default_factory=list)
+    dropped: int = 0  # lines lost from the job's bounded buffer before they were read
+    stamp: int = field(default_factory=lambda: next(_stamps))
+    _absorbed: set[int] = field(default_factory=set, repr=False)
+
+
+@dataclass
+class ClusterUpdate(_CarriesLines, Message):
+    """`ippmon top`: the cluster now, plus the output lines since the previous update."""
+
+    snapshot: TopSnapshot
+    lines: list[TopLine] = field(default_factory=list)
+    dropped: int = 0  # lines lost from the watch's bounded buffer before they were read
+    stamp: int = field(default_factory=lambda: next(_stamps))
+    _absorbed: set[int] = field(default_factory=set, repr=False)
 
 
 @dataclass
@@ -87,6 +113,15 @@ class JobSubmitted(Message):
     bubble = False
 
     job: JobHandle
+
+
+@dataclass
+class Watching(Message):
+    """`ippmon top` is watching the cluster through `watch`."""
+
+    bubble = False
+
+    watch: ClusterWatch
 
 
 @dataclass

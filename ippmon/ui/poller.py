@@ -1,8 +1,10 @@
-"""The loop behind the monitor's one polling thread, kept free of Textual so it can be tested alone.
+"""The loops behind the monitor's (and `ippmon top`'s) one polling thread, kept free of
+Textual so they can be tested alone.
 
-It asks the job for a snapshot and new output about four times a second and hands both to `post`
-(the screen's thread-safe `post_message`). It waits on `stop` (a `threading.Event`, the worker's
-`cancelled_event`) instead of sleeping, so quitting or leaving the screen ends it at once.
+It asks the job (or the cluster watch) for a snapshot and new output about four times a second
+and hands both to `post` (the screen's thread-safe `post_message`). It waits on `stop` (a
+`threading.Event`, the worker's `cancelled_event`) instead of sleeping, so quitting or leaving
+the screen ends it at once.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Protocol
 from textual.message import Message
 
 from ippmon.model import JobSnapshot, OutputLine, Phase
+from ippmon.protocols import ClusterWatch
 from ippmon.text import one_line
-from ippmon.ui.messages import JobUpdate, PollFailed
+from ippmon.ui.messages import ClusterUpdate, JobUpdate, PollFailed
 
 
 class Polled(Protocol):
@@ -47,5 +50,28 @@ def poll_job(
             post(JobUpdate(snapshot, list(lines), dropped))
             if snapshot.phase is Phase.FINISHED:
                 break
+        stop.wait(interval)
+    return last_seq
+
+
+def poll_cluster(
+    watch: ClusterWatch,
+    post: Callable[[Message], object],
+    stop: threading.Event,
+    *,
+    interval: float = 0.25,
+    last_seq: int = 0,
+) -> int:
+    """`ippmon top`'s loop: as `poll_job`, until `stop` is set (a cluster never finishes)."""
+    while not stop.is_set():
+        try:
+            snapshot = watch.poll()
+            lines, dropped = watch.output_since(last_seq)
+        except Exception as error:
+            post(PollFailed(one_line(error, with_type=True)))
+        else:
+            if lines:
+                last_seq = lines[-1].seq
+            post(ClusterUpdate(snapshot, list(lines), dropped))
         stop.wait(interval)
     return last_seq

@@ -1,5 +1,5 @@
-"""Stand-ins for the cluster: `FakeBackend`, `FakeSession` and `FakeJob` satisfy the protocols of
-`ippmon.protocols` with recorded data and no threads of their own.
+"""Stand-ins for the cluster: `FakeBackend`, `FakeSession`, `FakeJob` and `FakeWatch` satisfy the
+protocols of `ippmon.protocols` with recorded data and no threads of their own.
 
 A FakeJob returns the same recorded snapshot and output lines every time, so an app built with
 `poll_interval=0` (no polling thread) shows exactly one recorded moment of a job: the monitor
@@ -20,8 +20,10 @@ from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, Phase, TaskDetail
 from ippmon.protocols import ClusterChoice, ConnectError
 from ippmon.runs import RunError
 from ippmon.stream import StreamRow, TaskStream, Zoom, window
+from ippmon.topmodel import TopLine, TopSnapshot
 
 from .recorded import CLUSTER, NOW, RUN_ID, RUNS_DIR, mid_run, output_lines
+from .recorded_top import top_lines, top_snapshot
 
 
 class TaskSource(Protocol):
@@ -166,6 +168,37 @@ class FakeJob:
         self.closed = True
 
 
+class FakeWatch:
+    """A ClusterWatch that replays one recorded moment of the cluster (or a script of
+    snapshots and lines, one step per poll)."""
+
+    def __init__(
+        self,
+        snapshot: TopSnapshot | None = None,
+        lines: Sequence[TopLine] | None = None,
+        *,
+        script: Iterable[tuple[TopSnapshot, Sequence[TopLine]]] = (),
+    ) -> None:
+        self._snapshot = snapshot or top_snapshot()
+        self._lines = list(top_lines() if lines is None else lines)
+        self._script = list(script)
+        self.polls = 0
+        self.closed = False
+
+    def poll(self) -> TopSnapshot:
+        self.polls += 1
+        if self._script:
+            self._snapshot, lines = self._script.pop(0)
+            self._lines.extend(lines)
+        return self._snapshot
+
+    def output_since(self, seq: int) -> tuple[list[TopLine], int]:
+        return [line for line in self._lines if line.seq > seq], 0
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeSession:
     """Submits by handing out `job_for(spec)`, attaches to a recorded run by handing out
     `runs[run_id]` (or raising RunError, as for a folder without a record); records what was
@@ -178,8 +211,11 @@ class FakeSession:
         *,
         runs: dict[str, FakeJob] | None = None,
         gate: threading.Event | None = None,
+        watch: FakeWatch | None = None,
     ) -> None:
         self.info = info
+        self.cluster_watch = watch or FakeWatch()
+        self.watched = 0
         self.runs = dict(runs or {})
         self.attached: list[Path] = []
         self.attach_threads: set[threading.Thread] = set()
@@ -208,6 +244,10 @@ class FakeSession:
 
     def engine_ids(self) -> list[int]:
         return list(range(self.info.engines))
+
+    def watch(self) -> FakeWatch:
+        self.watched += 1
+        return self.cluster_watch
 
     def close(self) -> None:
         self.jobs_closed_first = all(job.closed for job in self.jobs)

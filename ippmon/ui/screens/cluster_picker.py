@@ -39,6 +39,13 @@ class ClusterPickerScreen(StepScreen[Attempt]):
     BINDINGS = [
         Binding("enter", "select", "Connect", id="connect", priority=True),
         Binding("l", "local", "Start local cluster", id="local"),
+        Binding(
+            "t",
+            "top",
+            "Top",
+            id="cluster-top",
+            tooltip="Connect to the highlighted cluster and watch every client's tasks (top)",
+        ),
     ]
 
     def __init__(self, choices: list[ClusterChoice], *, local_engines: int = DEFAULT_LOCAL_ENGINES):
@@ -72,6 +79,11 @@ class ClusterPickerScreen(StepScreen[Attempt]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.finish(Attempt.connect(self.choices[event.option_index]))
+
+    def action_top(self) -> None:
+        index = self.query_one(OptionList).highlighted
+        if index is not None:
+            self.finish(Attempt.connect(self.choices[index], top=True))
 
     def action_local(self) -> None:
         self.finish(Attempt.local(self.local_engines))

@@ -53,14 +53,15 @@ class Attempt:
     kind: AttemptKind
     choice: ClusterChoice | None = None
     engines: int = 0
+    top: bool = False  # once connected, open `ippmon top` (the cluster picker's `t`)
 
     @classmethod
     def discover(cls) -> Attempt:
         return cls(AttemptKind.DISCOVER)
 
     @classmethod
-    def connect(cls, choice: ClusterChoice | None = None) -> Attempt:
-        return cls(AttemptKind.CONNECT, choice=choice)
+    def connect(cls, choice: ClusterChoice | None = None, *, top: bool = False) -> Attempt:
+        return cls(AttemptKind.CONNECT, choice=choice, top=top)
 
     @classmethod
     def local(cls, engines: int) -> Attempt:

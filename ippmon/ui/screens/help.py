@@ -31,7 +31,9 @@ from ippmon.ui.screens.runs import RunsScreen, RunTable
 from ippmon.ui.screens.stream import StreamScreen
 from ippmon.ui.screens.task_detail import TaskDetailScreen
 from ippmon.ui.screens.tasks import TasksScreen, TaskTable
+from ippmon.ui.screens.top import TopScreen
 from ippmon.ui.widgets.task_stream import StreamChart
+from ippmon.ui.widgets.top_panels import JobTable
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -51,6 +53,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("l", "start a private local cluster instead"),
             ("+ -", "more / fewer local engines"),
             ("r", "look for running clusters again; retry a failed connect"),
+            ("t", "connect to the highlighted cluster and open top"),
         ),
     ),
     (
@@ -58,6 +61,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("enter", "submit the highlighted job"),
             ("a", "the recorded runs: attach to one to watch or resubmit it"),
+            ("t", "top: every client's tasks on this cluster, live"),
         ),
     ),
     (
@@ -96,6 +100,15 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("esc", "back to the monitor"),
         ),
     ),
+    (
+        "top",
+        (
+            ("enter", "only the highlighted job: its engines and output (again: every job)"),
+            ("f", "follow the output on / off"),
+            ("i", "everything this controller cannot tell, or one line of it"),
+            ("esc", "every job again; then back to the job picker"),
+        ),
+    ),
     ("runs", (("enter", "attach to the highlighted run"), ("ctrl+r", "read the runs again"))),
     (
         "dialogs",
@@ -113,6 +126,7 @@ PLACES: dict[str, tuple[type[DOMNode], ...]] = {  # the app's own keys are in "a
     "monitor": (MonitorScreen,),
     "tasks": (TasksScreen, TaskTable, TaskDetailScreen),
     "task stream": (StreamScreen, StreamChart),
+    "top": (TopScreen, JobTable),
     "runs": (RunsScreen, RunTable),
     "dialogs": (LeaveScreen, ConfirmScreen),
 }

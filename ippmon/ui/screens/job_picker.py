@@ -2,7 +2,8 @@
 
 Broken specs are listed too, with their one-line error, but cannot be selected; an unreadable spec
 file is reported at the top. The screen only asks (`JobPickerScreen.Submit`, `OpenRuns` for `a`,
-attach to a recorded run); the app opens the monitor or the runs list. It posts rather than
+attach to a recorded run, `OpenTop` for `t`, every client's tasks); the app opens the monitor,
+the runs list or the top screen. It posts rather than
 dismisses because it is the app's base screen, never dismissed (the rule is in `app.py`).
 """
 
@@ -131,6 +132,13 @@ class JobPickerScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "submit", "Submit", id="submit", priority=True),
         Binding("a", "runs", "Attach to a run", id="attach"),
+        Binding(
+            "t",
+            "top",
+            "Top",
+            id="picker-top",
+            tooltip="Every client's tasks on this cluster, live (top)",
+        ),
     ]
 
     @dataclass
@@ -139,6 +147,9 @@ class JobPickerScreen(Screen[None]):
 
     class OpenRuns(Message):
         """List the recorded runs, to attach to one."""
+
+    class OpenTop(Message):
+        """Watch every client's tasks on the cluster (`ippmon top`)."""
 
     def __init__(self, catalog: Catalog, cluster: ClusterInfo) -> None:
         super().__init__()
@@ -200,3 +211,6 @@ class JobPickerScreen(Screen[None]):
 
     def action_runs(self) -> None:
         self.post_message(self.OpenRuns())
+
+    def action_top(self) -> None:
+        self.post_message(self.OpenTop())

@@ -92,10 +92,15 @@ class OutputLog(Log):
 
     def write_output(self, lines: Sequence[OutputLine], dropped: int = 0) -> None:
         """Append one update's lines in a single batch."""
+        self.write_texts([format_line(line) for line in lines], dropped, "the job's")
+
+    def write_texts(self, lines: Sequence[str], dropped: int = 0, whose: str = "the") -> None:
+        """Append lines already prefixed with their origin, in a single batch; `dropped`
+        lines were lost from `whose` output buffer before they were read."""
         texts = []
         if dropped:
-            texts.append(f"[ippmon] … {dropped:,} lines dropped: the job's output buffer was full")
-        texts.extend(self._colours.add(format_line(line)) for line in lines)
+            texts.append(f"[ippmon] … {dropped:,} lines dropped: {whose} output buffer was full")
+        texts.extend(self._colours.add(line) for line in lines)
         if texts:
             self._count += len(lines)
             # Log only auto-scrolls when it was at the end, which a batch that first overflows
@@ -105,6 +110,12 @@ class OutputLog(Log):
             self.write_lines(texts, scroll_end=False)
             self._to_end()
             self._show_follow()
+
+    def restart(self) -> None:
+        """Empty the log (to show other lines, e.g. another job's); follow mode is kept."""
+        self.clear()
+        self._count = 0
+        self._show_follow()
 
     def _to_end(self) -> None:
         if self.auto_scroll:
