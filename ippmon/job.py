@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ippmon import __version__, _compat
 from ippmon.diagnosis import MIN_CHUNKS, diagnose
+from ippmon.memory import give_back
 from ippmon.model import (
     OUTPUT_CAP,
     ClusterInfo,
@@ -496,6 +497,7 @@ class Job:
         if tracker.settled and self._state is RunState.RUNNING:
             self._state = RunState.FINISHED
             self._write_run()
+            give_back()  # what the job's replies and output took, back to the system
         return self._with_findings(tracker.snapshot())
 
     def _with_findings(self, snap: JobSnapshot) -> JobSnapshot:

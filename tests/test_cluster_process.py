@@ -34,7 +34,7 @@ from ippmon.cluster_process import (
     plain,
 )
 from ippmon.connect import ClientSession, ConnectOptions
-from ippmon.jobspec import SpecError, load_catalog
+from ippmon.jobspec import Catalog, SpecError, load_catalog
 from ippmon.model import OutputLine, Phase, Shown, TaskRow, TaskState
 from ippmon.priority import lower_priority
 from ippmon.protocols import ConnectError
@@ -55,6 +55,21 @@ RESULTS = """
         print(f"making a third of {x}", flush=True)
         return {"third": Fraction(x, 3)}
 """
+
+
+@pytest.fixture()
+def quick(tmp_path: Path) -> Catalog:
+    """The built-in `squares` (100 tasks, 3 printed steps each) without its sleeps."""
+    spec_file = write_spec(
+        tmp_path / "quick",
+        """
+        [jobs.squares]
+        function = "ippmon.demo:slow_square"
+        inputs = { range = [0, 100] }
+        kwargs = { delay = 0.005, steps = 3 }
+        """,
+    )
+    return load_catalog(spec_file)
 
 
 @pytest.fixture()
@@ -197,10 +212,10 @@ def test_the_cluster_process_runs_at_normal_priority_in_a_session_of_its_own(
 
 
 def test_a_job_sent_through_the_cluster_process_finishes_with_results_and_output(
-    remote: RemoteBackend, runs_dir: str
+    remote: RemoteBackend, runs_dir: str, quick: Catalog
 ) -> None:
     session = remote.connect()
-    spec = load_catalog(None).get("squares")
+    spec = quick.get("squares")
     job = session.submit(spec, runs_dir)
     snapshot = wait_finished(job)
     assert snapshot.succeeded and snapshot.count(TaskState.OK) == snapshot.total == 100
@@ -283,7 +298,7 @@ def test_errors_come_back_as_the_same_one_line_exceptions(
 
 
 def test_the_cluster_process_answers_only_the_calls_its_protocols_name(
-    remote: RemoteBackend, runs_dir: str
+    remote: RemoteBackend, runs_dir: str, quick: Catalog
 ) -> None:
     assert "poll" in ALLOWED[Kind.JOB] and "submit" in ALLOWED[Kind.SESSION]
     assert "connect" in ALLOWED[Kind.BACKEND]
@@ -291,7 +306,7 @@ def test_the_cluster_process_answers_only_the_calls_its_protocols_name(
         with pytest.raises(AttributeError, match=f"a backend .* has no '{name}'"):
             remote._channel.call(BACKEND_ID, name)
     session = remote.connect()
-    job = session.submit(load_catalog(None).get("squares"), runs_dir)
+    job = session.submit(quick.get("squares"), runs_dir)
     for name in ("tracker", "record", "failed", "wait"):  # Job has them; JobHandle does not
         with pytest.raises(AttributeError, match=f"a job .* has no '{name}'"):
             job._call(name)
@@ -316,10 +331,10 @@ def test_a_call_the_cluster_process_does_not_answer_in_time_fails_in_one_line_na
 
 
 def test_a_killed_cluster_process_fails_the_next_call_in_one_line_and_the_results_stay(
-    remote: RemoteBackend, runs_dir: str
+    remote: RemoteBackend, runs_dir: str, quick: Catalog
 ) -> None:
     session = remote.connect()
-    job = session.submit(load_catalog(None).get("squares"), runs_dir)
+    job = session.submit(quick.get("squares"), runs_dir)
     assert wait_finished(job).succeeded
     os.kill(remote.pid, signal.SIGKILL)
     with pytest.raises(ConnectError) as caught:
@@ -383,9 +398,9 @@ pause.wait(120)
 
 
 async def test_the_tui_on_the_cluster_process_runs_a_job_from_the_picker(
-    remote: RemoteBackend, runs_dir: str
+    remote: RemoteBackend, runs_dir: str, quick: Catalog
 ) -> None:
-    app = IppmonApp(remote, load_catalog(None), runs_dir=runs_dir, poll_interval=0.1)
+    app = IppmonApp(remote, quick, runs_dir=runs_dir, poll_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, JobPickerScreen))
         await pilot.press("enter")  # squares, the first job
