@@ -13,6 +13,7 @@ choosing a job shows what it printed among those at once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections import deque
 from typing import ClassVar
 
@@ -24,6 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
+from ippmon.model import ClusterInfo
 from ippmon.protocols import ClusterWatch, Session
 from ippmon.topmodel import TopLine, TopSnapshot
 from ippmon.ui.messages import ClusterUpdate, PollFailed, Watching
@@ -167,6 +169,10 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
             )
         except NoMatches:  # the screen is being torn down
             return
+        info = getattr(self.session, "info", None)
+        if isinstance(info, ClusterInfo):  # the engines registered now, not at connect time
+            alive = sum(1 for e in snap.engines if e.state != "gone")
+            self.sub_title = dataclasses.replace(info, engines=alive).label
         self._titles()
 
     def _titles(self) -> None:
