@@ -23,12 +23,21 @@ from pathlib import Path
 from ippmon.model import Phase
 from ippmon.ui import IppmonApp
 from tests.fakes import recorded as rec
-from tests.fakes.backends import FakeBackend, FakeJob
+from tests.fakes import recorded_top as rt
+from tests.fakes.backends import FakeBackend, FakeJob, FakeSession, FakeWatch
 from tests.fakes.pilot import make_app, monitor_app, settle
 from tests.fakes.recorded_stream import failures_and_lost
 from tests.fakes.recorded_tasks import flaky_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def top_app() -> IppmonApp:
+    """`ippmon top` on 16 engines running three clients' jobs."""
+    watch = FakeWatch(rt.top_snapshot(16), rt.top_lines(60, engines=16))
+    app = make_app(FakeBackend(FakeSession(watch=watch), target=True))
+    app.top_only = True
+    return app
 
 
 def tasks_app() -> IppmonApp:
@@ -64,6 +73,7 @@ SCREENS: dict[str, tuple[Callable[[], IppmonApp], tuple[str, ...]]] = {
     "leave": (lambda: monitor_app(FakeJob(rec.mid_run(), rec.output_lines())), ("q",)),
     "runs": (lambda: make_app(FakeBackend(target=True)), ("a",)),
     "help": (lambda: make_app(FakeBackend(target=True)), ("question_mark",)),
+    "top": (top_app, ()),
 }
 
 
