@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from textual.message import Message
 
@@ -38,20 +38,15 @@ def poll_job(
     last_seq: int = 0,
 ) -> int:
     """Poll until the job finishes or `stop` is set; returns the seq of the last line posted."""
-    while not stop.is_set():
-        try:
-            snapshot = job.poll()
-            lines, dropped = job.output_since(last_seq)
-        except Exception as error:  # the client can fail in many ways; say so and keep going
-            post(PollFailed(one_line(error, with_type=True)))
-        else:
-            if lines:
-                last_seq = lines[-1].seq
-            post(JobUpdate(snapshot, list(lines), dropped))
-            if snapshot.phase is Phase.FINISHED:
-                break
-        stop.wait(interval)
-    return last_seq
+    return _poll(
+        job,
+        lambda snap, lines, dropped: post(JobUpdate(snap, lines, dropped)),
+        lambda snap: snap.phase is Phase.FINISHED,
+        post,
+        stop,
+        interval,
+        last_seq,
+    )
 
 
 def poll_cluster(
@@ -63,15 +58,39 @@ def poll_cluster(
     last_seq: int = 0,
 ) -> int:
     """`ippmon top`'s loop: as `poll_job`, until `stop` is set (a cluster never finishes)."""
+    return _poll(
+        watch,
+        lambda snap, lines, dropped: post(ClusterUpdate(snap, lines, dropped)),
+        lambda _snap: False,
+        post,
+        stop,
+        interval,
+        last_seq,
+    )
+
+
+def _poll(
+    source: Any,
+    update: Callable[[Any, list, int], object],
+    over: Callable[[Any], bool],
+    post: Callable[[Message], object],
+    stop: threading.Event,
+    interval: float,
+    last_seq: int,
+) -> int:
+    """Ask `source` for a snapshot and the output since `last_seq`, hand both to `update`,
+    until `over(snapshot)` or `stop`; a failed ask is posted as PollFailed, and asked again."""
     while not stop.is_set():
         try:
-            snapshot = watch.poll()
-            lines, dropped = watch.output_since(last_seq)
-        except Exception as error:
+            snapshot = source.poll()
+            lines, dropped = source.output_since(last_seq)
+        except Exception as error:  # the client can fail in many ways; say so and keep going
             post(PollFailed(one_line(error, with_type=True)))
         else:
             if lines:
                 last_seq = lines[-1].seq
-            post(ClusterUpdate(snapshot, list(lines), dropped))
+            update(snapshot, list(lines), dropped)
+            if over(snapshot):
+                break
         stop.wait(interval)
     return last_seq

@@ -6,10 +6,13 @@ engine (updated cell by cell through row keys), which stays usable at 64 engines
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Container, Grid
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Static
 
 from ippmon.model import EngineView, JobSnapshot, TaskState, format_duration
@@ -111,32 +114,45 @@ class EnginePanel(Static):
         )
 
 
-class EngineGrid(Grid):
-    """Panels for up to `GRID_MAX` engines; the column count is chosen in the stylesheet."""
+class PanelGrid(Grid):
+    """A panel per engine, for up to `GRID_MAX` engines (the column count is chosen in the
+    stylesheet): panels of new engines are mounted, those of engines no longer given removed."""
 
     DEFAULT_CSS = """
-    EngineGrid { height: auto; grid-size: 4; grid-rows: 5; grid-gutter: 0 1; }
-    EngineGrid.-n1 { grid-size: 1; }
-    EngineGrid.-n2 { grid-size: 2; }
-    EngineGrid.-n3 { grid-size: 3; }
+    PanelGrid { height: auto; grid-size: 4; grid-rows: 5; grid-gutter: 0 1; }
+    PanelGrid.-n1 { grid-size: 1; }
+    PanelGrid.-n2 { grid-size: 2; }
+    PanelGrid.-n3 { grid-size: 3; }
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._panels: dict[int, EnginePanel] = {}
+        self._panels: dict[int, Widget] = {}
 
-    def apply(self, engines: tuple[EngineView, ...], lost: dict[int, int] | None = None) -> None:
-        new = []
-        lost = lost or {}
-        for engine in engines:
-            panel = self._panels.get(engine.id)
+    def place(self, ids: list[int], make: Callable[[int], Widget]) -> list[Widget]:
+        """The panels of engines `ids`, in that order (made with `make` when new)."""
+        for eid in [eid for eid in self._panels if eid not in ids]:
+            self._panels.pop(eid).remove()
+        new, panels = [], []
+        for eid in ids:
+            panel = self._panels.get(eid)
             if panel is None:
-                panel = self._panels[engine.id] = EnginePanel(engine.id)
+                panel = self._panels[eid] = make(eid)
                 new.append(panel)
-            panel.apply(engine, lost.get(engine.id))
+            panels.append(panel)
         if new:
             self.mount_all(new)
-        self.set_classes(f"-n{min(len(engines), GRID_MAX)}")
+        self.set_classes(f"-n{max(1, min(len(ids), GRID_MAX))}")
+        return panels
+
+
+class EngineGrid(PanelGrid):
+    def apply(self, engines: tuple[EngineView, ...], lost: dict[int, int] | None = None) -> None:
+        lost = lost or {}
+        panels = self.place([e.id for e in engines], EnginePanel)
+        for engine, panel in zip(engines, panels):
+            assert isinstance(panel, EnginePanel)
+            panel.apply(engine, lost.get(engine.id))
 
 
 COLUMNS = (

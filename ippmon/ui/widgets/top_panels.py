@@ -10,14 +10,14 @@ from __future__ import annotations
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Grid
+from textual.containers import Container
 from textual.content import Content
 from textual.events import Resize
 from textual.widgets import Static
 
 from ippmon.model import TaskState, format_duration
 from ippmon.topmodel import TopEngine, TopJob, TopSnapshot, short_msg_id
-from ippmon.ui.widgets.engine_panel import GONE, GRID_MAX, IDLE, RUNNING
+from ippmon.ui.widgets.engine_panel import GONE, GRID_MAX, IDLE, RUNNING, PanelGrid
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.states import state_rules
 from ippmon.ui.widgets.text import set_content
@@ -282,32 +282,12 @@ class TopEnginePanel(Static):
         )
 
 
-class TopEngineGrid(Grid):
-    DEFAULT_CSS = """
-    TopEngineGrid { height: auto; grid-size: 4; grid-rows: 5; grid-gutter: 0 1; }
-    TopEngineGrid.-n1 { grid-size: 1; }
-    TopEngineGrid.-n2 { grid-size: 2; }
-    TopEngineGrid.-n3 { grid-size: 3; }
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._panels: dict[int, TopEnginePanel] = {}
-
+class TopEngineGrid(PanelGrid):
     def apply(self, engines: tuple[TopEngine, ...], snap: TopSnapshot) -> None:
-        shown = {e.id for e in engines}
-        for eid in [eid for eid in self._panels if eid not in shown]:
-            self._panels.pop(eid).remove()
-        new = []
-        for engine in engines:
-            panel = self._panels.get(engine.id)
-            if panel is None:
-                panel = self._panels[engine.id] = TopEnginePanel(engine.id)
-                new.append(panel)
+        panels = self.place([e.id for e in engines], TopEnginePanel)
+        for engine, panel in zip(engines, panels):
+            assert isinstance(panel, TopEnginePanel)
             panel.apply(engine, snap)
-        if new:
-            self.mount_all(new)
-        self.set_classes(f"-n{max(1, min(len(engines), GRID_MAX))}")
 
 
 ENGINE_COLUMNS = (
