@@ -13,7 +13,7 @@ own (same nice value as the TUI) sampling the same way during the busy window, w
 floor this machine sets while its cores are busy with the job. Prints, asserts nothing.
 
     python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--size 100x30] [--in-process]
-                                   [--cluster-id ID] [--coloured]
+                                   [--cluster-id ID] [--coloured] [--stream]
 
 `--coloured`: every task prints a line coloured with SGR codes, as coloured logging does (the
 output pane colours it).
@@ -148,6 +148,7 @@ async def main(
     size: tuple[int, int] = (100, 30),
     cluster_id: str | None = None,
     coloured: bool = False,
+    stream: bool = False,
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ippmon-bench-"))
     function, kwargs = (
@@ -182,6 +183,9 @@ async def main(
         while not isinstance(app.screen, MonitorScreen):
             await pilot.pause(0.1)
         await pilot.pause(1.0)  # sending has started
+        if stream:  # the compact task stream instead of the engine panels
+            await pilot.press("v")
+            await pilot.pause(0.5)
         probe = subprocess.Popen(
             [sys.executable, "-c", PROBE, str(seconds)],
             stdout=subprocess.PIPE,
@@ -236,6 +240,7 @@ if __name__ == "__main__":
     ap.add_argument(
         "--coloured", action="store_true", help="every task prints a line with SGR colours"
     )
+    ap.add_argument("--stream", action="store_true", help="the task stream on screen (`v`)")
     args = ap.parse_args()
     columns, rows = (int(n) for n in args.size.split("x"))
     asyncio.run(
@@ -246,5 +251,6 @@ if __name__ == "__main__":
             (columns, rows),
             args.cluster_id,
             args.coloured,
+            args.stream,
         )
     )
