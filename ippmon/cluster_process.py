@@ -309,6 +309,9 @@ class RemoteWatch:
     def output_since(self, seq: int) -> tuple[list[TopLine], int]:
         return self._channel.call(self._oid, "output_since", seq)
 
+    def abort(self, job_id: str) -> int:
+        return self._channel.call(self._oid, "abort", job_id)
+
     def close(self) -> None:
         self._channel.call(self._oid, "close")
 

@@ -217,6 +217,17 @@ class ClusterObserver:
         """Whether the task's record has been read (its job is known)."""
         return msg_id in self._tasks
 
+    def waiting(self, job_id: str) -> list[str]:
+        """The msg_ids of job `job_id`'s tasks that have not finished, as the records last read
+        say (queued, or handed to an engine), oldest first."""
+        out = []
+        for msg_id, task in self._tasks.items():
+            session, label = task.job
+            this = session if label is None else f"{session}/{label}"
+            if this == job_id and task.state in ("queued", "running"):
+                out.append((task.submitted, msg_id))
+        return [msg_id for _t, msg_id in sorted(out)]
+
     def job_of(self, msg_id: str, session: str) -> str:
         """The id of the job a task belongs to (`JobView.id`); its sending session's while
         its record has not been read (or there are no records)."""

@@ -88,6 +88,17 @@ class ClusterWatcher:
         self.ledger.seen([e.id for e in cluster.engines if e.state != "gone"])
         return cluster
 
+    def abort(self, job_id: str) -> int:
+        """Abort job `job_id`'s tasks that have not started: those its records show unfinished,
+        less those an engine says it runs now (they run on). Always by explicit msg_ids: an
+        empty list would abort every queued task of every client. Returns how many."""
+        with self._lock:
+            running = {e.msg_id for e in self.ledger.engines().values() if e.msg_id}
+            msg_ids = [m for m in self.observer.waiting(job_id) if m not in running]
+            if msg_ids:
+                self.observer.client.abort(msg_ids, block=True)
+            return len(msg_ids)
+
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.close()

@@ -107,6 +107,10 @@ class ClusterWatch(Protocol):
         """Lines with `seq` greater than the argument, oldest first, and how many were dropped
         from the bounded buffer before the caller could read them."""
 
+    def abort(self, job_id: str) -> int:
+        """Abort the tasks of job `job_id` (a `TopJob.id`) that have not started; returns how
+        many were asked to abort. Running tasks are not touched."""
+
     def close(self) -> None:
         """Stop watching (the tasks are not touched)."""
 

@@ -108,3 +108,96 @@ def test_ippmon_labels_its_tasks_so_top_can_name_its_jobs(client) -> None:  # no
     assert ar.get(timeout=30) == 1
     (record,) = client.db_query({"msg_id": {"$eq": ar.msg_ids[0]}}, keys=["label"])
     assert record["label"] == "ippmon:squares"
+
+
+ABORT_SUBMITTER = """
+import json, sys, ipyparallel as ipp
+
+def task(x, flag):
+    import os, time
+    deadline = time.time() + 60
+    while not os.path.exists(flag) and time.time() < deadline:
+        time.sleep(0.01)
+    return x
+
+cluster_id, flag, n, label = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+rc = ipp.Client(cluster_id=cluster_id, timeout=30)
+ar = rc.load_balanced_view().map_async(task, range(n), [flag] * n, return_exceptions=True,
+                                       label=label)
+print(json.dumps({"session": rc.session.session}), flush=True)
+results = ar.get(timeout=90)
+names = [type(r).__name__ for r in results]
+print(json.dumps({"ok": sum(not isinstance(r, Exception) for r in results),
+                  "aborted": names.count("TaskAborted")}), flush=True)
+rc.close()
+"""
+
+
+@pytest.mark.cluster
+async def test_x_aborts_one_clients_waiting_tasks_and_no_other_clients(
+    tmp_path: Path,
+    cluster: ClientSession,
+    client,  # noqa: ANN001 - the fixture waits for both engines
+) -> None:
+    """Two notebooks' jobs; `x` then `y` on the first: its tasks that had not started come back
+    to it as aborted, its running ones finish, and the second notebook's tasks all run."""
+    remote = RemoteBackend(ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=10))
+    app = IppmonApp(remote, Catalog({}), top=True, poll_interval=0.25)
+    flag = tmp_path / "go"
+    procs: list[subprocess.Popen] = []
+
+    def submit(n: int, label: str) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ABORT_SUBMITTER, cluster.info.cluster_id, str(flag), str(n)]
+            + [label],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        return f"{json.loads(proc.stdout.readline())['session']}/{label}"
+
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, TopScreen), timeout=30)
+            top = app.screen
+            assert isinstance(top, TopScreen)
+            await until(pilot, lambda: top.snapshot is not None, timeout=30)
+            first = submit(6, "first")
+
+            def both_engines_run_first() -> bool:
+                snap = top.snapshot
+                return snap is not None and [e.job for e in snap.engines] == [first, first]
+
+            await until(pilot, both_engines_run_first, timeout=30)
+            second = submit(4, "second")
+
+            def both_jobs_waiting() -> bool:
+                snap = top.snapshot
+                jobs = [snap.job(first), snap.job(second)] if snap else [None, None]
+                return all(
+                    j is not None and j.queued + j.running == n for j, n in zip(jobs, (6, 4))
+                )
+
+            await until(pilot, both_jobs_waiting, timeout=30)
+            # earlier tests' jobs are in the controller's records too: oldest first, ours last
+            row = [j.id for j in top.snapshot.jobs].index(first)  # type: ignore[union-attr]
+            await pilot.press("home", *["down"] * row, "x")
+            await pilot.press("y")
+            await until(
+                pilot, lambda: "abort 4 tasks" in str(top.query_one("#notice").render()), 15
+            )
+            flag.touch()
+            counts = [
+                json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]) for p in procs
+            ]
+            assert counts == [{"ok": 2, "aborted": 4}, {"ok": 4, "aborted": 0}]
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, timeout=15)
+    finally:
+        flag.touch()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        remote.close()

@@ -184,6 +184,7 @@ class FakeWatch:
         self._script = list(script)
         self.polls = 0
         self.closed = False
+        self.aborted: list[str] = []
 
     def poll(self) -> TopSnapshot:
         self.polls += 1
@@ -194,6 +195,11 @@ class FakeWatch:
 
     def output_since(self, seq: int) -> tuple[list[TopLine], int]:
         return [line for line in self._lines if line.seq > seq], 0
+
+    def abort(self, job_id: str) -> int:
+        self.aborted.append(job_id)
+        job = self._snapshot.job(job_id)
+        return job.queued if job is not None else 0
 
     def close(self) -> None:
         self.closed = True

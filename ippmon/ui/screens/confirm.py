@@ -94,6 +94,20 @@ class CancelConfirm(ConfirmScreen):
         )
 
 
+class AbortJobConfirm(ConfirmScreen):
+    """Abort another client's job's tasks that have not started (`x` in `ippmon top`)."""
+
+    def __init__(self, title: str, user: str, waiting: int, running: int) -> None:
+        super().__init__(
+            f"Abort {title}?",
+            f"Abort the {waiting:,} task{'s' if waiting != 1 else ''} of {title} (sent by "
+            f"{user}) that have not started? Their client gets them back as aborted. The "
+            f"{running:,} running now run on; no other job is touched.",
+            yes="Abort them",
+            no="Keep them",
+        )
+
+
 class ResubmitAllConfirm(ConfirmScreen):
     """Send every input again as the next attempt (`R`); the newest attempt of a task counts."""
 

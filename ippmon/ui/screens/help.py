@@ -106,6 +106,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("enter", "only the highlighted job: its engines and output (again: every job)"),
             ("f", "follow the output on / off"),
             ("i", "everything this controller cannot tell, or one line of it"),
+            ("x", "abort the highlighted job's tasks that have not started (asks first)"),
             ("esc", "every job again; then back to the job picker"),
         ),
     ),

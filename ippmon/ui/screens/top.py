@@ -27,9 +27,11 @@ from textual.worker import get_current_worker
 
 from ippmon.model import ClusterInfo
 from ippmon.protocols import ClusterWatch, Session
+from ippmon.text import one_line
 from ippmon.topmodel import TopLine, TopSnapshot
 from ippmon.ui.messages import ClusterUpdate, PollFailed, Watching
 from ippmon.ui.poller import poll_cluster
+from ippmon.ui.screens.confirm import AbortJobConfirm
 from ippmon.ui.widgets.job_status import Notice
 from ippmon.ui.widgets.line_table import LineTable
 from ippmon.ui.widgets.output_log import MAX_LINES, OutputLog
@@ -61,6 +63,13 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
             "Limits",
             id="top-limits",
             tooltip="Everything this controller cannot tell (again: one line)",
+        ),
+        Binding(
+            "x",
+            "abort_job",
+            "Abort job",
+            id="top-abort",
+            tooltip="Abort the highlighted job's tasks that have not started (asks first)",
         ),
         Binding("escape", "back", "Back", id="top-back", key_display="esc"),
     ]
@@ -229,6 +238,40 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
         self._show_output_again()
         self._titles()
         self.refresh_bindings()
+
+    def action_abort_job(self) -> None:
+        table = self.query_one(JobTable)
+        job = table.job_at(table.cursor_row)
+        watch, snap = self.cluster, self.snapshot
+        if job is None or watch is None or snap is None:
+            return
+        title = snap.title_of(job.id)
+        if not job.queued + job.running:
+            self.show_notice(f"{title} has no task waiting: nothing to abort")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.cluster is not None:
+                self._abort(self.cluster, job.id, title)
+
+        self.app.push_screen(
+            AbortJobConfirm(title, job.user, job.queued + job.running, job.running), answered
+        )
+
+    @work(thread=True, exit_on_error=False, group="abort", description="watch.abort")
+    def _abort(self, watch: ClusterWatch, job_id: str, title: str) -> None:
+        try:
+            n = watch.abort(job_id)
+        except Exception as exc:
+            text = f"Could not abort {title}: {one_line(exc, with_type=True)}"
+        else:
+            text = (
+                f"Asked the engines to abort {n:,} task{'s' if n != 1 else ''} of {title} not "
+                "started yet; running ones run on"
+                if n
+                else f"{title} has no task left that has not started: nothing aborted"
+            )
+        self.app.call_from_thread(self.show_notice, text)
 
     def action_follow(self) -> None:
         self.query_one(OutputLog).toggle_follow()
