@@ -312,6 +312,9 @@ class RemoteWatch:
     def abort(self, job_id: str) -> int:
         return self._channel.call(self._oid, "abort", job_id)
 
+    def interrupt(self, job_id: str) -> list[int]:
+        return self._channel.call(self._oid, "interrupt", job_id)
+
     def close(self) -> None:
         self._channel.call(self._oid, "close")
 

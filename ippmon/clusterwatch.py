@@ -99,6 +99,20 @@ class ClusterWatcher:
                 self.observer.client.abort(msg_ids, block=True)
             return len(msg_ids)
 
+    def interrupt(self, job_id: str) -> list[int]:
+        """Send SIGINT (through each engine's nanny) to the engines that run one of job
+        `job_id`'s tasks now, as their own messages say; returns their ids. An engine may have
+        moved on to its next task by the time the signal lands: that task is interrupted."""
+        with self._lock:
+            targets = sorted(
+                eid
+                for eid, e in self.ledger.engines().items()
+                if e.msg_id and self.observer.job_of(e.msg_id, e.session or "") == job_id
+            )
+            if targets:
+                self.observer.client.send_signal("SIGINT", targets=targets, block=True)
+            return targets
+
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.close()

@@ -26,6 +26,7 @@ from ippmon import _compat
 if TYPE_CHECKING:
     from ipyparallel import Client
 
+TASK_REQUESTS = ("apply_request", "execute_request")  # what a task is; the rest is control
 _TOPIC = re.compile(rb"^engine\.(\d+)\.")
 
 
@@ -144,8 +145,8 @@ class IopubWatcher(threading.Thread):
         if kind != "status":
             return
         state = content.get("execution_state")
-        if state not in ("busy", "idle"):
-            return
+        if state not in ("busy", "idle") or parent.get("msg_type") not in TASK_REQUESTS:
+            return  # an engine says busy/idle around control requests too (abort, signal)
         busy = state == "busy"
         with self._lock:
             self._engines[engine] = EngineActivity(

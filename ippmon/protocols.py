@@ -111,6 +111,9 @@ class ClusterWatch(Protocol):
         """Abort the tasks of job `job_id` (a `TopJob.id`) that have not started; returns how
         many were asked to abort. Running tasks are not touched."""
 
+    def interrupt(self, job_id: str) -> list[int]:
+        """Interrupt (SIGINT) the engines running job `job_id`'s tasks now; their ids."""
+
     def close(self) -> None:
         """Stop watching (the tasks are not touched)."""
 

@@ -127,20 +127,22 @@ ar = rc.load_balanced_view().map_async(task, range(n), [flag] * n, return_except
 print(json.dumps({"session": rc.session.session}), flush=True)
 results = ar.get(timeout=90)
 names = [type(r).__name__ for r in results]
+interrupted = sum(getattr(r, "ename", "") == "KeyboardInterrupt" for r in results)
 print(json.dumps({"ok": sum(not isinstance(r, Exception) for r in results),
-                  "aborted": names.count("TaskAborted")}), flush=True)
+                  "aborted": names.count("TaskAborted"), "interrupted": interrupted}), flush=True)
 rc.close()
 """
 
 
 @pytest.mark.cluster
-async def test_x_aborts_one_clients_waiting_tasks_and_no_other_clients(
+async def test_x_and_k_abort_and_interrupt_one_clients_job_and_no_other_clients(
     tmp_path: Path,
     cluster: ClientSession,
     client,  # noqa: ANN001 - the fixture waits for both engines
 ) -> None:
     """Two notebooks' jobs; `x` then `y` on the first: its tasks that had not started come back
-    to it as aborted, its running ones finish, and the second notebook's tasks all run."""
+    to it as aborted; `K` then `y`: its running ones are interrupted; the second notebook's
+    tasks all run."""
     remote = RemoteBackend(ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=10))
     app = IppmonApp(remote, Catalog({}), top=True, poll_interval=0.25)
     flag = tmp_path / "go"
@@ -184,14 +186,21 @@ async def test_x_aborts_one_clients_waiting_tasks_and_no_other_clients(
             row = [j.id for j in top.snapshot.jobs].index(first)  # type: ignore[union-attr]
             await pilot.press("home", *["down"] * row, "x")
             await pilot.press("y")
-            await until(
-                pilot, lambda: "abort 4 tasks" in str(top.query_one("#notice").render()), 15
-            )
+            notice = top.query_one("#notice")
+            await until(pilot, lambda: "abort 4 tasks" in str(notice.render()), timeout=15)
+            await pilot.press("K")  # and its two running ones: interrupted
+            await pilot.press("y")
+            try:
+                await until(pilot, lambda: "Sent SIGINT to e0, e1" in str(notice.render()), 15)
+            except TimeoutError:
+                raise AssertionError(str(notice.render())) from None
             flag.touch()
-            counts = [
-                json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]) for p in procs
+            outs = [p.communicate(timeout=60)[0] for p in procs]
+            counts = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+            assert counts == [
+                {"ok": 0, "aborted": 4, "interrupted": 2},
+                {"ok": 4, "aborted": 0, "interrupted": 0},
             ]
-            assert counts == [{"ok": 2, "aborted": 4}, {"ok": 4, "aborted": 0}]
             await pilot.press("q")
             await until(pilot, lambda: not app.is_running, timeout=15)
     finally:

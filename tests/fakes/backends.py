@@ -185,6 +185,7 @@ class FakeWatch:
         self.polls = 0
         self.closed = False
         self.aborted: list[str] = []
+        self.interrupted: list[str] = []
 
     def poll(self) -> TopSnapshot:
         self.polls += 1
@@ -195,6 +196,10 @@ class FakeWatch:
 
     def output_since(self, seq: int) -> tuple[list[TopLine], int]:
         return [line for line in self._lines if line.seq > seq], 0
+
+    def interrupt(self, job_id: str) -> list[int]:
+        self.interrupted.append(job_id)
+        return [e.id for e in self._snapshot.engines if e.job == job_id]
 
     def abort(self, job_id: str) -> int:
         self.aborted.append(job_id)

@@ -108,6 +108,21 @@ class AbortJobConfirm(ConfirmScreen):
         )
 
 
+class InterruptJobConfirm(ConfirmScreen):
+    """Interrupt the engines running another client's job (`K` in `ippmon top`)."""
+
+    def __init__(self, title: str, user: str, engines: int) -> None:
+        super().__init__(
+            f"Interrupt {title}?",
+            f"Send SIGINT to the {engines:,} engine{'s' if engines != 1 else ''} running {title} "
+            f"(sent by {user}) now? Its running tasks fail with KeyboardInterrupt. An engine may "
+            "have moved on to its next task by the time the signal lands: that task is "
+            "interrupted instead, whoever sent it.",
+            yes="Interrupt",
+            no="Leave them",
+        )
+
+
 class ResubmitAllConfirm(ConfirmScreen):
     """Send every input again as the next attempt (`R`); the newest attempt of a task counts."""
 

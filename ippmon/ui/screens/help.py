@@ -107,6 +107,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("f", "follow the output on / off"),
             ("i", "everything this controller cannot tell, or one line of it"),
             ("x", "abort the highlighted job's tasks that have not started (asks first)"),
+            ("K", "interrupt the engines running the highlighted job's tasks (asks first)"),
             ("esc", "every job again; then back to the job picker"),
         ),
     ),

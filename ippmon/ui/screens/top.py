@@ -31,7 +31,7 @@ from ippmon.text import one_line
 from ippmon.topmodel import TopLine, TopSnapshot
 from ippmon.ui.messages import ClusterUpdate, PollFailed, Watching
 from ippmon.ui.poller import poll_cluster
-from ippmon.ui.screens.confirm import AbortJobConfirm
+from ippmon.ui.screens.confirm import AbortJobConfirm, InterruptJobConfirm
 from ippmon.ui.widgets.job_status import Notice
 from ippmon.ui.widgets.line_table import LineTable
 from ippmon.ui.widgets.output_log import MAX_LINES, OutputLog
@@ -70,6 +70,14 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
             "Abort job",
             id="top-abort",
             tooltip="Abort the highlighted job's tasks that have not started (asks first)",
+        ),
+        Binding(
+            "K",
+            "interrupt_job",
+            "Interrupt job",
+            id="top-interrupt",
+            show=False,  # in the help and the command palette: the footer is full at 80 columns
+            tooltip="Interrupt the engines running the highlighted job's tasks (asks first)",
         ),
         Binding("escape", "back", "Back", id="top-back", key_display="esc"),
     ]
@@ -257,6 +265,39 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
         self.app.push_screen(
             AbortJobConfirm(title, job.user, job.queued + job.running, job.running), answered
         )
+
+    def action_interrupt_job(self) -> None:
+        table = self.query_one(JobTable)
+        job = table.job_at(table.cursor_row)
+        watch, snap = self.cluster, self.snapshot
+        if job is None or watch is None or snap is None:
+            return
+        title = snap.title_of(job.id)
+        engines = [e.id for e in snap.engines if e.job == job.id and e.state == "busy"]
+        if not engines:
+            self.show_notice(f"No engine runs a task of {title} now: nothing to interrupt")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.cluster is not None:
+                self._interrupt(self.cluster, job.id, title)
+
+        self.app.push_screen(InterruptJobConfirm(title, job.user, len(engines)), answered)
+
+    @work(thread=True, exit_on_error=False, group="abort", description="watch.interrupt")
+    def _interrupt(self, watch: ClusterWatch, job_id: str, title: str) -> None:
+        try:
+            engines = watch.interrupt(job_id)
+        except Exception as exc:
+            text = f"Could not interrupt {title}: {one_line(exc, with_type=True)}"
+        else:
+            names = ", ".join(f"e{e}" for e in engines)
+            text = (
+                f"Sent SIGINT to {names}, running {title}"
+                if engines
+                else f"No engine ran a task of {title} any more: nothing interrupted"
+            )
+        self.app.call_from_thread(self.show_notice, text)
 
     @work(thread=True, exit_on_error=False, group="abort", description="watch.abort")
     def _abort(self, watch: ClusterWatch, job_id: str, title: str) -> None:
