@@ -99,8 +99,14 @@ def test_local_squares_headless_exits_0_with_100_right_results_and_no_orphans(
     tmp_path: Path, cluster: ClientSession
 ) -> None:
     runs = tmp_path / "runs"
+    quick = tmp_path / "quick.toml"  # the built-in squares without its sleeps
+    quick.write_text(
+        '[jobs.squares]\nfunction = "ippmon.demo:slow_square"\ninputs = { range = [0, 100] }\n'
+        "kwargs = { delay = 0.02 }\n"
+    )
     proc, spawned = run_watched(
-        ["--local", "2", "--job", "squares", "--headless", "--runs-dir", str(runs)]
+        ["--local", "2", "--jobs", str(quick), "--job", "squares", "--headless"]
+        + ["--runs-dir", str(runs)]
     )
     assert proc.returncode == 0, proc.stderr
     (results,) = runs.glob("*/results.jsonl")
