@@ -206,6 +206,51 @@ def test_the_tuis_cluster_process_runs_a_job_through_the_tunnel(
         backend.close()
 
 
+def test_top_watches_the_cluster_through_the_tunnel(
+    tmp_path: Path, cluster: ClientSession, ssh_login: SshSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ippmon top`'s watch through `--sshserver`: the controller's records (the job and its
+    counts) and the engines' own iopub messages (what each runs, every line printed) both come
+    through the tunnel."""
+    from ippmon.cluster_process import RemoteBackend
+    from ippmon.jobspec import load_catalog
+    from ippmon.model import Phase
+
+    monkeypatch.setenv(SSH_COMMAND_ENV, ssh_login.ssh_command)
+    flag = tmp_path / "go"
+    spec = load_catalog(gated_spec(tmp_path / "spec", flag)).get("gated")
+    hidden, _key = hidden_file(cluster, tmp_path / "laptop")
+    backend = RemoteBackend(ConnectOptions(file=str(hidden), sshserver=GOOD, timeout=10))
+    try:
+        session = backend.connect()
+        watch = session.watch()
+        job = session.submit(spec, str(tmp_path / "runs"))
+
+        def engines_busy_with_it() -> bool:
+            snap = watch.poll()
+            labels = [j.label for j in snap.jobs]
+            return [e.state for e in snap.engines] == ["busy", "busy"] and "ippmon:gated" in labels
+
+        assert until(engines_busy_with_it, timeout=60)
+        flag.touch()
+        lines: list[str] = []
+
+        def every_line_heard() -> bool:
+            new, _dropped = watch.output_since(max((0, *seen)))
+            seen.extend(line.seq for line in new)
+            lines.extend(line.text for line in new)
+            return sorted(lines) == sorted(f"item {x}" for x in range(6))
+
+        seen: list[int] = []
+        assert until(every_line_heard, timeout=60), lines
+        assert until(lambda: job.poll().phase is Phase.FINISHED, timeout=60)
+        watch.close()
+        session.close()
+    finally:
+        flag.touch()
+        backend.close()
+
+
 FAILURES = {
     UNKNOWN_KEY: "the ssh server's host key is not known, and ippmon cannot ask whether "
     "to trust it",
