@@ -532,17 +532,18 @@ def load_sent(folder: Path, total: int | None = None) -> Lines:
 _RANK = {"ok": 1, "error": 1, "cancelled": 1, "lost": 0}
 
 
+def _standing(line: Mapping[str, object]) -> tuple[object, int]:
+    """What ranks a task's lines: a later one stands unless this is lower (see `_RANK`)."""
+    return line.get("attempt", 1), _RANK[str(line["status"])]
+
+
 def latest_of(lines: Iterable[dict]) -> dict[int, dict]:
     """The line that stands for each recorded index: its newest attempt's (see `_RANK`)."""
     latest: dict[int, dict] = {}
     for line in lines:
         i = line["index"]
         old = latest.get(i)
-        if old is None:
-            latest[i] = line
-            continue
-        new_key = (line.get("attempt", 1), _RANK[line["status"]])
-        if new_key >= (old.get("attempt", 1), _RANK[old["status"]]):
+        if old is None or _standing(line) >= _standing(old):
             latest[i] = line
     return latest
 
@@ -554,7 +555,7 @@ def latest_offsets(folder: Path, total: int | None = None) -> dict[int, int]:
     if total is None and (folder / RUN_FILE).exists():
         total = read_meta(folder)["inputs_count"]
     path = folder / RESULTS_FILE
-    best: dict[int, tuple[int, int, int]] = {}  # index -> (attempt, rank, offset)
+    best: dict[int, tuple[tuple[object, int], int]] = {}  # index -> (`_standing`, offset)
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below, errors named as the readers do
     except FileNotFoundError:
@@ -571,11 +572,10 @@ def latest_offsets(folder: Path, total: int | None = None) -> dict[int, int]:
             line = _line_problem(raw, lambda line: result_problem(line, total))
             if isinstance(line, str):
                 raise RunError(f"{path}:{number}: {line}")
-            key = (line.get("attempt", 1), _RANK[line["status"]], start)
             old = best.get(line["index"])
-            if old is None or key[:2] >= old[:2]:
-                best[line["index"]] = key
-    return {i: key[2] for i, key in best.items()}
+            if old is None or _standing(line) >= old[0]:
+                best[line["index"]] = (_standing(line), start)
+    return {i: offset for i, (_rank, offset) in best.items()}
 
 
 def latest_lines(folder: Path, total: int | None = None) -> dict[int, dict]:

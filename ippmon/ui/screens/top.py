@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections import deque
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import work
@@ -28,10 +29,10 @@ from textual.worker import get_current_worker
 from ippmon.model import ClusterInfo
 from ippmon.protocols import ClusterWatch, Session
 from ippmon.text import one_line
-from ippmon.topmodel import TopLine, TopSnapshot
+from ippmon.topmodel import TopJob, TopLine, TopSnapshot
 from ippmon.ui.messages import ClusterUpdate, PollFailed, Watching
 from ippmon.ui.poller import poll_cluster
-from ippmon.ui.screens.confirm import AbortJobConfirm, InterruptJobConfirm
+from ippmon.ui.screens.confirm import AbortJobConfirm, ConfirmScreen, InterruptJobConfirm
 from ippmon.ui.widgets.job_status import Notice
 from ippmon.ui.widgets.line_table import LineTable
 from ippmon.ui.widgets.output_log import MAX_LINES, OutputLog
@@ -247,71 +248,75 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
         self._titles()
         self.refresh_bindings()
 
-    def action_abort_job(self) -> None:
+    def _highlighted(self) -> tuple[TopJob, str] | None:
+        """The job under the jobs table's cursor and its title (None: no job, or not watching)."""
         table = self.query_one(JobTable)
         job = table.job_at(table.cursor_row)
-        watch, snap = self.cluster, self.snapshot
-        if job is None or watch is None or snap is None:
+        if job is None or self.cluster is None or self.snapshot is None:
+            return None
+        return job, self.snapshot.title_of(job.id)
+
+    def action_abort_job(self) -> None:
+        if (picked := self._highlighted()) is None:
             return
-        title = snap.title_of(job.id)
+        job, title = picked
         if not job.queued + job.running:
             self.show_notice(f"{title} has no task waiting: nothing to abort")
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes and self.cluster is not None:
-                self._abort(self.cluster, job.id, title)
+        def abort(watch: ClusterWatch) -> str:
+            n = watch.abort(job.id)
+            if not n:
+                return f"{title} has no task left that has not started: nothing aborted"
+            return (
+                f"Asked the engines to abort {n:,} task{'s' if n != 1 else ''} of {title} not "
+                "started yet; running ones run on"
+            )
 
-        self.app.push_screen(
-            AbortJobConfirm(title, job.user, job.queued + job.running, job.running), answered
+        self._confirm_then(
+            AbortJobConfirm(title, job.user, job.queued + job.running, job.running),
+            abort,
+            f"Could not abort {title}",
         )
 
     def action_interrupt_job(self) -> None:
-        table = self.query_one(JobTable)
-        job = table.job_at(table.cursor_row)
-        watch, snap = self.cluster, self.snapshot
-        if job is None or watch is None or snap is None:
+        if (picked := self._highlighted()) is None or self.snapshot is None:
             return
-        title = snap.title_of(job.id)
-        engines = [e.id for e in snap.engines if e.job == job.id and e.state == "busy"]
+        job, title = picked
+        engines = [e.id for e in self.snapshot.engines if e.job == job.id and e.state == "busy"]
         if not engines:
             self.show_notice(f"No engine runs a task of {title} now: nothing to interrupt")
             return
 
+        def interrupt(watch: ClusterWatch) -> str:
+            sent = watch.interrupt(job.id)
+            if not sent:
+                return f"No engine ran a task of {title} any more: nothing interrupted"
+            return f"Sent SIGINT to {', '.join(f'e{e}' for e in sent)}, running {title}"
+
+        self._confirm_then(
+            InterruptJobConfirm(title, job.user, len(engines)),
+            interrupt,
+            f"Could not interrupt {title}",
+        )
+
+    def _confirm_then(
+        self, question: ConfirmScreen, act: Callable[[ClusterWatch], str], failed: str
+    ) -> None:
+        """Ask `question`; on yes, `act` on the watch in a thread, and say what it returns."""
+
         def answered(yes: bool | None) -> None:
             if yes and self.cluster is not None:
-                self._interrupt(self.cluster, job.id, title)
+                self._act(self.cluster, act, failed)
 
-        self.app.push_screen(InterruptJobConfirm(title, job.user, len(engines)), answered)
+        self.app.push_screen(question, answered)
 
-    @work(thread=True, exit_on_error=False, group="abort", description="watch.interrupt")
-    def _interrupt(self, watch: ClusterWatch, job_id: str, title: str) -> None:
+    @work(thread=True, exit_on_error=False, group="act", description="acting on a job")
+    def _act(self, watch: ClusterWatch, act: Callable[[ClusterWatch], str], failed: str) -> None:
         try:
-            engines = watch.interrupt(job_id)
+            text = act(watch)
         except Exception as exc:
-            text = f"Could not interrupt {title}: {one_line(exc, with_type=True)}"
-        else:
-            names = ", ".join(f"e{e}" for e in engines)
-            text = (
-                f"Sent SIGINT to {names}, running {title}"
-                if engines
-                else f"No engine ran a task of {title} any more: nothing interrupted"
-            )
-        self.app.call_from_thread(self.show_notice, text)
-
-    @work(thread=True, exit_on_error=False, group="abort", description="watch.abort")
-    def _abort(self, watch: ClusterWatch, job_id: str, title: str) -> None:
-        try:
-            n = watch.abort(job_id)
-        except Exception as exc:
-            text = f"Could not abort {title}: {one_line(exc, with_type=True)}"
-        else:
-            text = (
-                f"Asked the engines to abort {n:,} task{'s' if n != 1 else ''} of {title} not "
-                "started yet; running ones run on"
-                if n
-                else f"{title} has no task left that has not started: nothing aborted"
-            )
+            text = f"{failed}: {one_line(exc, with_type=True)}"
         self.app.call_from_thread(self.show_notice, text)
 
     def action_follow(self) -> None:
