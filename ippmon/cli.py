@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ippmon import __version__
 from ippmon.exit_codes import ExitCode
-from ippmon.model import OUTPUT_CAP
+from ippmon.model import OUTPUT_CAP, SEND_WINDOW, SEND_WINDOW_PER_ENGINE
 from ippmon.notify import NOTIFY_AFTER_S
 from ippmon.text import one_line
 
@@ -107,6 +107,16 @@ def _watch_options() -> argparse.ArgumentParser:
         "characters, in memory and in the record, and say how much was cut between them "
         "(default 1M; 500k, 20M; 0 keeps everything)",
     )
+    p.add_argument(
+        "--send-window",
+        type=_size,
+        default=None,
+        metavar="N",
+        help="send a job's tasks N at a time: more as earlier ones finish and are recorded "
+        f"(bounds memory; default {SEND_WINDOW:,}, or {SEND_WINDOW_PER_ENGINE} per engine if more; "
+        "0 sends every task "
+        "at once)",
+    )
     return p
 
 
@@ -114,7 +124,7 @@ _UNITS = {"": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "
 
 
 def _size(text: str) -> int:
-    """`--output-cap`: 1000, 500k, 1M, 2.5MB, 1G (decimal units)."""
+    """`--output-cap`, `--send-window`: 1000, 500k, 1M, 2.5MB, 1G (decimal units)."""
     number = text.strip().lower()
     digits = number.rstrip("kmgb")
     unit = number[len(digits) :]
@@ -335,6 +345,7 @@ def _options(args: argparse.Namespace, cluster: dict[str, Any] | None = None) ->
             sshserver=args.sshserver,
             timeout=args.timeout,
             output_cap=getattr(args, "output_cap", OUTPUT_CAP),
+            send_window=getattr(args, "send_window", None),
         )
     return ConnectOptions(
         profile=args.profile,
@@ -344,6 +355,7 @@ def _options(args: argparse.Namespace, cluster: dict[str, Any] | None = None) ->
         timeout=args.timeout,
         local=getattr(args, "local", None),
         output_cap=getattr(args, "output_cap", OUTPUT_CAP),
+        send_window=getattr(args, "send_window", None),
     )
 
 

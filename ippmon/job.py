@@ -28,6 +28,8 @@ from ippmon.diagnosis import MIN_CHUNKS, diagnose
 from ippmon.memory import give_back
 from ippmon.model import (
     OUTPUT_CAP,
+    SEND_WINDOW,
+    SEND_WINDOW_PER_ENGINE,
     ClusterInfo,
     Finding,
     JobSnapshot,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
 
 DIAGNOSE_EVERY_S = 10.0  # while a job runs, its diagnosis is worked out again this often
 SLICE_TASKS = 256  # chunks sent per map_async call
+DETACH_SEND_S = 45.0  # detaching sends what the window held back for this long at most
 BEHIND_NOTICE_S = 5.0  # say so when the client's IO thread is this far behind its sockets
 SPEC_FILE = "spec.pickle"  # the JobSpec, so `resume` can rerun without the spec file's job table
 INPUTS_FILE = "inputs.pickle"  # the inputs as sent, so `resume` resends exactly these
@@ -200,16 +203,20 @@ class Job:
         controller_timeout: float = 10.0,
         restore: Restored | None = None,
         output_cap: int = OUTPUT_CAP,
+        send_window: int | None = None,
     ) -> None:
         """A new job (sends nothing until `start`), or with `restore` one read back from its run
         record to be watched again (`ippmon attach`); `client` is None for a run that needs no
-        cluster any more (everything recorded)."""
+        cluster any more (everything recorded). `send_window`: chunks in flight at most (sent,
+        not yet recorded); None: SEND_WINDOW, or SEND_WINDOW_PER_ENGINE per engine when that is
+        more; 0 sends everything as fast as it can."""
         self.name = spec.name
         self.spec = spec
         self.client = client
         self.info = info
         self.clock = clock
         self.slice_tasks = slice_tasks
+        self.send_window = send_window
         flags = spec.flags()
         self.map_flags = {k: flags[k] for k in ("chunksize", "ordered") if k in flags}
         self._view_flags = {k: flags[k] for k in ("retries", "timeout") if k in flags}
@@ -248,6 +255,9 @@ class Job:
         self._slice_of: dict[int, int] = {}  # chunk key -> its slice, while the slice is kept
         self._slice_left: dict[int, int] = {}  # slice -> its chunks not recorded yet
         self._n_slices = 0
+        self._in_flight = 0  # chunks of kept slices not recorded yet (the send window's count)
+        self._room = threading.Condition(threading.Lock())
+        self._unwindowed = threading.Event()  # detaching: send the rest without waiting
         # the byte offset in results.jsonl of each task's newest line (-1: none yet)
         self._offsets = array("q", [-1]) * len(self.inputs)
         self._stop_sending = threading.Event()
@@ -280,6 +290,7 @@ class Job:
         clock: Callable[[], float] = time.time,
         controller_timeout: float = 10.0,
         output_cap: int = OUTPUT_CAP,
+        send_window: int | None = None,
     ) -> Job:
         """A job read back from its run folder (`ippmon attach`, `resume`, the runs list):
         finished tasks from results.jsonl; with a client, the tasks still out on the cluster
@@ -322,6 +333,7 @@ class Job:
                 record, inputs, created, list(meta.get("attempts", [])), " · ".join(notices)
             ),
             output_cap=output_cap,
+            send_window=send_window,
         )
         job.tracker.set_notice("record", job._restored_notice)
         tracker = job.tracker
@@ -407,10 +419,11 @@ class Job:
         try:
             step = self.slice_tasks * (self.spec.chunksize or 1)
             for start in range(0, len(indices), step):
-                if self._stop_sending.is_set():
-                    break
                 batch = indices[start : start + step]
                 parts = partitions(len(batch), self.spec.chunksize)
+                self._wait_for_room(len(parts))
+                if self._stop_sending.is_set():
+                    break
                 items = [[batch[i] for i in part] for part in parts]
                 # Each chunk's msg_id reaches sent.jsonl before the chunk is sent: a process
                 # killed at any moment leaves a record of every task that may run.
@@ -426,6 +439,8 @@ class Job:
                 self._ars[number] = ar
                 children = _compat.map_children(ar)
                 self._slice_left[number] = len(children)
+                with self._room:
+                    self._in_flight += len(children)
                 chunks = [
                     (chunk, child.output.metadata)
                     for chunk, child in zip(items, children, strict=True)
@@ -450,6 +465,31 @@ class Job:
                 self._never_sent(unsent, attempt)
             tracker.end_submission()
             self._write_run()
+
+    def _wait_for_room(self, n: int) -> None:
+        """Before sending n more chunks: wait until the send window has room for them (chunks
+        leave it when they are recorded), unless nothing is in flight, sending stops, or the
+        job is detaching (then the rest goes out at once)."""
+        window = self.send_window
+        if window is None:  # enough for every engine to stay busy between two polls
+            window = SEND_WINDOW
+            with contextlib.suppress(Exception):
+                window = max(window, SEND_WINDOW_PER_ENGINE * len(self.client.ids))  # type: ignore[union-attr]
+        if not window:
+            return
+        with self._room:
+            while (
+                self._in_flight
+                and self._in_flight + n > window
+                and not self._stop_sending.is_set()
+                and not self._unwindowed.is_set()
+            ):
+                self.tracker.pace()
+                self._room.wait(0.5)
+
+    def _wake_sender(self) -> None:
+        with self._room:
+            self._room.notify_all()
 
     def _sent_log(self, attempt: int, chunks: list[list[int]]) -> Callable[[str], None]:
         """What writes each chunk of a slice to sent.jsonl as its msg_id is chosen, in order."""
@@ -582,7 +622,8 @@ class Job:
 
     def _let_go(self, chunks: Iterable[Chunk]) -> None:
         """Recorded chunks: a slice whose chunks are all recorded is dropped, with everything
-        ipyparallel keeps for it."""
+        ipyparallel keeps for it; each makes room in the send window."""
+        freed = 0
         for chunk in chunks:
             if chunk.output_note:
                 continue  # recorded with output that may still grow: kept until amended
@@ -590,10 +631,15 @@ class Job:
             number = self._slice_of.pop(chunk.key, None)
             if number is None:
                 continue
+            freed += 1
             self._slice_left[number] -= 1
             if not self._slice_left[number]:
                 del self._slice_left[number]
                 self._ars.pop(number, None)
+        if freed:
+            with self._room:
+                self._in_flight -= freed
+                self._room.notify_all()
 
     def _lines(self, chunks: Iterable[Chunk]) -> list[dict[str, object]]:
         lines = []
@@ -662,6 +708,7 @@ class Job:
         tracker = self.tracker
         tracker.begin_cancel()
         self._stop_sending.set()
+        self._wake_sender()
         if self.client is None:
             return
         if self.watcher is not None:
@@ -693,12 +740,21 @@ class Job:
                 return False
             idle.wait(interval)
 
-    def close(self) -> None:
+    def close(self, send_for_s: float = DETACH_SEND_S) -> None:
         """Flush the record. Tasks still running stay running on the cluster: the record says
-        the run was detached, and `ippmon attach` picks it up again."""
+        the run was detached, and `ippmon attach` picks it up again. Tasks the send window
+        still holds back are sent first, for at most `send_for_s` seconds: a detached job keeps
+        its engines busy. Any left then are recorded as not sent (cancelled; `resume` sends
+        them)."""
+        sender = self._sender
+        if sender is not None and sender.is_alive() and not self.tracker.cancelling:
+            self._unwindowed.set()
+            self._wake_sender()
+            sender.join(timeout=send_for_s)
         self._stop_sending.set()
-        if self._sender is not None:
-            self._sender.join(timeout=5)
+        self._wake_sender()
+        if sender is not None:
+            sender.join(timeout=5)
         if self.watcher is not None:
             self.watcher.stop()
         with self._record_lock:

@@ -329,6 +329,7 @@ class Tracker:
         self._seen_engines = False
         self._submitted = 0
         self._submitting = False
+        self._paced = False  # the send window held the sender back: the job runs meanwhile
         self._cancelling = False
         self.attempt = 1
         self.output_wait_s = OUTPUT_WAIT_S if output_wait_s is None else output_wait_s
@@ -405,6 +406,7 @@ class Tracker:
         before the first of them is registered."""
         with self._lock:
             self._submitting = True
+            self._paced = False
             self._cancelling = False
             self._submitted = self.total - n
             self.attempt = max(self.attempt, attempt)
@@ -414,6 +416,12 @@ class Tracker:
         """n more tasks of the current submission were handed to the cluster."""
         with self._lock:
             self._submitted += n
+
+    def pace(self) -> None:
+        """The sender waits for tasks to finish before it sends more (the send window is full):
+        the job runs from now on, while the rest waits its turn to be sent."""
+        with self._lock:
+            self._paced = True
 
     def end_submission(self) -> None:
         """Sending is over (all sent, stopped or failed): unsent tasks were settled already."""
@@ -810,7 +818,7 @@ class Tracker:
             rate = self._rate(now)
             remaining = self.total - self.done
             eta = remaining / rate if rate > 0 and self._finished_at is None else None
-            if self.submitting:
+            if self.submitting and not self._paced:
                 phase = Phase.SUBMITTING
             elif self.settled:
                 # finished *and* every result handed out for the run record: a screen that
