@@ -496,6 +496,7 @@ def _watch_headless(job: Any, args: argparse.Namespace) -> int:
     from ippmon.headless import run_headless
 
     _SignalState.watching = True
+    job.give_back = False  # this process ends with the job: nothing to give back
     try:
         return run_headless(
             job,

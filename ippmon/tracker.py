@@ -46,7 +46,7 @@ from ippmon.stream import (
     frame,
     frame_ahead,
 )
-from ippmon.terminal import emulate, plain
+from ippmon.terminal import emulate, needs_work, plain
 from ippmon.text import first_line
 
 
@@ -556,7 +556,8 @@ class Tracker:
         index = chunk.indices[0]
         for line in lines:
             self._seq += 1
-            self._keep_line(OutputLine(self._seq, index, chunk.engine, stream, emulate(line)))
+            # as it came: made what a terminal would show (`emulate`) when a reader takes it
+            self._keep_line(OutputLine(self._seq, index, chunk.engine, stream, line))
         current = text[max(stable, len(text) - LAST_LINE_CHARS) :] or (lines[-1] if lines else "")
         if current and chunk.engine is not None:
             self._engine(chunk.engine).last_line = plain(current)
@@ -987,8 +988,9 @@ class Tracker:
             return out
 
     def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
-        """Lines newer than `seq`, oldest first, and how many the bounded buffer dropped before
-        they could be read. Costs in proportion to the lines returned."""
+        """Lines newer than `seq`, oldest first, each as a terminal would show it, and how many
+        the bounded buffer dropped before they could be read. Costs in proportion to the lines
+        returned (a line nobody reads is never emulated)."""
         with self._lock:
             out: list[OutputLine] = []
             for line in reversed(self._output):
@@ -997,7 +999,8 @@ class Tracker:
                 out.append(line)
             out.reverse()
             first = out[0].seq if out else self._seq + 1
-            return out, max(0, first - seq - 1)
+        shown = [line if not needs_work(line.text) else _emulated(line) for line in out]
+        return shown, max(0, first - seq - 1)
 
     def states(self, indices: Iterable[int] | None = None) -> list[TaskState]:
         idx = range(self.total) if indices is None else indices
@@ -1100,3 +1103,7 @@ def chunk_detail(chunk: Chunk, index: int) -> TaskDetail:
         stderr=(md.get("stderr") or "") if first else "",
         extra={} if len(chunk.indices) == 1 else {"chunk": [chunk.indices[0], chunk.indices[-1]]},
     )
+
+
+def _emulated(line: OutputLine) -> OutputLine:
+    return OutputLine(line.seq, line.index, line.engine, line.stream, emulate(line.text))
