@@ -6,7 +6,9 @@ For each task count x output lines a task prints (`ippmon.demo:chatty`, no delay
 - tui: the TUI (Textual's headless driver, as a user's terminal would drive it) with its
   cluster process, summed;
 - again: two such jobs one after the other in one ippmon process (the Job path `--headless`
-  uses), with its memory before, after the first and after the second job (what stays).
+  uses), with its memory before, after the first and after the second job (what stays);
+- tui-again: the same in one TUI session (back to the picker, the job again), the TUI and its
+  cluster process summed.
 Peak RSS is sampled every 0.1 s over the whole process tree; CPU s is the tree's user + system
 time (the client side only: the cluster's processes are not in it). The wall-time ratio is
 bare / ippmon (1.0: as fast; below: slower): for headless the whole commands (start, connect,
@@ -106,6 +108,49 @@ async def main():
 asyncio.run(main())
 """
 
+TUI_AGAIN = """
+import asyncio, json, os, sys, time
+from ippmon.cluster_process import RemoteBackend
+from ippmon.connect import ConnectOptions
+from ippmon.jobspec import load_catalog
+from ippmon.model import Phase
+from ippmon.ui.app import IppmonApp
+sys.path.insert(0, os.path.dirname(sys.argv[4]))
+from bench_memory import tree_rss_mb
+spec_file, cluster_id, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+
+async def main():
+    backend = RemoteBackend(ConnectOptions(cluster_id=cluster_id))
+    catalog = load_catalog(spec_file)
+    app = IppmonApp(backend, catalog, runs_dir=runs, job_name="big")
+    marks, walls = [], []
+    async with app.run_test(size=(100, 30)) as pilot:
+        while app.monitor() is None:
+            await pilot.pause(0.1)
+        marks.append(round(tree_rss_mb(os.getpid())))
+        for job in range(2):
+            if job:
+                await pilot.press("escape")  # back to the picker, then the same job again
+                while app.monitor() is not None:
+                    await pilot.pause(0.1)
+                app.submit(catalog.get("big"))
+                while app.monitor() is None:
+                    await pilot.pause(0.1)
+            start = time.perf_counter()
+            def done():
+                snap = app.monitor().snapshot
+                return snap is not None and snap.phase is Phase.FINISHED
+            while not done():
+                await pilot.pause(0.5)
+            walls.append(time.perf_counter() - start)
+            await pilot.pause(3.0)  # the cluster process gives memory back when a job ends
+            marks.append(round(tree_rss_mb(os.getpid())))
+        await pilot.press("q")
+    print(json.dumps({"rss": marks, "walls": walls}))
+
+asyncio.run(main())
+"""
+
 
 def tree_rss_mb(pid: int) -> float:
     """The resident memory of `pid` and all its descendants, in MB."""
@@ -163,7 +208,7 @@ def main() -> None:
         "--modes",
         nargs="+",
         default=["bare", "headless", "again"],
-        choices=["bare", "headless", "tui", "again"],
+        choices=["bare", "headless", "tui", "again", "tui-again"],
     )
     parser.add_argument("--cluster-id", help="a running cluster (default: start 2 engines)")
     parser.add_argument(
@@ -197,6 +242,7 @@ def main() -> None:
                             out, peak = measured([py, "-c", BARE, str(n), str(lines), cluster_id])
                             wall = bare_wall = out.get("wall")
                             bare_cmd = out["cmd_wall"]
+                            note = f"whole command {bare_cmd:.1f} s (with its exit)"
                         elif mode == "headless":
                             cmd = [py, "-m", "ippmon", "--cluster-id", cluster_id, "--jobs"]
                             cmd += [str(spec), "--job", "big", "--headless", "--runs-dir", runs]
@@ -206,6 +252,16 @@ def main() -> None:
                         elif mode == "tui":
                             out, peak = measured([py, "-c", TUI, str(spec), cluster_id, runs])
                             wall = out.get("wall")
+                        elif mode == "tui-again":
+                            me = str(Path(__file__).resolve())
+                            cmd = [py, "-c", TUI_AGAIN, str(spec), cluster_id, runs, me]
+                            out, peak = measured(cmd)
+                            wall = out["walls"][0]
+                            start_mb, first_mb, second_mb = out["rss"]
+                            note = (
+                                f"TUI + cluster process: RSS before {start_mb} MB, after job 1 "
+                                f"{first_mb} MB, after job 2 {second_mb} MB"
+                            )
                         else:
                             out, peak = measured([py, "-c", AGAIN, str(spec), cluster_id, runs])
                             wall = out["walls"][0]

@@ -591,7 +591,7 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
     from ippmon.connect import ClusterBackend
     from ippmon.job import INPUTS_FILE, SPEC_FILE, Job
     from ippmon.model import ClusterInfo
-    from ippmon.records import latest_lines
+    from ippmon.records import scan_results
     from ippmon.runs import RunError, cluster_of, find_run, needs_cluster, runs_root
     from ippmon.trust import check_run_folder
 
@@ -601,7 +601,7 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
         check_run_folder(folder, (SPEC_FILE, INPUTS_FILE))  # nothing unpickled from a stranger
         cluster = cluster_of(folder)
         online = resume or needs_cluster(folder)
-        latest_lines(folder)
+        scan_results(folder)  # every line checked
     except _record_errors() as exc:
         return _record_fail(folder or args.run_id or runs_root(args.runs_dir), exc)
     headless = _headless(args)

@@ -43,18 +43,19 @@ from ippmon.model import (
 from ippmon.records import (
     RESULTS_FILE,
     RecordError,
+    ResultsScan,
     RunError,
     RunRecord,
     detail_from_line,
     epoch,
     iso,
     jsonable,
-    latest_of,
-    load_results,
+    lines_at,
     new_run_id,
     read_line_at,
     result_line,
     result_problem,
+    scan_results,
 )
 from ippmon.runs import pending_chunks, sent_chunks
 from ippmon.stream import TaskStream, Zoom
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
 
 DIAGNOSE_EVERY_S = 10.0  # while a job runs, its diagnosis is worked out again this often
 SLICE_TASKS = 256  # chunks sent per map_async call
+RESTORE_BATCH = 2048  # recorded tasks read back at a time by `Job.restore`
 DETACH_SEND_S = 45.0  # detaching sends what the window held back for this long at most
 BEHIND_NOTICE_S = 5.0  # say so when the client's IO thread is this far behind its sockets
 SPEC_FILE = "spec.pickle"  # the JobSpec, so `resume` can rerun without the spec file's job table
@@ -304,7 +306,7 @@ class Job:
         record = RunRecord(folder)
         meta = record.read_run()
         total = meta["inputs_count"]
-        results = load_results(folder, total)
+        scan = scan_results(folder, total)  # each line checked; only where each task's stands
         sent = sent_chunks(folder, meta)
         try:
             spec = record.load_pickle(SPEC_FILE)
@@ -319,11 +321,9 @@ class Job:
             ) from None
         if len(inputs) != total:
             raise RunError(f"{folder / INPUTS_FILE}: {len(inputs)} inputs, run.json says {total}")
-        latest = latest_of(results.lines)
-        offset_of = {id(line): at for line, at in zip(results.lines, results.offsets)}
         created = epoch(meta.get("created")) or clock()
         holder = record.lock()
-        notices = [results.warning] if results.warning else []
+        notices = [scan.warning] if scan.warning else []
         if holder:
             notices.append(f"read-only: {holder} is writing this run's record")
         job = cls(
@@ -341,18 +341,10 @@ class Job:
         job.tracker.set_notice("record", job._restored_notice)
         tracker = job.tracker
         tracker.restore_start(created)
-        by_attempt: dict[int, list[tuple[int, dict]]] = {}
-        for i, line in latest.items():
-            by_attempt.setdefault(int(line.get("attempt", 1)), []).append((i, line))
-        for attempt, items in sorted(by_attempt.items()):
-            keys = tracker.add_chunks([([i], _md_from_line(line)) for i, line in items], attempt)
-            for key, (i, line) in zip(keys, items):
-                job._recorded_keys.add(key)
-                job._offsets[i] = offset_of[id(line)]
-                tracker.notify(key, Event.DONE, _recorded(line))
-        pending = pending_chunks(sent, latest)
+        ends = job._read_back(scan)
+        pending = pending_chunks(sent, scan.standing)
         out = {i for _m, indices, _a in pending for i in indices}
-        unsent = [i for i in range(len(inputs)) if i not in latest and i not in out]
+        unsent = [i for i in range(len(inputs)) if i not in scan.standing and i not in out]
         if unsent:  # the earlier process was stopped while it was still sending
             last = max((int(a.get("attempt", 1)) for a in meta.get("attempts", [])), default=1)
             job._never_sent(unsent, last)
@@ -364,13 +356,39 @@ class Job:
             watched[key] = (msg_id, md)
         job._record(tracker.poll())  # the never-sent ones and the recorded ones, read back
         if not watched:
-            ends = (epoch(x.get("completed")) or 0 for x in latest.values())
-            tracker.restore_end(max(ends, default=0))
+            tracker.restore_end(ends)
         elif client is not None:
             job.watcher = HubWatcher(client, tracker, watched, on_heard=job.heard)
             job.watcher.start()
         job._state = RunState.RUNNING if watched else RunState.FINISHED
         return job
+
+    def _read_back(self, scan: ResultsScan) -> float:
+        """The recorded tasks, from their lines in results.jsonl, a batch at a time (each batch
+        let go of as a finished job's tasks are): the whole file is never in memory. Returns
+        when the last of them completed (0 when none did)."""
+        tracker, ends = self.tracker, 0.0
+        order = sorted(scan.standing.items(), key=lambda item: item[1].offset)  # one pass
+        lines = lines_at(self.record.folder / RESULTS_FILE, (s.offset for _i, s in order))
+        for start in range(0, len(order), RESTORE_BATCH):
+            batch = [
+                (i, line)
+                for (i, _s), (_at, line) in zip(order[start : start + RESTORE_BATCH], lines)
+            ]
+            by_attempt: dict[int, list[tuple[int, dict]]] = {}
+            for i, line in batch:
+                by_attempt.setdefault(int(line.get("attempt", 1)), []).append((i, line))
+                ends = max(ends, epoch(line.get("completed")) or 0.0)
+            for attempt, items in sorted(by_attempt.items()):
+                keys = tracker.add_chunks(
+                    [([i], _md_from_line(line)) for i, line in items], attempt
+                )
+                for key, (i, line) in zip(keys, items):
+                    self._recorded_keys.add(key)
+                    self._offsets[i] = scan.standing[i].offset
+                    tracker.notify(key, Event.DONE, _recorded(line))
+            self._record(tracker.poll())  # nothing written: released, read back when asked
+        return ends
 
     @property
     def view(self) -> Any:

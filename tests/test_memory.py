@@ -12,7 +12,8 @@ import pytest
 from cluster_helpers import BLOCKING_TASKS, until, write_spec
 from test_cli import run
 
-from ippmon import runs
+from ippmon import job as job_module
+from ippmon import records, runs
 from ippmon import tracker as tracker_module
 from ippmon.connect import ClientSession
 from ippmon.job import Job
@@ -90,12 +91,12 @@ def test_recorded_tasks_are_let_go_of_and_their_details_come_back_from_the_recor
     # `ippmon runs` takes a finished run's counts from run.json: no results file is read...
     reads: list[Path] = []
 
-    def load_results(folder: Path, total: int | None = None) -> object:
+    def scan_results(folder: Path, total: int | None = None) -> object:
         reads.append(folder)
-        return real_load(folder, total)
+        return real_scan(folder, total)
 
-    real_load = runs.load_results
-    monkeypatch.setattr(runs, "load_results", load_results)
+    real_scan = runs.scan_results
+    monkeypatch.setattr(runs, "scan_results", scan_results)
     (summary,) = list_runs(runs_dir)
     assert summary.state == "finished" and reads == []
     assert (summary.counts["ok"], summary.counts["error"], summary.done) == (24, 6, 30)
@@ -104,6 +105,24 @@ def test_recorded_tasks_are_let_go_of_and_their_details_come_back_from_the_recor
     results.write_bytes(results.read_bytes() + b"\n")
     (summary,) = list_runs(runs_dir)
     assert reads == [job.record.folder] and summary.done == 30
+
+    # attach reads the record back a batch of lines at a time, never the whole file at once
+    def read_jsonl(path: Path, check: object) -> object:
+        assert path.name != RESULTS_FILE, "results.jsonl read whole"
+        return real_read(path, check)
+
+    real_read = records.read_jsonl
+    monkeypatch.setattr(records, "read_jsonl", read_jsonl)
+    monkeypatch.setattr(job_module, "RESTORE_BATCH", 7)
+    again = Job.restore(job.record.folder, None, cluster.info)
+    snap = again.poll()
+    assert (snap.count(TaskState.OK), snap.count(TaskState.ERROR)) == (24, 6)
+    assert again.task(4).evalue == "task 4 refuses" and again.task(3).result == {
+        "x": 3,
+        "square": 9,
+    }
+    assert [again.task(i).stdout for i in range(30)] == [recorded[i]["stdout"] for i in range(30)]
+    again.close()
 
 
 def test_a_line_that_arrives_in_a_thousand_pieces_costs_in_proportion_to_the_pieces(
