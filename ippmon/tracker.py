@@ -1071,9 +1071,12 @@ def _first_line(chunk: Chunk) -> str:
         ename, evalue, _tb = chunk.error
         return plain(first_line(f"{ename}: {evalue}") if evalue else ename)
     for stream in ("stderr", "stdout"):
-        text = (chunk.md.get(stream) or "").rstrip("\n")
-        if text:
-            return plain(text.rsplit("\n", 1)[-1])
+        text = chunk.md.get(stream) or ""
+        end = len(text)
+        while end and text[end - 1] == "\n":
+            end -= 1
+        if end:  # the last line, found without copying the rest (up to twice the output cap)
+            return plain(text[text.rfind("\n", 0, end) + 1 : end])
     return ""
 
 
