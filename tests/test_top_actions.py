@@ -405,7 +405,7 @@ async def test_R_in_top_reruns_a_notebooks_failed_tasks_through_the_hub(
     from ippmon.jobspec import Catalog
     from ippmon.ui import IppmonApp
 
-    remote = RemoteBackend(ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=10))
+    remote = RemoteBackend(ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=60))
     app = IppmonApp(remote, Catalog({}), top=True, poll_interval=0.25)
     job_id = notebook.job_id
     try:
@@ -476,7 +476,14 @@ def test_ippmon_adopt_then_attach_and_export_give_what_the_notebook_saw(
     """`ippmon adopt` on the job as `ippmon status` prints it, then `attach` (which fetches
     every result from the controller) and `export`: each task's status, result, error, output
     and engine are what the notebook's own AsyncResult saw, in its order."""
-    connection = ["--cluster-id", cluster.info.cluster_id, "--runs-dir", runs_dir]
+    connection = [
+        "--cluster-id",
+        cluster.info.cluster_id,
+        "--runs-dir",
+        runs_dir,
+        "--timeout",
+        "60",
+    ]
     short = f"{notebook.session[:8]}/{LABEL}"  # as `ippmon status` prints it
     assert main(["adopt", short, *connection]) == 0
     out, err = capsys.readouterr()
