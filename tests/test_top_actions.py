@@ -18,6 +18,10 @@ import pytest
 from fakes import recorded_top as rt
 from fakes.backends import FakeBackend, FakeSession, FakeWatch
 from fakes.pilot import make_app, settle, until
+from ipyparallel.controller.dictdb import DictDB
+from ipyparallel.controller.hub import init_record
+from ipyparallel.controller.sqlitedb import SQLiteDB
+from test_clusterview import HubStandIn
 
 from ippmon.adopt import (
     ADOPTED_ORIGIN,
@@ -35,6 +39,7 @@ from ippmon.adopt import (
 )
 from ippmon.cli import main
 from ippmon.clusterview import DICTDB, NODB
+from ippmon.clusterwatch import ClusterWatcher
 from ippmon.job import Job
 from ippmon.model import ClusterInfo
 from ippmon.records import SENT_FILE, load_sent, read_meta
@@ -244,6 +249,96 @@ def test_an_adopted_run_read_back_cannot_be_sent_again(runs_dir: str) -> None:
     finally:
         job.close()
     assert read_meta(Path(runs_dir) / run_id)["adopted"]["session"] == S  # kept on rewrite
+
+
+# -- the watch, against ipyparallel's own task databases --------------------------------------
+
+
+class ResubmittingHub(HubStandIn):
+    """The stand-in hub of test_clusterview, resubmitting as `Hub.resubmit_task` does: the old
+    header with a new msg_id (the hub's session's) and date, no metadata (so no label), the
+    sender's session as `client_uuid`, and the old record pointing to the new one."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.resubmits = 0
+
+    def resubmit(self, msg_ids: list[str], block: bool = False) -> Any:
+        assert msg_ids and not block
+        records = self.db.find_records({"msg_id": {"$in": msg_ids}}, ["header", "content"])
+        found = {r["msg_id"]: r for r in records}
+        if len(found) < len(msg_ids):
+            raise RuntimeError(f"KeyError(No such msg(s): {set(msg_ids) - set(found)!r})")
+        new_ids = []
+        for old in msg_ids:
+            self.resubmits += 1
+            self.now += dt.timedelta(seconds=1)
+            new = f"hubsession_42_{self.resubmits}"
+            header = dict(found[old]["header"], msg_id=new, date=self.now)
+            record = init_record({"header": header, "content": {}, "metadata": {}, "buffers": []})
+            record.update(client_uuid=header["session"], queue="task")
+            self.db.add_record(new, record)
+            self.db.update_record(old, {"resubmitted": new})
+            new_ids.append(new)
+
+        class AsyncHubResult:
+            msg_ids = new_ids
+
+        return AsyncHubResult()
+
+
+@pytest.fixture(params=["DictDB", "SQLiteDB"])
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> ResubmittingHub:
+    if request.param == "DictDB":
+        return ResubmittingHub(DictDB())
+    return ResubmittingHub(SQLiteDB(location=str(tmp_path), filename="tasks.db", session="s"))
+
+
+def test_the_watch_resubmits_a_jobs_errors_shows_them_apart_and_adopts_either_job(
+    hub: ResubmittingHub, runs_dir: str
+) -> None:
+    for i in range(4):
+        hub.submit(f"alice_7_{i}", "alice", label="fit")
+    hub.submit("bob_9_0", "bob")
+    for msg_id, status in [("alice_7_0", "ok"), ("alice_7_1", "error"), ("alice_7_2", "aborted")]:
+        hub.finish(msg_id, 0, status)
+    hub.finish("alice_7_3", 1, "error")
+    hub.finish("bob_9_0", 1, "error")
+    watch = ClusterWatcher(hub, records_every=0, start=False)  # type: ignore[arg-type]
+    watch.poll()
+    hub.db.drop_record("alice_7_3")  # culled since the watch read it
+    outcome = watch.resubmit("alice/fit")
+    assert outcome.text("fit") == f"resubmitted 1 failed task of fit; 1 could not be: {CULLED}"
+    assert outcome.new_ids == ("hubsession_42_1",)
+    snap = watch.poll()
+    fit, rerun, bob = (snap.job(j) for j in ("alice/fit", "alice/fit (resubmitted)", "bob"))
+    # a finished task the controller culled stays counted (the watch reads only what changes)
+    assert fit is not None and (fit.submitted, fit.done, fit.failed) == (4, 1, 3)
+    assert rerun is not None and (rerun.title, rerun.user, rerun.queued) == (
+        "fit (resubmitted)",
+        "user-of-alice",
+        1,
+    )
+    assert bob is not None and (bob.submitted, bob.failed) == (1, 1)  # not touched
+    assert watch.resubmit("alice/fit").text("fit") == (
+        f"resubmitted 0 failed tasks of fit; 1 could not be: {CULLED}; 1 could not be: {ALREADY}"
+    )
+    info = ClusterInfo(cluster_id="c")
+    runs = {
+        job: watch.adopt(job, runs_dir, info)
+        for job in ("alice/fit", "alice/fit (resubmitted)", "bob")
+    }
+    sent = {
+        job: [s["msg_id"] for s in load_sent(Path(run.folder)).lines] for job, run in runs.items()
+    }
+    assert sent == {
+        "alice/fit": ["alice_7_0", "alice_7_1", "alice_7_2"],
+        "alice/fit (resubmitted)": ["hubsession_42_1"],
+        "bob": ["bob_9_0"],
+    }
+    assert [runs[j].title for j in runs] == ["fit", "fit (resubmitted)", "bob"]
+    with pytest.raises(AdoptError, match="no job nobody"):
+        watch.adopt("nobody", runs_dir, info)
 
 
 # -- the keys, on a recorded cluster ------------------------------------------------------------
