@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ippmon import __version__
 from ippmon.clusterview import NODB
-from ippmon.model import ClusterInfo
+from ippmon.model import ClusterInfo, Shown
 from ippmon.records import RunRecord, epoch, iso, new_run_id
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ NODB_RESUBMIT = "the controller keeps no task records (NoDB), so it cannot resub
 NODB_ADOPT = "the controller keeps no task records (NoDB): a job's msg_ids cannot be known"
 CULLED = "the controller no longer holds their records (its task database dropped the oldest)"
 ALREADY = "already resubmitted"
+UNKNOWN_INPUT = Shown("unknown: sent by another client (adopted)")  # a task's input, shown
 RESUBMITTED_MARK = " (resubmitted)"  # how `top` names the job a resubmit's tasks form
 
 

@@ -287,7 +287,7 @@ class Job:
         """A job read back from its run folder (`ippmon attach`, `resume`, the runs list):
         finished tasks from results.jsonl; with a client, the tasks still out on the cluster
         are watched (`attach.HubWatcher`). Raises RunError for a record it cannot read."""
-        from ippmon.adopt import adopted_spec, is_adopted
+        from ippmon.adopt import UNKNOWN_INPUT, adopted_spec, is_adopted
         from ippmon.attach import HubWatcher
         from ippmon.jobspec import JobSpec
 
@@ -300,7 +300,7 @@ class Job:
             spec: object
             inputs: object
             if is_adopted(meta):  # another client's job (`ippmon adopt`): no spec, no inputs
-                spec, inputs = adopted_spec(meta), [None] * total
+                spec, inputs = adopted_spec(meta), [UNKNOWN_INPUT] * total
             else:
                 spec = record.load_pickle(SPEC_FILE)
                 inputs = record.load_pickle(INPUTS_FILE)
