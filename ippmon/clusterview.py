@@ -200,6 +200,9 @@ class ClusterObserver:
         self._received_mark: dt.datetime | None = None
         self._first = True
         self.vanished = 0
+        # msg_id -> (session, label) of the job a task is shown in instead of its record's:
+        # set by whoever resubmitted it (the hub records a resubmitted task without its label)
+        self.regroup: dict[str, tuple[str, str | None]] = {}
 
     def poll(self) -> ClusterSnapshot:
         """Ask the controller once more; raises what the client raises if it is gone. The queue
@@ -226,6 +229,15 @@ class ClusterObserver:
             this = session if label is None else f"{session}/{label}"
             if this == job_id and task.state in ("queued", "running"):
                 out.append((task.submitted, msg_id))
+        return [msg_id for _t, msg_id in sorted(out)]
+
+    def failed(self, job_id: str) -> list[str]:
+        """The msg_ids of job `job_id`'s tasks that ended failed or aborted, oldest first."""
+        out = [
+            (task.submitted, msg_id)
+            for msg_id, task in self._tasks.items()
+            if task.state == "failed" and _key_id(task.job) == job_id
+        ]
         return [msg_id for _t, msg_id in sorted(out)]
 
     def job_of(self, msg_id: str, session: str) -> str:
@@ -292,7 +304,7 @@ class ClusterObserver:
         header = rec.get("header") or {}
         session = str(rec.get("client_uuid") or header.get("session") or "?")
         label = rec.get("label")
-        key = (session, None if label is None else str(label))
+        key = self.regroup.get(rec["msg_id"]) or (session, None if label is None else str(label))
         job = self._jobs.get(key)
         if job is None:
             user = str(header.get("username") or "?")
@@ -373,6 +385,11 @@ class ClusterObserver:
         if missing > 0:
             limits.append(LIMIT_QUEUED.format(n=missing))
         return limits
+
+
+def _key_id(key: tuple[str, str | None]) -> str:
+    session, label = key
+    return session if label is None else f"{session}/{label}"
 
 
 def _job_id(job: _Job) -> str:

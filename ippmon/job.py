@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ippmon import __version__, _compat
+from ippmon.adopt import ADOPTED_ORIGIN, ADOPTED_RESUME
 from ippmon.diagnosis import MIN_CHUNKS, diagnose
 from ippmon.memory import give_back
 from ippmon.model import (
@@ -87,6 +88,7 @@ class Restored:
     created: float
     attempts: list[dict[str, Any]]
     notice: str = ""  # what the reader found to say about the record (a torn last line, ...)
+    adopted: dict[str, Any] | None = None  # run.json's `adopted` (see `ippmon.adopt`)
 
 
 class NotSubmitted(Exception):
@@ -244,6 +246,7 @@ class Job:
             self._created = restore.created
             self._attempts = restore.attempts
         self._restored_notice = "" if restore is None else restore.notice
+        self._adopted = None if restore is None else restore.adopted  # kept in run.json
         self.tracker = Tracker(
             spec.name,
             len(self.inputs),
@@ -300,6 +303,7 @@ class Job:
         """A job read back from its run folder (`ippmon attach`, `resume`, the runs list):
         finished tasks from results.jsonl; with a client, the tasks still out on the cluster
         are watched (`attach.HubWatcher`). Raises RunError for a record it cannot read."""
+        from ippmon.adopt import UNKNOWN_INPUT, adopted_spec, is_adopted
         from ippmon.attach import HubWatcher
         from ippmon.jobspec import JobSpec
 
@@ -309,8 +313,13 @@ class Job:
         scan = scan_results(folder, total)  # each line checked; only where each task's stands
         sent = sent_chunks(folder, meta)
         try:
-            spec = record.load_pickle(SPEC_FILE)
-            inputs = record.load_pickle(INPUTS_FILE)
+            spec: object
+            inputs: object
+            if is_adopted(meta):  # another client's job (`ippmon adopt`): no spec, no inputs
+                spec, inputs = adopted_spec(meta), [UNKNOWN_INPUT] * total
+            else:
+                spec = record.load_pickle(SPEC_FILE)
+                inputs = record.load_pickle(INPUTS_FILE)
             if not isinstance(spec, JobSpec) or not isinstance(inputs, list):
                 raise TypeError(f"{SPEC_FILE} or {INPUTS_FILE} holds something else")
         except RunError:
@@ -333,7 +342,12 @@ class Job:
             clock=clock,
             controller_timeout=controller_timeout,
             restore=Restored(
-                record, inputs, created, list(meta.get("attempts", [])), " · ".join(notices)
+                record,
+                inputs,
+                created,
+                list(meta.get("attempts", [])),
+                " · ".join(notices),
+                meta.get("adopted") if isinstance(meta.get("adopted"), dict) else None,
             ),
             output_cap=output_cap,
             send_window=send_window,
@@ -417,6 +431,8 @@ class Job:
     def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
         """Send these inputs again (or for the first time) as a new attempt. Returns the attempt."""
         indices = list(indices)
+        if self.spec.origin == ADOPTED_ORIGIN:
+            raise RuntimeError(ADOPTED_RESUME.format(run=self.run_id))
         if self.client is None:
             raise RuntimeError("not connected to a cluster")
         if attempt is None:
@@ -835,6 +851,7 @@ class Job:
                 "counts": {s.value: n for s, n in snap.counts.items()},
                 "results_stamp": results_stamp,
                 "attempts": [dict(a) for a in self._attempts],
+                **({"adopted": self._adopted} if self._adopted else {}),
             }
         )
 
