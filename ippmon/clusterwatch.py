@@ -89,6 +89,7 @@ class ClusterWatcher:
         self._cluster = cluster = self.observer.poll()
         self._asked = now
         self.ledger.seen([e.id for e in cluster.engines if e.state != "gone"])
+        self.ledger.gone([e.id for e in cluster.engines if e.state == "gone"])
         return cluster
 
     def abort(self, job_id: str) -> int:
