@@ -778,17 +778,17 @@ class Job:
                 return False
             idle.wait(interval)
 
-    def close(self, send_for_s: float = DETACH_SEND_S) -> None:
+    def close(self) -> None:
         """Flush the record. Tasks still running stay running on the cluster: the record says
         the run was detached, and `ippmon attach` picks it up again. Tasks the send window
-        still holds back are sent first, for at most `send_for_s` seconds: a detached job keeps
+        still holds back are sent first, for at most DETACH_SEND_S seconds: a detached job keeps
         its engines busy. Any left then are recorded as not sent (cancelled; `resume` sends
         them)."""
         sender = self._sender
         if sender is not None and sender.is_alive() and not self.tracker.cancelling:
             self._unwindowed.set()
             self._wake_sender()
-            sender.join(timeout=send_for_s)
+            sender.join(timeout=DETACH_SEND_S)
         self._stop_sending.set()
         self._wake_sender()
         if sender is not None:
