@@ -436,8 +436,8 @@ class Tracker:
 
     @property
     def submitted(self) -> int:
-        """Tasks sent so far (`total` once sending is over)."""
-        return self._submitted
+        """Tasks sent so far (`total` once sending is over, and for a job read back)."""
+        return self._submitted if self._submitting else self.total
 
     @property
     def submitting(self) -> bool:
