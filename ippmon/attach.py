@@ -10,6 +10,7 @@ reason, so `r` can rerun it. `Job.restore` rebuilds the job around this watcher.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,18 @@ LOST_REASON = (
     "the controller no longer holds this task (its task database culled the record, or the "
     "controller restarted)"
 )
-GONE_AFTER_S = 30.0  # see HubWatcher._lost
+GONE_AFTER_S = 30.0  # see HubWatcher._lost; `$IPPMON_GONE_AFTER` overrides
+GONE_AFTER_ENV = "IPPMON_GONE_AFTER"
+
+
+def gone_after_s() -> float:
+    """How long a sent task may be missing from the controller's records before it is lost:
+    `$IPPMON_GONE_AFTER` seconds (a hub that lags far behind its requests needs more), else
+    GONE_AFTER_S."""
+    try:
+        return max(0.0, float(os.environ[GONE_AFTER_ENV]))
+    except (KeyError, ValueError):
+        return GONE_AFTER_S
 
 
 @dataclass(eq=False)
@@ -76,6 +88,7 @@ class HubWatcher(threading.Thread):
         self.tracker = tracker
         self.every = every
         self.on_heard = on_heard
+        self.gone_after_s = gone_after_s()
         self._watched = {
             mid: _Watched(key, mid, md, order)
             for order, (key, (mid, md)) in enumerate(pending.items())
@@ -223,10 +236,10 @@ class HubWatcher(threading.Thread):
     def _lost(self, w: _Watched, newest: int, now: float) -> bool:
         """A task missing from the controller's records is gone for good once a task sent after
         it is there (the controller takes in requests in order, so it had this one and culled
-        it), or after GONE_AFTER_S (it may just not have reached the records yet)."""
+        it), or after `gone_after_s()` (it may just not have reached the records yet)."""
         if w.gone_since is None:
             w.gone_since = now
-        return newest > w.order or now - w.gone_since >= GONE_AFTER_S
+        return newest > w.order or now - w.gone_since >= self.gone_after_s
 
     def _output_over(self, w: _Watched) -> bool:
         """Whether the task's output, as this watcher has it, is all there is (see the class)."""

@@ -17,6 +17,7 @@ from cluster_helpers import until, write_spec
 from test_cli import IPPMON, run
 
 from ippmon import records
+from ippmon.attach import GONE_AFTER_ENV
 from ippmon.connect import ClientSession
 from ippmon.job import Job
 from ippmon.jobspec import load_catalog
@@ -185,7 +186,10 @@ def test_killed_at_any_moment_attach_recovers_every_task_exactly_once(
         proc.wait()
         (folder,) = runs.iterdir()
         sent = {i: line["msg_id"] for line in load_sent(folder).lines for i in line["indices"]}
-        attach = run(["attach", folder.name, "--runs-dir", str(runs), "--headless"])
+        # a task whose message died with the process is called lost once the controller has
+        # had time to record it: 30 s by default, here 5 s (the rounds that kill mid-send)
+        env = {**os.environ, GONE_AFTER_ENV: "5"}
+        attach = run(["attach", folder.name, "--runs-dir", str(runs), "--headless"], env=env)
         assert attach.returncode in (0, 1), attach.stderr  # 1: some were never sent
         assert "unexpected error" not in attach.stderr, attach.stderr
         latest = latest_lines(folder)
