@@ -111,11 +111,21 @@ def test_a_task_not_yet_in_the_records_is_lost_only_after_a_while(
 ) -> None:
     hub = FakeHub({})
     watcher, tracker, _mds = watch(hub, 1)
+    assert watcher.gone_after_s == attach.GONE_AFTER_S
     watcher._check()
     assert states(tracker) == [TaskState.QUEUED]
-    monkeypatch.setattr(attach, "GONE_AFTER_S", 0.0)
+    watcher.gone_after_s = 0.0
     watcher._check()
     assert states(tracker) == [TaskState.LOST]
+
+
+def test_how_long_a_missing_task_may_take_to_appear_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(attach.GONE_AFTER_ENV, "5")
+    assert watch(FakeHub({}), 1)[0].gone_after_s == 5.0
+    monkeypatch.setenv(attach.GONE_AFTER_ENV, "soon")  # not a number: the default
+    assert watch(FakeHub({}), 1)[0].gone_after_s == attach.GONE_AFTER_S
 
 
 def test_output_is_asked_of_the_records_only_for_tasks_not_heard_in_full() -> None:
