@@ -147,3 +147,25 @@ def test_without_task_history_engines_and_queue_still_show_and_the_limit_is_said
     data = snap.to_json()
     assert data["engines"][0] == {"id": 0, "state": "busy", "msg_id": None, "job": None}
     assert data["limits"] == [LIMIT_NODB]
+
+
+def test_a_burst_of_tasks_sent_between_two_polls_is_read_whole(hub: HubStandIn) -> None:
+    """Thousands of tasks can reach the hub between two polls (one `map_async`): SQLiteDB
+    turns `$in` into one `=` test per msg_id joined by OR and refuses more than ~1,000 of them
+    ("Expression tree is too large"), and DictDB's `$in` costs records x ids; so many unseen
+    tasks are read with one query over the pending ones."""
+    if isinstance(hub.db, DictDB):
+        hub.db.record_limit = 10_000  # not the 1,024 default: nothing is culled here
+    hub.submit("first", "dave")
+    observer = ClusterObserver(hub)  # type: ignore[arg-type]
+    observer.poll()
+    for i in range(1500):
+        hub.submit(f"burst{i}", "erin", label="big")
+    hub.assign("burst0", 0)
+    snap = observer.poll()
+    assert counts(snap, "erin") == (1500, 1499, 1, 0, 0)
+    assert counts(snap, "dave") == (1, 1, 0, 0, 0)
+    assert not any(len(q.get("msg_id", {}).get("$in", [])) > 100 for q in hub.queries)
+    hub.submit("late", "erin", label="big")  # a few unseen ones: asked for by msg_id
+    assert counts(observer.poll(), "erin") == (1501, 1500, 1, 0, 0)
+    assert hub.queries[-2] == {"msg_id": {"$in": ["late"]}}
