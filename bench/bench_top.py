@@ -50,6 +50,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -540,6 +541,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3, help="foreign-job pairs without/with top")
     ap.add_argument("--sqlite-cache", type=Path, help="keep and reuse filled SQLite task files")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the clusters on `kill`
     tmp = Path(tempfile.mkdtemp(prefix="ippmon-bench-top-"))
     os.environ.setdefault("IPYTHONDIR", str(tmp / "ipython"))
     sys.path.insert(0, str(Path(__file__).parent))
