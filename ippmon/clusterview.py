@@ -204,7 +204,6 @@ class ClusterObserver:
         self._jobs: dict[tuple[str, str | None], _Job] = {}
         self._received_mark: dt.datetime | None = None
         self._first = True
-        self._quiet: tuple[tuple[int, int], ...] | None = None  # counts at the last poll
         self.vanished = 0
 
     def poll(self) -> ClusterSnapshot:
@@ -215,7 +214,7 @@ class ClusterObserver:
         queues = client.queue_status()
         if self.db is None:
             self.db = probe_db(client)
-        if self.db != NODB and self._news(queues):
+        if self.db != NODB:
             self._read_records()
         return self._snapshot(list(client.ids), queues)
 
@@ -242,18 +241,6 @@ class ClusterObserver:
             return session
         session, label = task.job
         return session if label is None else f"{session}/{label}"
-
-    def _news(self, queues: dict[Any, Any]) -> bool:
-        """Whether the task records can have changed since they were last read. Not when no
-        task is queued or running, by the counts and by the records, and no engine's
-        `completed` count moved: a quiet cluster then costs the hub a count query a poll, not
-        passes over every record. (A task sent and aborted between two polls is counted
-        nowhere: it shows at the next read.)"""
-        quiet = _quiet_counts(queues)
-        before, self._quiet = self._quiet, quiet
-        if self._first or quiet is None or quiet != before:
-            return True
-        return any(j.counts.get("queued") or j.counts.get("running") for j in self._jobs.values())
 
     # -- task records ----------------------------------------------------------------------
 
@@ -393,21 +380,6 @@ class ClusterObserver:
         if missing > 0:
             limits.append(LIMIT_QUEUED.format(n=missing))
         return limits
-
-
-def _quiet_counts(queues: dict[Any, Any]) -> tuple[tuple[int, int], ...] | None:
-    """Each engine's count of completed tasks, or None while a task is queued or running."""
-    if queues.get("unassigned"):
-        return None
-    counts = []
-    for key, q in queues.items():
-        if not isinstance(key, int):
-            continue
-        q = q or {}
-        if q.get("queue") or q.get("tasks"):
-            return None
-        counts.append((key, int(q.get("completed") or 0)))
-    return tuple(sorted(counts))
 
 
 def _job_id(job: _Job) -> str:
