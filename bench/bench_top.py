@@ -33,14 +33,13 @@ worst stall of top's UI loop < 50 ms.
     python bench/bench_top.py                                   # 10,000 tasks, both backends
     python bench/bench_top.py --tasks 10000 100000 --backends dict sqlite
     python bench/bench_top.py --parts queries                   # part 1 only
-    python bench/bench_top.py --sqlite-cache DIR                # keep/reuse filled SQLite files
 
-`--sqlite-cache DIR`: a filled SQLite task file is kept in DIR (`tasks-<N>.db`, table `bench`)
-and the next run starts its controller on a copy of it instead of filling again. The controller
-then really holds those records (it answers every query from that table); they are the finished
-tasks of an earlier controller's engines, which changes nothing top reads. DictDB lives in the
-controller's memory and is always filled by running the tasks. The bench runs in a private
-IPYTHONDIR unless one is set.
+Every hub is filled by running the tasks, SQLiteDB's too: reusing a filled task file is not
+possible with ipyparallel 9.2. Its SQLiteDB checks an existing table's column types against its
+own spelling ('TEXT' from SQLite, 'text' in `SQLiteDB._types`), never finds them equal, and
+writes to a new table (`<table>_1`): a controller started on a filled file holds none of its
+records (checked: its first `db_query` answered 0). The first poll's count of records read says
+what the controller really held. The bench runs in a private IPYTHONDIR unless one is set.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -234,21 +232,6 @@ def start_cluster(
     return cluster
 
 
-def sqlite_finished(path: Path) -> int:
-    """How many finished task records a cached SQLite file holds (0 if none)."""
-    if not path.exists():
-        return 0
-    try:
-        db = sqlite3.connect(path)
-        try:
-            row = db.execute("SELECT count(*) FROM bench WHERE completed IS NOT NULL").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
-    return int(row[0])
-
-
 def fill(client: Any, n: int) -> float:
     """Run `n` no-op tasks (a load-balanced map of `abs`, one task each); seconds taken."""
     view = client.load_balanced_view()
@@ -324,7 +307,7 @@ def queries(client: Any, hub_pid: int, cluster_id: str, refreshes: int, job_task
         ids = [r["msg_id"] for r in received]
 
         def since(k: int) -> Callable[[], Any]:
-            mark = received[-k]["received"]
+            mark = received[-min(k, len(received))]["received"]
             query = {"received": {"$ne": None, "$gte": mark}}
             return lambda: timed.db_query(query, keys=list(TASK_KEYS))
 
@@ -341,7 +324,7 @@ def queries(client: Any, hub_pid: int, cluster_id: str, refreshes: int, job_task
             ("$in 999 msg_ids", among(999)),
             ("$in 1,000 msg_ids", among(1000)),
         ]
-        for name, call in menu:
+        for name, call in menu if received else []:
             timed.log.clear()
             try:
                 for _ in range(3):
@@ -539,7 +522,6 @@ def main() -> None:
     ap.add_argument("--refreshes", type=int, default=20, help="steady refreshes measured")
     ap.add_argument("--job-tasks", type=int, default=5_000, help="tasks of the foreign job")
     ap.add_argument("--pairs", type=int, default=3, help="foreign-job pairs without/with top")
-    ap.add_argument("--sqlite-cache", type=Path, help="keep and reuse filled SQLite task files")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the clusters on `kill`
     tmp = Path(tempfile.mkdtemp(prefix="ippmon-bench-top-"))
@@ -550,14 +532,7 @@ def main() -> None:
     try:
         for n in args.tasks:
             for backend in args.backends:
-                sqlite_file = None
-                reused = False
-                if backend == "sqlite":
-                    sqlite_file = tmp / f"tasks-{n}.db"
-                    cached = args.sqlite_cache / f"tasks-{n}.db" if args.sqlite_cache else None
-                    if cached is not None and sqlite_finished(cached) >= n:
-                        shutil.copy(cached, sqlite_file)
-                        reused = True
+                sqlite_file = tmp / f"tasks-{n}.db" if backend == "sqlite" else None
                 cluster_id = f"bench-top-{os.getpid()}-{backend}-{n}"
                 name = "DictDB" if backend == "dict" else "SQLiteDB"
                 print(f"\n== {name}, {n:,} finished tasks in the hub ==", flush=True)
@@ -568,15 +543,9 @@ def main() -> None:
                     client.wait_for_engines(2, timeout=60)
                     hub_pid = cluster.controller.process.pid
                     print(f"  cluster up in {time.perf_counter() - t0:.1f} s", flush=True)
-                    if reused:
-                        print(f"  fill: reused {sqlite_finished(sqlite_file)} records from cache")
-                    else:
-                        took = fill(client, n)
-                        print(f"  fill: {n:,} no-op tasks in {took:.1f} s ({n / took:.0f}/s)")
-                        time.sleep(2.5)  # SQLiteDB commits every 2 s
-                        if backend == "sqlite" and args.sqlite_cache and sqlite_file:
-                            args.sqlite_cache.mkdir(parents=True, exist_ok=True)
-                            shutil.copy(sqlite_file, args.sqlite_cache / sqlite_file.name)
+                    took = fill(client, n)
+                    print(f"  fill: {n:,} no-op tasks in {took:.1f} s ({n / took:.0f}/s)")
+                    time.sleep(2.5)  # SQLiteDB commits every 2 s
                     sys.stdout.flush()
                     if "queries" in args.parts:
                         queries(client, hub_pid, cluster_id, args.refreshes, args.job_tasks)
