@@ -6,9 +6,13 @@ For each task count x output lines a task prints (`ippmon.demo:chatty`, no delay
 - tui: the TUI (Textual's headless driver, as a user's terminal would drive it) with its
   cluster process, summed;
 - again: two such jobs one after the other in one ippmon process (the Job path `--headless`
-  uses), with its memory before, after the first and after the second job (what stays).
-Peak RSS is sampled every 0.1 s over the whole process tree. The wall-time ratio is bare /
-ippmon (1.0: as fast; below: slower). Prints a table; asserts nothing.
+  uses), with its memory before, after the first and after the second job (what stays);
+- tui-again: the same in one TUI session (back to the picker, the job again), the TUI and its
+  cluster process summed.
+Peak RSS is sampled every 0.1 s over the whole process tree; CPU s is the tree's user + system
+time (the client side only: the cluster's processes are not in it). The wall-time ratio is
+bare / ippmon (1.0: as fast; below: slower): for headless the whole commands (start, connect,
+job, exit), for the others the job alone. Prints a table; asserts nothing.
 
     python bench/bench_memory.py                              # 10,000 tasks x 0 and 10 lines
     python bench/bench_memory.py --tasks 10000 100000 --lines 0 10 100 --modes bare headless tui
@@ -23,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -102,6 +108,49 @@ async def main():
 asyncio.run(main())
 """
 
+TUI_AGAIN = """
+import asyncio, json, os, sys, time
+from ippmon.cluster_process import RemoteBackend
+from ippmon.connect import ConnectOptions
+from ippmon.jobspec import load_catalog
+from ippmon.model import Phase
+from ippmon.ui.app import IppmonApp
+sys.path.insert(0, os.path.dirname(sys.argv[4]))
+from bench_memory import tree_rss_mb
+spec_file, cluster_id, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+
+async def main():
+    backend = RemoteBackend(ConnectOptions(cluster_id=cluster_id))
+    catalog = load_catalog(spec_file)
+    app = IppmonApp(backend, catalog, runs_dir=runs, job_name="big")
+    marks, walls = [], []
+    async with app.run_test(size=(100, 30)) as pilot:
+        while app.monitor() is None:
+            await pilot.pause(0.1)
+        marks.append(round(tree_rss_mb(os.getpid())))
+        for job in range(2):
+            if job:
+                await pilot.press("escape")  # back to the picker, then the same job again
+                while app.monitor() is not None:
+                    await pilot.pause(0.1)
+                app.submit(catalog.get("big"))
+                while app.monitor() is None:
+                    await pilot.pause(0.1)
+            start = time.perf_counter()
+            def done():
+                snap = app.monitor().snapshot
+                return snap is not None and snap.phase is Phase.FINISHED
+            while not done():
+                await pilot.pause(0.5)
+            walls.append(time.perf_counter() - start)
+            await pilot.pause(3.0)  # the cluster process gives memory back when a job ends
+            marks.append(round(tree_rss_mb(os.getpid())))
+        await pilot.press("q")
+    print(json.dumps({"rss": marks, "walls": walls}))
+
+asyncio.run(main())
+"""
+
 
 def tree_rss_mb(pid: int) -> float:
     """The resident memory of `pid` and all its descendants, in MB."""
@@ -120,7 +169,10 @@ def tree_rss_mb(pid: int) -> float:
 
 
 def measured(cmd: list[str]) -> tuple[dict, float]:
-    """Run `cmd`; its JSON output (or {}) and the peak RSS of its process tree."""
+    """Run `cmd`; its JSON output (or {}), with `cmd_wall` (the whole command's wall time) and
+    `cpu` (the CPU seconds of its process tree) added, and the peak RSS of its process tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0.0
     done = threading.Event()
@@ -133,15 +185,19 @@ def measured(cmd: list[str]) -> tuple[dict, float]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out, err = proc.communicate()
+    cmd_wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     done.set()
     sampler.join()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd[:4])}...: exit {proc.returncode}: {err.strip()[-500:]}")
     last = out.strip().splitlines()[-1] if out.strip() else "{}"
     try:
-        return json.loads(last), peak
+        found = json.loads(last)
     except ValueError:
-        return {}, peak
+        found = {}
+    return {**found, "cmd_wall": cmd_wall, "cpu": cpu}, peak
 
 
 def main() -> None:
@@ -152,9 +208,15 @@ def main() -> None:
         "--modes",
         nargs="+",
         default=["bare", "headless", "again"],
-        choices=["bare", "headless", "tui", "again"],
+        choices=["bare", "headless", "tui", "again", "tui-again"],
     )
     parser.add_argument("--cluster-id", help="a running cluster (default: start 2 engines)")
+    parser.add_argument(
+        "--ippmon-args",
+        type=shlex.split,
+        default=[],
+        help="more options for `ippmon --headless`, as one word: --ippmon-args='--send-window 0'",
+    )
     args = parser.parse_args()
     cluster_id = args.cluster_id or f"bench-memory-{os.getpid()}"
     if not args.cluster_id:
@@ -164,7 +226,8 @@ def main() -> None:
         )
         time.sleep(10)
     py = sys.executable
-    print(f"{'tasks':>8} {'lines':>5} {'mode':>9} {'wall s':>8} {'ratio':>6} {'peak MB':>8}  notes")
+    head = f"{'tasks':>8} {'lines':>5} {'mode':>9} {'wall s':>8} {'ratio':>6} {'CPU s':>6}"
+    print(f"{head} {'peak MB':>8}  notes")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.tasks:
@@ -172,21 +235,33 @@ def main() -> None:
                     spec = Path(tmp) / f"spec-{n}-{lines}.toml"
                     spec.write_text(textwrap.dedent(SPEC.format(n=n, lines=lines)))
                     runs = str(Path(tmp) / "runs")
-                    bare_wall = None
+                    bare_wall = bare_cmd = None
                     for mode in args.modes:
                         note = ""
                         if mode == "bare":
                             out, peak = measured([py, "-c", BARE, str(n), str(lines), cluster_id])
                             wall = bare_wall = out.get("wall")
+                            bare_cmd = out["cmd_wall"]
+                            note = f"whole command {bare_cmd:.1f} s (with its exit)"
                         elif mode == "headless":
                             cmd = [py, "-m", "ippmon", "--cluster-id", cluster_id, "--jobs"]
                             cmd += [str(spec), "--job", "big", "--headless", "--runs-dir", runs]
-                            start = time.perf_counter()
-                            out, peak = measured(cmd)
-                            wall = time.perf_counter() - start
+                            out, peak = measured(cmd + args.ippmon_args)
+                            wall = out["cmd_wall"]
+                            note = "whole command (ratio: against bare's whole command)"
                         elif mode == "tui":
                             out, peak = measured([py, "-c", TUI, str(spec), cluster_id, runs])
                             wall = out.get("wall")
+                        elif mode == "tui-again":
+                            me = str(Path(__file__).resolve())
+                            cmd = [py, "-c", TUI_AGAIN, str(spec), cluster_id, runs, me]
+                            out, peak = measured(cmd)
+                            wall = out["walls"][0]
+                            start_mb, first_mb, second_mb = out["rss"]
+                            note = (
+                                f"TUI + cluster process: RSS before {start_mb} MB, after job 1 "
+                                f"{first_mb} MB, after job 2 {second_mb} MB"
+                            )
                         else:
                             out, peak = measured([py, "-c", AGAIN, str(spec), cluster_id, runs])
                             wall = out["walls"][0]
@@ -195,9 +270,12 @@ def main() -> None:
                                 f"RSS before {start_mb} MB, after job 1 {first_mb} MB, "
                                 f"after job 2 {second_mb} MB"
                             )
-                        ratio = f"{bare_wall / wall:.2f}" if bare_wall and wall else "-"
+                        base = bare_cmd if mode == "headless" else bare_wall
+                        ratio = f"{base / wall:.2f}" if base and wall else "-"
                         shown = f"{wall:.1f}" if wall else "-"
-                        row = f"{n:>8,} {lines:>5} {mode:>9} {shown:>8} {ratio:>6} {peak:>8.0f}"
+                        cpu = f"{out['cpu']:.1f}"
+                        row = f"{n:>8,} {lines:>5} {mode:>9} {shown:>8} {ratio:>6} {cpu:>6}"
+                        row += f" {peak:>8.0f}"
                         print(f"{row}  {note}", flush=True)
     finally:
         if not args.cluster_id:

@@ -4,6 +4,7 @@
     ippmon runs | attach [RUN_ID] | resume RUN_ID | export RUN_ID --format csv|jsonl|parquet
     ippmon status [connection] [--json]
     ippmon top [connection]
+    ippmon adopt JOB [connection]
 
 Exit codes (`ExitCode`): 0 every task succeeded; 1 some task failed or was cancelled (or the run
 was left running); 2 usage, job-spec or run-record error; 3 could not connect to a cluster.
@@ -23,14 +24,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ippmon import __version__
 from ippmon.exit_codes import ExitCode
-from ippmon.model import OUTPUT_CAP
+from ippmon.model import OUTPUT_CAP, SEND_WINDOW, SEND_WINDOW_PER_ENGINE
 from ippmon.notify import NOTIFY_AFTER_S
 from ippmon.text import one_line
 
 if TYPE_CHECKING:
     from ippmon.ui.app import IppmonApp
 
-SUBCOMMANDS = ("runs", "attach", "resume", "export", "status", "top")
+SUBCOMMANDS = ("runs", "attach", "resume", "export", "status", "top", "adopt")
 
 # Set by SIGHUP/SIGTERM (terminal closed, ssh dropped, kill): stop watching, keep tasks running.
 DETACH = threading.Event()
@@ -107,6 +108,16 @@ def _watch_options() -> argparse.ArgumentParser:
         "characters, in memory and in the record, and say how much was cut between them "
         "(default 1M; 500k, 20M; 0 keeps everything)",
     )
+    p.add_argument(
+        "--send-window",
+        type=_size,
+        default=None,
+        metavar="N",
+        help="send a job's tasks N at a time: more as earlier ones finish and are recorded "
+        f"(bounds memory; default {SEND_WINDOW:,}, or {SEND_WINDOW_PER_ENGINE} per engine if more; "
+        "0 sends every task "
+        "at once)",
+    )
     return p
 
 
@@ -114,7 +125,7 @@ _UNITS = {"": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "
 
 
 def _size(text: str) -> int:
-    """`--output-cap`: 1000, 500k, 1M, 2.5MB, 1G (decimal units)."""
+    """`--output-cap`, `--send-window`: 1000, 500k, 1M, 2.5MB, 1G (decimal units)."""
     number = text.strip().lower()
     digits = number.rstrip("kmgb")
     unit = number[len(digits) :]
@@ -137,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="ippmon",
         description="Submit a job to an ipyparallel cluster and watch it live. "
-        "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID, status, top "
+        "Subcommands: runs, attach [RUN_ID], resume RUN_ID, export RUN_ID, status, top, adopt JOB "
         "(see ippmon CMD -h).",
         parents=[_connection_options(), _common_options(), _watch_options()],
     )
@@ -181,6 +192,22 @@ def build_subparser(command: str) -> argparse.ArgumentParser:
             "Exit 0, or 3 when it cannot connect.",
             parents=[_connection_options(), common],
         )
+    if command == "adopt":
+        p = _Parser(
+            prog="ippmon adopt",
+            description="Record a job another client sent (a notebook, a script) as an ippmon "
+            "run, so that `ippmon attach` and `ippmon export` work on it; prints the run id. "
+            "Nothing is sent to the cluster. Exit 0; 2 when the job cannot be adopted; 3 when "
+            "it cannot connect.",
+            parents=[_connection_options(), common],
+        )
+        p.add_argument(
+            "job",
+            metavar="JOB",
+            help="the job's id as `ippmon status --json` shows it (session, or session/label), "
+            "a unique prefix of it, or the short form `ippmon status` prints",
+        )
+        return p
     p = _Parser(
         prog=f"ippmon {command}",
         description=(
@@ -266,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status(args, _options(args))
         if command == "top":
             return _top(args)
+        if command == "adopt":
+            return _adopt(args)
         if command in ("attach", "resume"):
             return _attach(args, resume=command == "resume")
         return _run(args)
@@ -335,6 +364,7 @@ def _options(args: argparse.Namespace, cluster: dict[str, Any] | None = None) ->
             sshserver=args.sshserver,
             timeout=args.timeout,
             output_cap=getattr(args, "output_cap", OUTPUT_CAP),
+            send_window=getattr(args, "send_window", None),
         )
     return ConnectOptions(
         profile=args.profile,
@@ -344,6 +374,7 @@ def _options(args: argparse.Namespace, cluster: dict[str, Any] | None = None) ->
         timeout=args.timeout,
         local=getattr(args, "local", None),
         output_cap=getattr(args, "output_cap", OUTPUT_CAP),
+        send_window=getattr(args, "send_window", None),
     )
 
 
@@ -484,6 +515,7 @@ def _watch_headless(job: Any, args: argparse.Namespace) -> int:
     from ippmon.headless import run_headless
 
     _SignalState.watching = True
+    job.give_back = False  # this process ends with the job: nothing to give back
     try:
         return run_headless(
             job,
@@ -575,10 +607,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _attach(args: argparse.Namespace, *, resume: bool) -> int:
+    from ippmon.adopt import ADOPTED_RESUME, adopted_folder
     from ippmon.connect import ClusterBackend
     from ippmon.job import INPUTS_FILE, SPEC_FILE, Job
     from ippmon.model import ClusterInfo
-    from ippmon.records import latest_lines
+    from ippmon.records import scan_results
     from ippmon.runs import RunError, cluster_of, find_run, needs_cluster, runs_root
     from ippmon.trust import check_run_folder
 
@@ -587,8 +620,10 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
         folder = find_run(args.runs_dir, args.run_id)
         check_run_folder(folder, (SPEC_FILE, INPUTS_FILE))  # nothing unpickled from a stranger
         cluster = cluster_of(folder)
+        if (resume or args.retry_failed) and adopted_folder(folder):
+            return _fail(ExitCode.USAGE, ADOPTED_RESUME.format(run=folder.name))
         online = resume or needs_cluster(folder)
-        latest_lines(folder)
+        scan_results(folder)  # every line checked
     except _record_errors() as exc:
         return _record_fail(folder or args.run_id or runs_root(args.runs_dir), exc)
     headless = _headless(args)
@@ -643,3 +678,45 @@ def _attach(args: argparse.Namespace, *, resume: bool) -> int:
             session.close()  # closes the job too: its record says whether it was left running
         if remote is not None:
             remote.close()
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    """`ippmon adopt JOB`: the job as `ippmon status` names it, written as a run record."""
+    from ippmon.adopt import AdoptError, find_job
+    from ippmon.clusterwatch import ClusterWatcher
+    from ippmon.connect import ClusterBackend
+    from ippmon.protocols import ConnectError
+
+    options = _options(args)
+    try:
+        session = ClusterBackend(options).connect()
+    except ConnectError as exc:
+        return _fail(ExitCode.CONNECT, str(exc))
+    try:
+        watch = ClusterWatcher(session.client, start=False)  # records only: no iopub socket
+        try:
+            snapshot = watch.poll()
+        except Exception as exc:
+            if args.debug:
+                raise
+            why = one_line(exc, with_type=True)
+            return _fail(ExitCode.CONNECT, f"lost the controller of {options.describe()}: {why}")
+        try:
+            if snapshot.db == "NoDB":
+                from ippmon.adopt import NODB_ADOPT
+
+                raise AdoptError(NODB_ADOPT)
+            job_id = find_job((j.id for j in snapshot.jobs), args.job)
+            run = watch.adopt(job_id, args.runs_dir, session.info)
+        except AdoptError as exc:
+            return _fail(ExitCode.USAGE, str(exc))
+    finally:
+        session.close()
+    n = f"{run.tasks:,} task{'s' if run.tasks != 1 else ''}"
+    print(
+        f"ippmon: adopted {run.title} ({n}) as run {run.run_id}; "
+        f"follow it with: {attach_command(args, run.run_id)}",
+        file=sys.stderr,
+    )
+    print(run.run_id)
+    return ExitCode.OK

@@ -63,6 +63,7 @@ from ippmon.text import one_line
 from ippmon.topmodel import TopLine, TopSnapshot
 
 if TYPE_CHECKING:
+    from ippmon.adopt import Adopted, Resubmitted
     from ippmon.connect import ConnectOptions
     from ippmon.jobspec import JobSpec
 
@@ -314,6 +315,12 @@ class RemoteWatch:
 
     def interrupt(self, job_id: str) -> list[int]:
         return self._channel.call(self._oid, "interrupt", job_id)
+
+    def resubmit(self, job_id: str) -> Resubmitted:
+        return self._channel.call(self._oid, "resubmit", job_id)
+
+    def adopt(self, job_id: str, runs_dir: str | None, cluster: ClusterInfo) -> Adopted:
+        return self._channel.call(self._oid, "adopt", job_id, runs_dir, cluster)
 
     def close(self) -> None:
         self._channel.call(self._oid, "close")

@@ -21,6 +21,17 @@ Where the data comes from (checked against ipyparallel 9.2's sources):
   default of 1 that includes tasks waiting on the engine), and its true start is known only
   when it ends. Records made from iopub output before the request arrived have no
   `submitted`: they are skipped.
+- A DirectView request (`queue` 'mux') has its `engine_uuid` from the start
+  (`Hub.save_queue_request`), so it counts as running at once; it waits on its engine behind
+  the task there (an engine takes waiting direct and load-balanced requests in no set order).
+  Its label is the DirectView's (`rc[:].apply` sends none): a job of its own.
+- An engine that dies mid-task (verified with SIGKILL on 9.2): it unregisters within ~0.2 s;
+  the load-balanced task it held gets an error result 5 s later (the scheduler's stand-in
+  `EngineError` reply, with `received`); a direct request on it gets `completed` and an error
+  but no `received` and no `result_metadata` only after `registration_timeout` (30 s,
+  `Hub._handle_stranded_msgs`). The submitter sees both as `EngineError` (the direct one at
+  once). Here both count as failed as soon as their engine is not registered (`_lose`). The
+  hub never clears a dead engine's `queue_status` counts.
 - Jobs are tasks grouped by the session that sent them and their label.
 
 The query language differs by backend, and the queries here are written to mean the same on all:
@@ -85,7 +96,10 @@ LIMIT_DICTDB = (
     "ones, pending tasks too: jobs count the tasks it still holds"
 )
 LIMIT_START = "a task's start time is known only once it ends (the hub records it with the result)"
-LIMIT_HWM = "running = handed to an engine (with TaskScheduler.hwm > 1, also tasks waiting there)"
+LIMIT_HWM = (
+    "running = handed to an engine: it may wait there behind a DirectView request (or, with "
+    "TaskScheduler.hwm > 1, other tasks)"
+)
 LIMIT_QUEUED = "{n} queued tasks are not in the task records (culled, or not yet recorded)"
 
 
@@ -174,6 +188,7 @@ class _Task:
     submitted: float
     engine_uuid: str | None = None
     state: str = "queued"  # queued | running | done | failed
+    lost: bool = False  # failed because its engine unregistered, before the controller says so
 
 
 @dataclass
@@ -206,6 +221,9 @@ class ClusterObserver:
         self._received_mark: dt.datetime | None = None
         self._first = True
         self.vanished = 0
+        # msg_id -> (session, label) of the job a task is shown in instead of its record's:
+        # set by whoever resubmitted it (the hub records a resubmitted task without its label)
+        self.regroup: dict[str, tuple[str, str | None]] = {}
 
     def poll(self) -> ClusterSnapshot:
         """Ask the controller once more; raises what the client raises if it is gone. The queue
@@ -217,7 +235,10 @@ class ClusterObserver:
             self.db = probe_db(client)
         if self.db != NODB:
             self._read_records()
-        return self._snapshot(list(client.ids), queues)
+        by_uuid = _compat.engines_by_uuid(client)  # registered now, read after the records
+        if hasattr(client, "_engines"):
+            self._lose(set(by_uuid))
+        return self._snapshot(list(client.ids), queues, by_uuid)
 
     def knows(self, msg_id: str) -> bool:
         """Whether the task's record has been read (its job is known)."""
@@ -232,6 +253,15 @@ class ClusterObserver:
             this = session if label is None else f"{session}/{label}"
             if this == job_id and task.state in ("queued", "running"):
                 out.append((task.submitted, msg_id))
+        return [msg_id for _t, msg_id in sorted(out)]
+
+    def failed(self, job_id: str) -> list[str]:
+        """The msg_ids of job `job_id`'s tasks that ended failed or aborted, oldest first."""
+        out = [
+            (task.submitted, msg_id)
+            for msg_id, task in self._tasks.items()
+            if task.state == "failed" and _key_id(task.job) == job_id
+        ]
         return [msg_id for _t, msg_id in sorted(out)]
 
     def job_of(self, msg_id: str, session: str) -> str:
@@ -273,13 +303,30 @@ class ClusterObserver:
         finished = self._query(finished_query, TASK_KEYS)
         self._take(finished)
         ended = {r["msg_id"] for r in finished}
+        left = []
         for msg_id, task in list(self._tasks.items()):
-            if task.state not in ("queued", "running"):
+            if task.state not in ("queued", "running") and not task.lost:
                 continue
             if msg_id in pending:
                 self._move(task, "running" if pending[msg_id] else "queued", pending[msg_id])
             elif msg_id not in ended:
+                left.append(msg_id)
+        if left:  # ended without a result (`Hub._handle_stranded_msgs`), or culled
+            found = self._query({"msg_id": {"$in": left}}, TASK_KEYS)
+            self._take(found)
+            for msg_id in set(left) - {r["msg_id"] for r in found}:
                 self._drop(msg_id)
+
+    def _lose(self, live: set[str]) -> None:
+        """A task handed to an engine that is no longer registered is lost: counted failed now,
+        as its submitter sees it (an `EngineError`) and as the controller records it later: 5 s
+        on for a load-balanced task (the scheduler's stand-in reply), `registration_timeout`
+        (30 s) on for a direct one, which then has `completed` and no `received`. Handed again
+        (retries), it runs again."""
+        for task in self._tasks.values():
+            if task.state == "running" and task.engine_uuid not in live:
+                self._move(task, "failed", task.engine_uuid)
+                task.lost = True
 
     def _take(self, records: Iterable[dict[str, Any]]) -> None:
         for rec in records:
@@ -301,7 +348,7 @@ class ClusterObserver:
         header = rec.get("header") or {}
         session = str(rec.get("client_uuid") or header.get("session") or "?")
         label = rec.get("label")
-        key = (session, None if label is None else str(label))
+        key = self.regroup.get(rec["msg_id"]) or (session, None if label is None else str(label))
         job = self._jobs.get(key)
         if job is None:
             user = str(header.get("username") or "?")
@@ -316,6 +363,7 @@ class ClusterObserver:
             counts[task.state] -= 1
         counts[state] = counts.get(state, 0) + 1
         task.state = state
+        task.lost = False
         task.engine_uuid = engine_uuid or task.engine_uuid
 
     def _drop(self, msg_id: str) -> None:
@@ -325,8 +373,9 @@ class ClusterObserver:
 
     # -- the snapshot ----------------------------------------------------------------------
 
-    def _snapshot(self, ids: list[int], queues: dict[Any, Any]) -> ClusterSnapshot:
-        by_uuid = _compat.engines_by_uuid(self.client)
+    def _snapshot(
+        self, ids: list[int], queues: dict[Any, Any], by_uuid: dict[str, int]
+    ) -> ClusterSnapshot:
         running: dict[int, tuple[float, str, _Task]] = {}
         for msg_id, task in self._tasks.items():
             if task.state != "running" or task.engine_uuid not in by_uuid:
@@ -382,6 +431,11 @@ class ClusterObserver:
         if missing > 0:
             limits.append(LIMIT_QUEUED.format(n=missing))
         return limits
+
+
+def _key_id(key: tuple[str, str | None]) -> str:
+    session, label = key
+    return session if label is None else f"{session}/{label}"
 
 
 def _job_id(job: _Job) -> str:

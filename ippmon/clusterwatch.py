@@ -21,6 +21,9 @@ from ippmon.topmodel import EngineLedger, Rate, TopEngine, TopJob, TopLine, TopS
 if TYPE_CHECKING:
     from ipyparallel import Client
 
+    from ippmon.adopt import Adopted, Resubmitted
+    from ippmon.model import ClusterInfo
+
 RECORDS_EVERY_S = 1.0
 RECORDS_SOONER_S = 0.2  # asking again this soon, for the records of tasks that print already
 
@@ -86,6 +89,7 @@ class ClusterWatcher:
         self._cluster = cluster = self.observer.poll()
         self._asked = now
         self.ledger.seen([e.id for e in cluster.engines if e.state != "gone"])
+        self.ledger.gone([e.id for e in cluster.engines if e.state == "gone"])
         return cluster
 
     def abort(self, job_id: str) -> int:
@@ -173,4 +177,69 @@ class ClusterWatcher:
             db=cluster.db,
             limits=cluster.limits,
             vanished=cluster.vanished,
+        )
+
+    # -- acting on a job through the hub (`R`, `a`; see `ippmon.adopt`) ---------------------
+
+    def resubmit(self, job_id: str) -> Resubmitted:
+        """Resubmit job `job_id`'s tasks that raised, by explicit msg_ids, through the hub.
+
+        The hub records the new tasks without their label, under the sending notebook's
+        session: left alone they would join that session's unlabelled job (or make one), where
+        nobody would look for them. They are shown as a job of their own instead, named after
+        the job with "(resubmitted)": its row says how the second try went, while the original
+        job keeps its counts (its failed tasks stay failed in the hub's records and in the
+        notebook, which never sees the new results)."""
+        from ippmon.adopt import resubmit_failed, resubmitted_label, split_job_id
+        from ippmon.topmodel import job_title
+
+        with self._lock:
+            failed = self.observer.failed(job_id)
+            outcome = resubmit_failed(self.observer.client, failed, self.observer.db or "")
+            if outcome.new_ids:
+                session, label = split_job_id(job_id)
+                key = (session, resubmitted_label(job_title(session, label)))
+                for msg_id in outcome.new_ids:
+                    self.observer.regroup[msg_id] = key
+            return outcome
+
+    def adopt(self, job_id: str, runs_dir: str | None, cluster: ClusterInfo) -> Adopted:
+        """Write job `job_id` as an ippmon run record (its msg_ids in the order they were sent,
+        one task each) so that `ippmon attach`, `export` and the tasks view work on it."""
+        from ippmon.adopt import (
+            NODB_ADOPT,
+            AdoptError,
+            job_records,
+            submission_order,
+            write_adopted,
+        )
+        from ippmon.topmodel import job_title
+
+        with self._lock:
+            if self.observer.db == NODB:
+                raise AdoptError(NODB_ADOPT)
+            job = next(
+                (j for j in (self._cluster.jobs if self._cluster else ()) if j.id == job_id), None
+            )
+            if job is None:
+                raise AdoptError(f"no job {job_id} in the controller's records (any more)")
+            records = self.observer.client.db_query(
+                {"client_uuid": {"$eq": job.session}},
+                keys=["msg_id", "submitted", "label", "resubmitted"],
+            )
+            grouped = {
+                m: (s if lab is None else f"{s}/{lab}")
+                for m, (s, lab) in self.observer.regroup.items()
+            }
+            msg_ids = submission_order(job_records(records, job_id, grouped))
+        return write_adopted(
+            runs_dir,
+            msg_ids,
+            title=job_title(job.session, job.label),
+            session=job.session,
+            label=job.label,
+            user=job.user,
+            cluster=cluster,
+            first_seen=job.first_seen,
+            clock=self.clock,
         )

@@ -45,6 +45,7 @@ class ConnectOptions:
     timeout: float = 10.0
     local: int | None = None
     output_cap: int = OUTPUT_CAP  # of the jobs of this session: see `Tracker`
+    send_window: int | None = None  # chunks in flight per job at most (None: auto): `Job`
 
     def named(self) -> bool:
         return any(v is not None for v in (self.profile, self.cluster_id, self.file, self.local))
@@ -74,9 +75,11 @@ class ClientSession:
         timeout: float = 10.0,
         tunnel: SshTunnel | None = None,
         output_cap: int = OUTPUT_CAP,
+        send_window: int | None = None,
     ) -> None:
         self.client = client
         self.output_cap = output_cap
+        self.send_window = send_window
         self.tunnel = tunnel  # the ssh process carrying the connection (--sshserver)
         self.timeout = timeout
         self.info = info
@@ -97,6 +100,7 @@ class ClientSession:
             clock=self.clock,
             controller_timeout=self.timeout,
             output_cap=self.output_cap,
+            send_window=self.send_window,
         )
         self.jobs.append(job)
         job.start()
@@ -113,6 +117,7 @@ class ClientSession:
             clock=self.clock,
             controller_timeout=self.timeout,
             output_cap=self.output_cap,
+            send_window=self.send_window,
         )
         self.jobs.append(job)
         return job
@@ -267,6 +272,7 @@ class ClusterBackend:
             timeout=opts.timeout,
             tunnel=tunnel,
             output_cap=opts.output_cap,
+            send_window=opts.send_window,
         )
 
     def start_local(self, n: int) -> ClientSession:
@@ -275,6 +281,7 @@ class ClusterBackend:
             timeout=max(self.options.timeout, 60.0),
             clock=self.clock,
             output_cap=self.options.output_cap,
+            send_window=self.options.send_window,
         )
 
 
@@ -612,6 +619,7 @@ def start_local(
     timeout: float = 60.0,
     clock: Callable[[], float] = time.time,
     output_cap: int = OUTPUT_CAP,
+    send_window: int | None = None,
 ) -> ClientSession:
     """A private cluster of n engines, stopped by the session's close() (also on errors here)."""
     import ipyparallel as ipp
@@ -631,7 +639,14 @@ def start_local(
             f"could not start a local cluster of {n} engines: {type(exc).__name__}: {exc}"
         ) from None
     info = ClusterInfo(profile="default", cluster_id=cluster_id, engines=n, location="local")
-    session = ClientSession(client, info, cluster=cluster, clock=clock, output_cap=output_cap)
+    session = ClientSession(
+        client,
+        info,
+        cluster=cluster,
+        clock=clock,
+        output_cap=output_cap,
+        send_window=send_window,
+    )
     with contextlib.suppress(Exception):
         session.processes = _cluster_processes(cluster)
     lower_priority(session.processes, background_nice())

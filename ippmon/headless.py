@@ -36,6 +36,8 @@ def progress_line(snap: JobSnapshot) -> str:
     parts[0] += f" ({detail})"
     if snap.phase is Phase.SUBMITTING:
         parts.append(f"sending {snap.submitted}/{snap.total}")
+    elif snap.submitted < snap.total and snap.phase is Phase.RUNNING:
+        parts.append(f"sent {snap.submitted}/{snap.total}")
     parts.append(f"running {c(TaskState.RUNNING)}")
     if snap.tasks_per_s:
         parts.append(f"{snap.tasks_per_s:.1f} tasks/s")

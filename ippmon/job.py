@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ippmon import __version__, _compat
+from ippmon.adopt import ADOPTED_ORIGIN, ADOPTED_RESUME
 from ippmon.diagnosis import MIN_CHUNKS, diagnose
 from ippmon.memory import give_back
 from ippmon.model import (
     OUTPUT_CAP,
+    SEND_WINDOW,
+    SEND_WINDOW_PER_ENGINE,
     ClusterInfo,
     Finding,
     JobSnapshot,
@@ -41,18 +44,19 @@ from ippmon.model import (
 from ippmon.records import (
     RESULTS_FILE,
     RecordError,
+    ResultsScan,
     RunError,
     RunRecord,
     detail_from_line,
     epoch,
     iso,
     jsonable,
-    latest_of,
-    load_results,
+    lines_at,
     new_run_id,
     read_line_at,
     result_line,
     result_problem,
+    scan_results,
 )
 from ippmon.runs import pending_chunks, sent_chunks
 from ippmon.stream import TaskStream, Zoom
@@ -68,6 +72,8 @@ if TYPE_CHECKING:
 
 DIAGNOSE_EVERY_S = 10.0  # while a job runs, its diagnosis is worked out again this often
 SLICE_TASKS = 256  # chunks sent per map_async call
+RESTORE_BATCH = 2048  # recorded tasks read back at a time by `Job.restore`
+DETACH_SEND_S = 45.0  # detaching sends what the window held back for this long at most
 BEHIND_NOTICE_S = 5.0  # say so when the client's IO thread is this far behind its sockets
 SPEC_FILE = "spec.pickle"  # the JobSpec, so `resume` can rerun without the spec file's job table
 INPUTS_FILE = "inputs.pickle"  # the inputs as sent, so `resume` resends exactly these
@@ -82,6 +88,7 @@ class Restored:
     created: float
     attempts: list[dict[str, Any]]
     notice: str = ""  # what the reader found to say about the record (a torn last line, ...)
+    adopted: dict[str, Any] | None = None  # run.json's `adopted` (see `ippmon.adopt`)
 
 
 class NotSubmitted(Exception):
@@ -200,16 +207,23 @@ class Job:
         controller_timeout: float = 10.0,
         restore: Restored | None = None,
         output_cap: int = OUTPUT_CAP,
+        send_window: int | None = None,
     ) -> None:
         """A new job (sends nothing until `start`), or with `restore` one read back from its run
         record to be watched again (`ippmon attach`); `client` is None for a run that needs no
-        cluster any more (everything recorded)."""
+        cluster any more (everything recorded). `send_window`: chunks in flight at most (sent,
+        not yet recorded); None: SEND_WINDOW, or SEND_WINDOW_PER_ENGINE per engine when that is
+        more; 0 sends everything as fast as it can."""
         self.name = spec.name
         self.spec = spec
         self.client = client
         self.info = info
         self.clock = clock
         self.slice_tasks = slice_tasks
+        self.send_window = send_window
+        # when the job ends, collect and return its memory to the system (~1 s at 10,000 tasks):
+        # for a process that goes on (the TUI's), not one that exits with the job
+        self.give_back = True
         flags = spec.flags()
         self.map_flags = {k: flags[k] for k in ("chunksize", "ordered") if k in flags}
         self._view_flags = {k: flags[k] for k in ("retries", "timeout") if k in flags}
@@ -232,6 +246,7 @@ class Job:
             self._created = restore.created
             self._attempts = restore.attempts
         self._restored_notice = "" if restore is None else restore.notice
+        self._adopted = None if restore is None else restore.adopted  # kept in run.json
         self.tracker = Tracker(
             spec.name,
             len(self.inputs),
@@ -248,6 +263,9 @@ class Job:
         self._slice_of: dict[int, int] = {}  # chunk key -> its slice, while the slice is kept
         self._slice_left: dict[int, int] = {}  # slice -> its chunks not recorded yet
         self._n_slices = 0
+        self._in_flight = 0  # chunks of kept slices not recorded yet (the send window's count)
+        self._room = threading.Condition(threading.Lock())
+        self._unwindowed = threading.Event()  # detaching: send the rest without waiting
         # the byte offset in results.jsonl of each task's newest line (-1: none yet)
         self._offsets = array("q", [-1]) * len(self.inputs)
         self._stop_sending = threading.Event()
@@ -280,21 +298,28 @@ class Job:
         clock: Callable[[], float] = time.time,
         controller_timeout: float = 10.0,
         output_cap: int = OUTPUT_CAP,
+        send_window: int | None = None,
     ) -> Job:
         """A job read back from its run folder (`ippmon attach`, `resume`, the runs list):
         finished tasks from results.jsonl; with a client, the tasks still out on the cluster
         are watched (`attach.HubWatcher`). Raises RunError for a record it cannot read."""
+        from ippmon.adopt import UNKNOWN_INPUT, adopted_spec, is_adopted
         from ippmon.attach import HubWatcher
         from ippmon.jobspec import JobSpec
 
         record = RunRecord(folder)
         meta = record.read_run()
         total = meta["inputs_count"]
-        results = load_results(folder, total)
+        scan = scan_results(folder, total)  # each line checked; only where each task's stands
         sent = sent_chunks(folder, meta)
         try:
-            spec = record.load_pickle(SPEC_FILE)
-            inputs = record.load_pickle(INPUTS_FILE)
+            spec: object
+            inputs: object
+            if is_adopted(meta):  # another client's job (`ippmon adopt`): no spec, no inputs
+                spec, inputs = adopted_spec(meta), [UNKNOWN_INPUT] * total
+            else:
+                spec = record.load_pickle(SPEC_FILE)
+                inputs = record.load_pickle(INPUTS_FILE)
             if not isinstance(spec, JobSpec) or not isinstance(inputs, list):
                 raise TypeError(f"{SPEC_FILE} or {INPUTS_FILE} holds something else")
         except RunError:
@@ -305,11 +330,9 @@ class Job:
             ) from None
         if len(inputs) != total:
             raise RunError(f"{folder / INPUTS_FILE}: {len(inputs)} inputs, run.json says {total}")
-        latest = latest_of(results.lines)
-        offset_of = {id(line): at for line, at in zip(results.lines, results.offsets)}
         created = epoch(meta.get("created")) or clock()
         holder = record.lock()
-        notices = [results.warning] if results.warning else []
+        notices = [scan.warning] if scan.warning else []
         if holder:
             notices.append(f"read-only: {holder} is writing this run's record")
         job = cls(
@@ -319,25 +342,23 @@ class Job:
             clock=clock,
             controller_timeout=controller_timeout,
             restore=Restored(
-                record, inputs, created, list(meta.get("attempts", [])), " · ".join(notices)
+                record,
+                inputs,
+                created,
+                list(meta.get("attempts", [])),
+                " · ".join(notices),
+                meta.get("adopted") if isinstance(meta.get("adopted"), dict) else None,
             ),
             output_cap=output_cap,
+            send_window=send_window,
         )
         job.tracker.set_notice("record", job._restored_notice)
         tracker = job.tracker
         tracker.restore_start(created)
-        by_attempt: dict[int, list[tuple[int, dict]]] = {}
-        for i, line in latest.items():
-            by_attempt.setdefault(int(line.get("attempt", 1)), []).append((i, line))
-        for attempt, items in sorted(by_attempt.items()):
-            keys = tracker.add_chunks([([i], _md_from_line(line)) for i, line in items], attempt)
-            for key, (i, line) in zip(keys, items):
-                job._recorded_keys.add(key)
-                job._offsets[i] = offset_of[id(line)]
-                tracker.notify(key, Event.DONE, _recorded(line))
-        pending = pending_chunks(sent, latest)
+        ends = job._read_back(scan)
+        pending = pending_chunks(sent, scan.standing)
         out = {i for _m, indices, _a in pending for i in indices}
-        unsent = [i for i in range(len(inputs)) if i not in latest and i not in out]
+        unsent = [i for i in range(len(inputs)) if i not in scan.standing and i not in out]
         if unsent:  # the earlier process was stopped while it was still sending
             last = max((int(a.get("attempt", 1)) for a in meta.get("attempts", [])), default=1)
             job._never_sent(unsent, last)
@@ -349,13 +370,39 @@ class Job:
             watched[key] = (msg_id, md)
         job._record(tracker.poll())  # the never-sent ones and the recorded ones, read back
         if not watched:
-            ends = (epoch(x.get("completed")) or 0 for x in latest.values())
-            tracker.restore_end(max(ends, default=0))
+            tracker.restore_end(ends)
         elif client is not None:
             job.watcher = HubWatcher(client, tracker, watched, on_heard=job.heard)
             job.watcher.start()
         job._state = RunState.RUNNING if watched else RunState.FINISHED
         return job
+
+    def _read_back(self, scan: ResultsScan) -> float:
+        """The recorded tasks, from their lines in results.jsonl, a batch at a time (each batch
+        let go of as a finished job's tasks are): the whole file is never in memory. Returns
+        when the last of them completed (0 when none did)."""
+        tracker, ends = self.tracker, 0.0
+        order = sorted(scan.standing.items(), key=lambda item: item[1].offset)  # one pass
+        lines = lines_at(self.record.folder / RESULTS_FILE, (s.offset for _i, s in order))
+        for start in range(0, len(order), RESTORE_BATCH):
+            batch = [
+                (i, line)
+                for (i, _s), (_at, line) in zip(order[start : start + RESTORE_BATCH], lines)
+            ]
+            by_attempt: dict[int, list[tuple[int, dict]]] = {}
+            for i, line in batch:
+                by_attempt.setdefault(int(line.get("attempt", 1)), []).append((i, line))
+                ends = max(ends, epoch(line.get("completed")) or 0.0)
+            for attempt, items in sorted(by_attempt.items()):
+                keys = tracker.add_chunks(
+                    [([i], _md_from_line(line)) for i, line in items], attempt
+                )
+                for key, (i, line) in zip(keys, items):
+                    self._recorded_keys.add(key)
+                    self._offsets[i] = scan.standing[i].offset
+                    tracker.notify(key, Event.DONE, _recorded(line))
+            self._record(tracker.poll())  # nothing written: released, read back when asked
+        return ends
 
     @property
     def view(self) -> Any:
@@ -384,6 +431,8 @@ class Job:
     def submit(self, indices: Iterable[int], attempt: int | None = None) -> int:
         """Send these inputs again (or for the first time) as a new attempt. Returns the attempt."""
         indices = list(indices)
+        if self.spec.origin == ADOPTED_ORIGIN:
+            raise RuntimeError(ADOPTED_RESUME.format(run=self.run_id))
         if self.client is None:
             raise RuntimeError("not connected to a cluster")
         if attempt is None:
@@ -407,10 +456,11 @@ class Job:
         try:
             step = self.slice_tasks * (self.spec.chunksize or 1)
             for start in range(0, len(indices), step):
-                if self._stop_sending.is_set():
-                    break
                 batch = indices[start : start + step]
                 parts = partitions(len(batch), self.spec.chunksize)
+                self._wait_for_room(len(parts))
+                if self._stop_sending.is_set():
+                    break
                 items = [[batch[i] for i in part] for part in parts]
                 # Each chunk's msg_id reaches sent.jsonl before the chunk is sent: a process
                 # killed at any moment leaves a record of every task that may run.
@@ -426,6 +476,8 @@ class Job:
                 self._ars[number] = ar
                 children = _compat.map_children(ar)
                 self._slice_left[number] = len(children)
+                with self._room:
+                    self._in_flight += len(children)
                 chunks = [
                     (chunk, child.output.metadata)
                     for chunk, child in zip(items, children, strict=True)
@@ -450,6 +502,31 @@ class Job:
                 self._never_sent(unsent, attempt)
             tracker.end_submission()
             self._write_run()
+
+    def _wait_for_room(self, n: int) -> None:
+        """Before sending n more chunks: wait until the send window has room for them (chunks
+        leave it when they are recorded), unless nothing is in flight, sending stops, or the
+        job is detaching (then the rest goes out at once)."""
+        window = self.send_window
+        if window is None:  # enough for every engine to stay busy between two polls
+            window = SEND_WINDOW
+            with contextlib.suppress(Exception):
+                window = max(window, SEND_WINDOW_PER_ENGINE * len(self.client.ids))  # type: ignore[union-attr]
+        if not window:
+            return
+        with self._room:
+            while (
+                self._in_flight
+                and self._in_flight + n > window
+                and not self._stop_sending.is_set()
+                and not self._unwindowed.is_set()
+            ):
+                self.tracker.pace()
+                self._room.wait(0.5)
+
+    def _wake_sender(self) -> None:
+        with self._room:
+            self._room.notify_all()
 
     def _sent_log(self, attempt: int, chunks: list[list[int]]) -> Callable[[str], None]:
         """What writes each chunk of a slice to sent.jsonl as its msg_id is chosen, in order."""
@@ -497,7 +574,8 @@ class Job:
         if tracker.settled and self._state is RunState.RUNNING:
             self._state = RunState.FINISHED
             self._write_run()
-            give_back()  # what the job's replies and output took, back to the system
+            if self.give_back:  # what the job's replies and output took, back to the system
+                give_back()
         return self._with_findings(tracker.snapshot())
 
     def _with_findings(self, snap: JobSnapshot) -> JobSnapshot:
@@ -582,7 +660,8 @@ class Job:
 
     def _let_go(self, chunks: Iterable[Chunk]) -> None:
         """Recorded chunks: a slice whose chunks are all recorded is dropped, with everything
-        ipyparallel keeps for it."""
+        ipyparallel keeps for it; each makes room in the send window."""
+        freed = 0
         for chunk in chunks:
             if chunk.output_note:
                 continue  # recorded with output that may still grow: kept until amended
@@ -590,10 +669,15 @@ class Job:
             number = self._slice_of.pop(chunk.key, None)
             if number is None:
                 continue
+            freed += 1
             self._slice_left[number] -= 1
             if not self._slice_left[number]:
                 del self._slice_left[number]
                 self._ars.pop(number, None)
+        if freed:
+            with self._room:
+                self._in_flight -= freed
+                self._room.notify_all()
 
     def _lines(self, chunks: Iterable[Chunk]) -> list[dict[str, object]]:
         lines = []
@@ -662,6 +746,7 @@ class Job:
         tracker = self.tracker
         tracker.begin_cancel()
         self._stop_sending.set()
+        self._wake_sender()
         if self.client is None:
             return
         if self.watcher is not None:
@@ -695,10 +780,19 @@ class Job:
 
     def close(self) -> None:
         """Flush the record. Tasks still running stay running on the cluster: the record says
-        the run was detached, and `ippmon attach` picks it up again."""
+        the run was detached, and `ippmon attach` picks it up again. Tasks the send window
+        still holds back are sent first, for at most DETACH_SEND_S seconds: a detached job keeps
+        its engines busy. Any left then are recorded as not sent (cancelled; `resume` sends
+        them)."""
+        sender = self._sender
+        if sender is not None and sender.is_alive() and not self.tracker.cancelling:
+            self._unwindowed.set()
+            self._wake_sender()
+            sender.join(timeout=DETACH_SEND_S)
         self._stop_sending.set()
-        if self._sender is not None:
-            self._sender.join(timeout=5)
+        self._wake_sender()
+        if sender is not None:
+            sender.join(timeout=5)
         if self.watcher is not None:
             self.watcher.stop()
         with self._record_lock:
@@ -757,6 +851,7 @@ class Job:
                 "counts": {s.value: n for s, n in snap.counts.items()},
                 "results_stamp": results_stamp,
                 "attempts": [dict(a) for a in self._attempts],
+                **({"adopted": self._adopted} if self._adopted else {}),
             }
         )
 

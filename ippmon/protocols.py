@@ -22,6 +22,7 @@ from ippmon.model import (
 )
 
 if TYPE_CHECKING:
+    from ippmon.adopt import Adopted, Resubmitted
     from ippmon.jobspec import JobSpec
     from ippmon.stream import TaskStream, Zoom
     from ippmon.topmodel import TopLine, TopSnapshot
@@ -113,6 +114,15 @@ class ClusterWatch(Protocol):
 
     def interrupt(self, job_id: str) -> list[int]:
         """Interrupt (SIGINT) the engines running job `job_id`'s tasks now; their ids."""
+
+    def resubmit(self, job_id: str) -> Resubmitted:
+        """Resubmit job `job_id`'s tasks that raised through the controller (by their msg_ids;
+        the results go to the controller's records, not to the client that sent them); says
+        how many were sent and why any could not be."""
+
+    def adopt(self, job_id: str, runs_dir: str | None, cluster: ClusterInfo) -> Adopted:
+        """Write job `job_id` as a run record in `runs_dir` (its msg_ids, no inputs), so that
+        `ippmon attach` and `export` work on it. Raises `adopt.AdoptError` (one line)."""
 
     def close(self) -> None:
         """Stop watching (the tasks are not touched)."""

@@ -22,9 +22,10 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import platformdirs
 
@@ -403,18 +404,7 @@ def read_jsonl(path: Path, check: Callable[[dict], str]) -> Lines:
 def read_line_at(path: Path, offset: int, check: Callable[[dict], str] = lambda _line: "") -> dict:
     """The one line of `path` that starts at byte `offset` (see `RunRecord.append_results`),
     checked like `read_jsonl`'s, read without reading the rest of the file."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            raw = f.readline()
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read: {_why(exc)}") from None
-    if not raw.endswith(b"\n"):
-        raise RunError(f"{path}: no whole line at byte {offset}")
-    why = _line_problem(raw, check)
-    if isinstance(why, str):
-        raise RunError(f"{path}: at byte {offset}: {why}")
-    return why
+    return next(lines_at(path, [offset], check))[1]
 
 
 def _line_problem(raw: bytes, check: Callable[[dict], str]) -> dict | str:
@@ -548,18 +538,41 @@ def latest_of(lines: Iterable[dict]) -> dict[int, dict]:
     return latest
 
 
-def latest_offsets(folder: Path, total: int | None = None) -> dict[int, int]:
-    """Where the line that stands for each task (see `latest_of`) starts in results.jsonl, found
-    reading one line at a time: for readers of big records (`export`) that then read each line
-    with `read_line_at`. Lines are checked as `load_results` checks them."""
+class Standing(NamedTuple):
+    """Of the line that stands for a task (see `latest_of`): where it starts in results.jsonl,
+    its attempt and its status."""
+
+    offset: int
+    attempt: int
+    status: str
+
+
+@dataclass
+class ResultsScan:
+    """What one pass over results.jsonl keeps instead of its lines: the `Standing` of each
+    recorded task, and a warning for a torn last line."""
+
+    standing: dict[int, Standing] = field(default_factory=dict)
+    warning: str = ""
+
+    @property
+    def offsets(self) -> dict[int, int]:
+        return {i: s.offset for i, s in self.standing.items()}
+
+
+def scan_results(folder: Path, total: int | None = None) -> ResultsScan:
+    """results.jsonl read one line at a time, each checked as `load_results` checks it, keeping
+    only a `ResultsScan`: for readers of big records, which then read the lines they need with
+    `read_line_at` / `lines_at`."""
     if total is None and (folder / RUN_FILE).exists():
         total = read_meta(folder)["inputs_count"]
     path = folder / RESULTS_FILE
-    best: dict[int, tuple[tuple[object, int], int]] = {}  # index -> (`_standing`, offset)
+    best: dict[int, tuple[object, int]] = {}  # index -> its standing line's `_standing`
+    scan = ResultsScan()
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below, errors named as the readers do
     except FileNotFoundError:
-        return {}
+        return scan
     except OSError as exc:
         raise RunError(f"{path}: cannot read: {_why(exc)}") from None
     with f:
@@ -567,15 +580,52 @@ def latest_offsets(folder: Path, total: int | None = None) -> dict[int, int]:
         for raw in f:
             number += 1
             start, offset = offset, offset + len(raw)
-            if not raw.endswith(b"\n") or not raw.strip():
-                continue  # a torn last line, or a blank one (as `read_jsonl`)
+            if not raw.endswith(b"\n"):
+                if raw.strip():
+                    scan.warning = (
+                        f"{path}:{number}: skipped a torn last line (its writer stopped mid-line)"
+                    )
+                continue
+            if not raw.strip():
+                continue
             line = _line_problem(raw, lambda line: result_problem(line, total))
             if isinstance(line, str):
                 raise RunError(f"{path}:{number}: {line}")
-            old = best.get(line["index"])
-            if old is None or _standing(line) >= old[0]:
-                best[line["index"]] = (_standing(line), start)
-    return {i: offset for i, (_rank, offset) in best.items()}
+            i, rank = line["index"], _standing(line)
+            old = best.get(i)
+            if old is None or rank >= old:
+                best[i] = rank
+                scan.standing[i] = Standing(start, int(line.get("attempt", 1)), line["status"])
+    return scan
+
+
+def latest_offsets(folder: Path, total: int | None = None) -> dict[int, int]:
+    """Where the line that stands for each task starts in results.jsonl (see `scan_results`)."""
+    return scan_results(folder, total).offsets
+
+
+def lines_at(
+    path: Path, offsets: Iterable[int], check: Callable[[dict], str] = lambda _line: ""
+) -> Iterator[tuple[int, dict]]:
+    """(offset, line) of the lines of `path` starting at these byte offsets, each checked like
+    `read_jsonl`'s, read through one open file (in increasing order: one forward pass)."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {_why(exc)}") from None
+    with f:
+        for offset in offsets:
+            try:
+                f.seek(offset)
+                raw = f.readline()
+            except OSError as exc:
+                raise RunError(f"{path}: cannot read: {_why(exc)}") from None
+            if not raw.endswith(b"\n"):
+                raise RunError(f"{path}: no whole line at byte {offset}")
+            line = _line_problem(raw, check)
+            if isinstance(line, str):
+                raise RunError(f"{path}: at byte {offset}: {line}")
+            yield offset, line
 
 
 def latest_lines(folder: Path, total: int | None = None) -> dict[int, dict]:

@@ -4,6 +4,7 @@ runs screen, `attach`, `resume`, `export`)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,12 @@ from ippmon.records import (
     RESULTS_FILE,
     RUN_FILE,
     RunError,
+    Standing,
     default_runs_dir,
     epoch,
-    latest_of,
-    load_results,
     load_sent,
     read_meta,
+    scan_results,
 )
 from ippmon.trust import check_run_id
 
@@ -58,14 +59,13 @@ def summarize(folder: Path) -> RunSummary:
     warning = ""
     counts = _finished_counts(folder, meta)
     if counts is None:
-        results = load_results(folder, total)
-        warning = results.warning
-        latest = latest_of(results.lines)
+        scan = scan_results(folder, total)
+        warning = scan.warning
         counts = {s.value: 0 for s in TaskState}
-        for line in latest.values():
-            counts[line["status"]] += 1
-        counts[TaskState.QUEUED.value] = total - len(latest)
-        if state != RunState.FINISHED.value and len(latest) == total:
+        for standing in scan.standing.values():
+            counts[standing.status] += 1
+        counts[TaskState.QUEUED.value] = total - len(scan.standing)
+        if state != RunState.FINISHED.value and len(scan.standing) == total:
             state = RunState.FINISHED.value
     cluster = meta.get("cluster", {})
     return RunSummary(
@@ -185,7 +185,7 @@ def sent_chunks(folder: Path, meta: dict) -> list[tuple[str, list[int], int]]:
 
 
 def pending_chunks(
-    sent: list[tuple[str, list[int], int]], latest: dict[int, dict]
+    sent: list[tuple[str, list[int], int]], recorded: Mapping[int, Standing]
 ) -> list[tuple[str, list[int], int]]:
     """The sent chunks (msg_id, indices, attempt) not recorded yet, each once."""
     out, seen = [], set()
@@ -193,7 +193,7 @@ def pending_chunks(
         if msg_id in seen:
             continue
         seen.add(msg_id)
-        if any(latest.get(i, {}).get("attempt", 0) < number for i in indices):
+        if any((recorded[i].attempt if i in recorded else 0) < number for i in indices):
             out.append((msg_id, list(indices), number))
     return out
 
@@ -201,5 +201,5 @@ def pending_chunks(
 def needs_cluster(folder: Path) -> bool:
     """Whether anything of this run is still out on the cluster (else attach works offline)."""
     meta = read_meta(folder)
-    latest = latest_of(load_results(folder, meta["inputs_count"]).lines)
-    return bool(pending_chunks(sent_chunks(folder, meta), latest))
+    recorded = scan_results(folder, meta["inputs_count"]).standing
+    return bool(pending_chunks(sent_chunks(folder, meta), recorded))

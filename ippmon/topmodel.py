@@ -222,6 +222,15 @@ class EngineLedger:
             for eid in engine_ids:
                 self._engine(eid, t)
 
+    def gone(self, engine_ids: list[int]) -> None:
+        """Engines the controller says unregistered: one killed mid-task never says idle, so
+        its task is no longer its current one (nor a target for an interrupt)."""
+        with self._lock:
+            for eid in engine_ids:
+                eng = self._engines.get(eid)
+                if eng is not None and eng.msg_id is not None:
+                    eng.msg_id, eng.since = None, None
+
     def status(self, eid: int, msg_id: str, session: str, busy: bool) -> None:
         with self._lock:
             t = self.clock()

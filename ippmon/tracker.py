@@ -46,7 +46,7 @@ from ippmon.stream import (
     frame,
     frame_ahead,
 )
-from ippmon.terminal import emulate, plain
+from ippmon.terminal import emulate, needs_work, plain
 from ippmon.text import first_line
 
 
@@ -329,6 +329,7 @@ class Tracker:
         self._seen_engines = False
         self._submitted = 0
         self._submitting = False
+        self._paced = False  # the send window held the sender back: the job runs meanwhile
         self._cancelling = False
         self.attempt = 1
         self.output_wait_s = OUTPUT_WAIT_S if output_wait_s is None else output_wait_s
@@ -405,6 +406,7 @@ class Tracker:
         before the first of them is registered."""
         with self._lock:
             self._submitting = True
+            self._paced = False
             self._cancelling = False
             self._submitted = self.total - n
             self.attempt = max(self.attempt, attempt)
@@ -414,6 +416,12 @@ class Tracker:
         """n more tasks of the current submission were handed to the cluster."""
         with self._lock:
             self._submitted += n
+
+    def pace(self) -> None:
+        """The sender waits for tasks to finish before it sends more (the send window is full):
+        the job runs from now on, while the rest waits its turn to be sent."""
+        with self._lock:
+            self._paced = True
 
     def end_submission(self) -> None:
         """Sending is over (all sent, stopped or failed): unsent tasks were settled already."""
@@ -548,7 +556,8 @@ class Tracker:
         index = chunk.indices[0]
         for line in lines:
             self._seq += 1
-            self._keep_line(OutputLine(self._seq, index, chunk.engine, stream, emulate(line)))
+            # as it came: made what a terminal would show (`emulate`) when a reader takes it
+            self._keep_line(OutputLine(self._seq, index, chunk.engine, stream, line))
         current = text[max(stable, len(text) - LAST_LINE_CHARS) :] or (lines[-1] if lines else "")
         if current and chunk.engine is not None:
             self._engine(chunk.engine).last_line = plain(current)
@@ -810,7 +819,7 @@ class Tracker:
             rate = self._rate(now)
             remaining = self.total - self.done
             eta = remaining / rate if rate > 0 and self._finished_at is None else None
-            if self.submitting:
+            if self.submitting and not self._paced:
                 phase = Phase.SUBMITTING
             elif self.settled:
                 # finished *and* every result handed out for the run record: a screen that
@@ -979,8 +988,9 @@ class Tracker:
             return out
 
     def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
-        """Lines newer than `seq`, oldest first, and how many the bounded buffer dropped before
-        they could be read. Costs in proportion to the lines returned."""
+        """Lines newer than `seq`, oldest first, each as a terminal would show it, and how many
+        the bounded buffer dropped before they could be read. Costs in proportion to the lines
+        returned (a line nobody reads is never emulated)."""
         with self._lock:
             out: list[OutputLine] = []
             for line in reversed(self._output):
@@ -989,7 +999,8 @@ class Tracker:
                 out.append(line)
             out.reverse()
             first = out[0].seq if out else self._seq + 1
-            return out, max(0, first - seq - 1)
+        shown = [line if not needs_work(line.text) else _emulated(line) for line in out]
+        return shown, max(0, first - seq - 1)
 
     def states(self, indices: Iterable[int] | None = None) -> list[TaskState]:
         idx = range(self.total) if indices is None else indices
@@ -1060,9 +1071,12 @@ def _first_line(chunk: Chunk) -> str:
         ename, evalue, _tb = chunk.error
         return plain(first_line(f"{ename}: {evalue}") if evalue else ename)
     for stream in ("stderr", "stdout"):
-        text = (chunk.md.get(stream) or "").rstrip("\n")
-        if text:
-            return plain(text.rsplit("\n", 1)[-1])
+        text = chunk.md.get(stream) or ""
+        end = len(text)
+        while end and text[end - 1] == "\n":
+            end -= 1
+        if end:  # the last line, found without copying the rest (up to twice the output cap)
+            return plain(text[text.rfind("\n", 0, end) + 1 : end])
     return ""
 
 
@@ -1092,3 +1106,7 @@ def chunk_detail(chunk: Chunk, index: int) -> TaskDetail:
         stderr=(md.get("stderr") or "") if first else "",
         extra={} if len(chunk.indices) == 1 else {"chunk": [chunk.indices[0], chunk.indices[-1]]},
     )
+
+
+def _emulated(line: OutputLine) -> OutputLine:
+    return OutputLine(line.seq, line.index, line.engine, line.stream, emulate(line.text))

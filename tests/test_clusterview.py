@@ -149,6 +149,65 @@ def test_without_task_history_engines_and_queue_still_show_and_the_limit_is_said
     assert data["limits"] == [LIMIT_NODB]
 
 
+def test_tasks_on_an_engine_that_unregistered_count_as_failed_at_once_and_stay_failed(
+    hub: HubStandIn,
+) -> None:
+    """As a real controller does it (tests/test_top_backends.py): the load-balanced task the
+    killed engine ran gets an error result 5 s later (the scheduler's stand-in reply), the
+    direct request waiting behind it `completed` and no `received` after 30 s (the hub's)."""
+    hub.submit("lb", "dave", label="fit")
+    hub.submit("dv", "dave")
+    hub.submit("other", "erin")
+    hub.assign("lb", 1)
+    hub.assign("dv", 1)  # a direct request: handed to its engine when sent
+    hub.assign("other", 0)
+    observer = ClusterObserver(hub)  # type: ignore[arg-type]
+    assert [(j.id, j.running, j.failed) for j in observer.poll().jobs] == [
+        ("dave/fit", 1, 0),
+        ("dave", 1, 0),
+        ("erin", 1, 0),
+    ]
+    del hub._engines[1]
+    hub.ids = [0]
+    hub.queues[1] = {"queue": 1, "completed": 0, "tasks": 1}  # the hub never clears these
+    snap = observer.poll()
+    assert [(j.id, j.running, j.failed) for j in snap.jobs] == [
+        ("dave/fit", 0, 1),
+        ("dave", 0, 1),
+        ("erin", 1, 0),
+    ]
+    assert [(e.id, e.state) for e in snap.engines] == [(0, "busy"), (1, "gone")]
+    fresh = ClusterObserver(hub).poll()  # type: ignore[arg-type] # `ippmon status` after it
+    assert [(j.id, j.running, j.failed) for j in fresh.jobs] == [
+        (j.id, j.running, j.failed) for j in snap.jobs
+    ]
+
+    hub.finish("lb", 1, "error")
+    hub.db.update_record("dv", {"completed": hub.now})  # `Hub._handle_stranded_msgs`
+    snap = observer.poll()
+    assert [(j.id, j.running, j.failed) for j in snap.jobs][:2] == [
+        ("dave/fit", 0, 1),
+        ("dave", 0, 1),
+    ]
+    assert snap.vanished == 0  # left the pending tasks without a `received`: not culled
+    assert ClusterObserver(hub).poll().jobs == snap.jobs  # type: ignore[arg-type]
+
+
+def test_a_lost_task_handed_to_another_engine_runs_again(hub: HubStandIn) -> None:
+    """With `retries`, the scheduler hands a task of a dead engine to another one."""
+    hub.submit("t", "frank")
+    hub.assign("t", 1)
+    observer = ClusterObserver(hub)  # type: ignore[arg-type]
+    observer.poll()
+    del hub._engines[1]
+    hub.ids = [0]
+    assert counts(observer.poll(), "frank") == (1, 0, 0, 0, 1)
+    hub.assign("t", 0)
+    assert counts(observer.poll(), "frank") == (1, 0, 1, 0, 0)
+    hub.finish("t", 0, "ok")
+    assert counts(observer.poll(), "frank") == (1, 0, 0, 1, 0)
+
+
 def test_a_burst_of_tasks_sent_between_two_polls_is_read_whole(hub: HubStandIn) -> None:
     """Thousands of tasks can reach the hub between two polls (one `map_async`): SQLiteDB
     turns `$in` into one `=` test per msg_id joined by OR and refuses more than ~1,000 of them

@@ -1,6 +1,7 @@
 """Bounded memory: what ippmon has written to results.jsonl is let go of (by the client and the
 tracker) and read back from the record when asked for; a line that arrives in many pieces
-costs in proportion to the pieces."""
+costs in proportion to the pieces; a job sends its tasks through a window (more as earlier ones
+are recorded), and detaching sends what the window held back."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import gc
 from pathlib import Path
 
 import pytest
-from cluster_helpers import write_spec
+from cluster_helpers import BLOCKING_TASKS, until, write_spec
 from test_cli import run
 
-from ippmon import runs
+from ippmon import job as job_module
+from ippmon import records, runs
 from ippmon import tracker as tracker_module
 from ippmon.connect import ClientSession
+from ippmon.job import Job
 from ippmon.jobspec import load_catalog
-from ippmon.model import TaskState
-from ippmon.records import RESULTS_FILE, latest_lines
+from ippmon.model import Phase, RunState, TaskState
+from ippmon.records import RESULTS_FILE, latest_lines, load_sent, read_meta
 from ippmon.runs import list_runs
 from ippmon.terminal import emulate
 from ippmon.tracker import Event, Tracker
@@ -88,12 +91,12 @@ def test_recorded_tasks_are_let_go_of_and_their_details_come_back_from_the_recor
     # `ippmon runs` takes a finished run's counts from run.json: no results file is read...
     reads: list[Path] = []
 
-    def load_results(folder: Path, total: int | None = None) -> object:
+    def scan_results(folder: Path, total: int | None = None) -> object:
         reads.append(folder)
-        return real_load(folder, total)
+        return real_scan(folder, total)
 
-    real_load = runs.load_results
-    monkeypatch.setattr(runs, "load_results", load_results)
+    real_scan = runs.scan_results
+    monkeypatch.setattr(runs, "scan_results", scan_results)
     (summary,) = list_runs(runs_dir)
     assert summary.state == "finished" and reads == []
     assert (summary.counts["ok"], summary.counts["error"], summary.done) == (24, 6, 30)
@@ -102,6 +105,24 @@ def test_recorded_tasks_are_let_go_of_and_their_details_come_back_from_the_recor
     results.write_bytes(results.read_bytes() + b"\n")
     (summary,) = list_runs(runs_dir)
     assert reads == [job.record.folder] and summary.done == 30
+
+    # attach reads the record back a batch of lines at a time, never the whole file at once
+    def read_jsonl(path: Path, check: object) -> object:
+        assert path.name != RESULTS_FILE, "results.jsonl read whole"
+        return real_read(path, check)
+
+    real_read = records.read_jsonl
+    monkeypatch.setattr(records, "read_jsonl", read_jsonl)
+    monkeypatch.setattr(job_module, "RESTORE_BATCH", 7)
+    again = Job.restore(job.record.folder, None, cluster.info)
+    snap = again.poll()
+    assert (snap.count(TaskState.OK), snap.count(TaskState.ERROR)) == (24, 6)
+    assert again.task(4).evalue == "task 4 refuses" and again.task(3).result == {
+        "x": 3,
+        "square": 9,
+    }
+    assert [again.task(i).stdout for i in range(30)] == [recorded[i]["stdout"] for i in range(30)]
+    again.close()
 
 
 def test_a_line_that_arrives_in_a_thousand_pieces_costs_in_proportion_to_the_pieces(
@@ -197,3 +218,79 @@ def test_output_cap_option_bounds_what_the_record_keeps_of_each_task(
         assert len(out) < 2000 + 100 and " cut …\n" in out
         assert out.startswith(f"item {line['index']} line 1: ")
         assert out.endswith("line 299: " + "." * (299 % 40) + "\n")
+
+
+def _windowed_job(cluster: ClientSession, runs_dir: str, tmp_path: Path, n: int) -> Job:
+    """A job of n tasks that wait for `tmp_path / "go"`, sent 2 chunks per slice through a
+    send window of 4 chunks."""
+    flag = tmp_path / "go"
+    spec_file = write_spec(
+        tmp_path / "spec",
+        f"""
+        [jobs.held]
+        function = "tasks.py:wait_for_flag"
+        inputs = {{ range = [0, {n}] }}
+        kwargs = {{ flag = "{flag}" }}
+        """,
+        {"tasks.py": BLOCKING_TASKS},
+    )
+    job = Job(
+        cluster.client,
+        load_catalog(spec_file).get("held"),
+        info=cluster.info,
+        runs_dir=runs_dir,
+        slice_tasks=2,
+        send_window=4,
+    )
+    job.start()
+    # the window is full: the sender waits, and the job runs (no longer "submitting")
+    assert until(lambda: job.poll().phase is Phase.RUNNING, timeout=30)
+    return job
+
+
+def _sent_indices(job: Job) -> list[int]:
+    return sorted(i for line in load_sent(job.record.folder).lines for i in line["indices"])
+
+
+@pytest.mark.cluster
+def test_the_send_window_holds_tasks_back_until_earlier_ones_are_recorded(
+    cluster: ClientSession,
+    client,  # noqa: ANN001 - the fixture waits for both engines
+    runs_dir: str,
+    tmp_path: Path,
+) -> None:
+    job = _windowed_job(cluster, runs_dir, tmp_path, 12)
+    try:
+        snap = job.poll()
+        assert (snap.submitted, snap.total) == (4, 12)
+        assert _sent_indices(job) == [0, 1, 2, 3]  # the rest waits for room
+        (tmp_path / "go").touch()
+        assert job.wait(timeout=60)
+        snap = job.poll()
+        assert snap.count(TaskState.OK) == 12 and snap.submitted == 12
+        assert _sent_indices(job) == list(range(12))  # each sent once
+        assert sorted(latest_lines(job.record.folder)) == list(range(12))
+    finally:
+        (tmp_path / "go").touch()
+        job.close()
+
+
+@pytest.mark.cluster
+def test_detaching_sends_the_tasks_the_window_held_back_so_the_cluster_runs_them_all(
+    cluster: ClientSession,
+    client,  # noqa: ANN001 - the fixture waits for both engines
+    runs_dir: str,
+    tmp_path: Path,
+) -> None:
+    job = _windowed_job(cluster, runs_dir, tmp_path, 12)
+    try:
+        job.close()  # detach while 8 tasks were still held back
+        assert _sent_indices(job) == list(range(12))
+        assert read_meta(job.record.folder)["state"] == RunState.DETACHED.value
+        (tmp_path / "go").touch()
+        again = cluster.attach(job.record.folder)
+        assert again.wait(timeout=60)
+        assert again.poll().count(TaskState.OK) == 12
+        again.close()
+    finally:
+        (tmp_path / "go").touch()

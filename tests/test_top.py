@@ -163,6 +163,36 @@ def test_the_watch_joins_the_records_jobs_to_what_the_engines_say() -> None:
     assert squares.done == 2 and squares.tasks_per_s > 0 and squares.eta_s is not None
 
 
+def test_an_engine_killed_mid_task_is_gone_and_no_longer_runs_its_task() -> None:
+    """It never says idle: the watch stops calling its last task its current one (an interrupt
+    would otherwise target a dead engine), and the job counts that task failed."""
+    hub = HubStandIn(rt_db())
+    hub.submit("gina_1_0", "gina")
+    hub.assign("gina_1_0", 1)
+    clock = Clock()
+    watch = ClusterWatcher(
+        hub,  # type: ignore[arg-type]
+        clock=clock,
+        observer=ClusterObserver(hub, clock),  # type: ignore[arg-type]
+        start=False,
+    )
+    watch.ledger.status(1, "gina_1_0", "gina", busy=True)
+    assert [(e.id, e.state, e.msg_id) for e in watch.poll().engines][1] == (1, "busy", "gina_1_0")
+    del hub._engines[1]
+    hub.ids = [0]
+    hub.queues[1] = {"queue": 0, "completed": 0, "tasks": 1}
+    clock.t += 2
+    snap = watch.poll()
+    assert [(e.id, e.state, e.msg_id) for e in snap.engines] == [
+        (0, "idle", None),
+        (1, "gone", None),
+    ]
+    assert watch.ledger.engines()[1].msg_id is None
+    assert watch.interrupt("gina") == []
+    (job,) = snap.jobs
+    assert (job.running, job.failed) == (0, 1)
+
+
 def rt_db():  # noqa: ANN201
     from ipyparallel.controller.dictdb import DictDB
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from ippmon.adopt import Adopted, Resubmitted
 from ippmon.jobspec import JobSpec
 from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, Phase, TaskDetail, TaskRow, TaskState
 from ippmon.protocols import ClusterChoice, ConnectError
@@ -186,6 +187,8 @@ class FakeWatch:
         self.closed = False
         self.aborted: list[str] = []
         self.interrupted: list[str] = []
+        self.resubmitted: list[str] = []
+        self.adopted: list[tuple[str, str | None, ClusterInfo]] = []
 
     def poll(self) -> TopSnapshot:
         self.polls += 1
@@ -205,6 +208,21 @@ class FakeWatch:
         self.aborted.append(job_id)
         job = self._snapshot.job(job_id)
         return job.queued if job is not None else 0
+
+    def resubmit(self, job_id: str) -> Resubmitted:
+        """As a DictDB controller that culled one of the job's failed tasks."""
+        self.resubmitted.append(job_id)
+        job = self._snapshot.job(job_id)
+        failed = job.failed if job is not None else 0
+        culled = min(1, failed)
+        skipped = ((culled, "the controller no longer holds their records"),) if culled else ()
+        return Resubmitted(failed - culled, skipped)
+
+    def adopt(self, job_id: str, runs_dir: str | None, cluster: ClusterInfo) -> Adopted:
+        self.adopted.append((job_id, runs_dir, cluster))
+        job = self._snapshot.job(job_id)
+        title = job.title if job is not None else job_id
+        return Adopted("20260101-120000-" + title, f"/runs/{title}", 7, title)
 
     def close(self) -> None:
         self.closed = True

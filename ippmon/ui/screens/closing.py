@@ -41,7 +41,11 @@ class ClosingScreen(AnswersFromWorkers, StepScreen[None]):
                 )
             else:
                 yield Label("Disconnecting…", classes="step-status")
-                yield Static("Tasks still running stay on the cluster.", classes="step-detail")
+                yield Static(
+                    "Tasks still running stay on the cluster; any the send window still held "
+                    "back are sent first.",
+                    classes="step-detail",
+                )
 
     def on_mount(self) -> None:
         self._run()

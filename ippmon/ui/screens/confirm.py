@@ -146,3 +146,39 @@ class ResubmitAllConfirm(ConfirmScreen):
             no="Keep as is",
             danger=False,
         )
+
+
+class ResubmitJobConfirm(ConfirmScreen):
+    """Resubmit another client's job's failed tasks through the controller (`R` in `ippmon top`):
+    the new results go to the controller's records, which ippmon reads, never to the client
+    that sent the tasks (ipyparallel's hub sends them on a socket of its own)."""
+
+    def __init__(self, title: str, user: str, failed: int) -> None:
+        tasks = f"{failed:,} failed task{'s' if failed != 1 else ''}"
+        super().__init__(
+            f"Resubmit {title}'s failed tasks?",
+            f"Send the {tasks} of {title} (sent by {user}) again, through the controller? Only "
+            "those that raised go (aborted ones stay aborted; any the controller no longer "
+            "holds cannot be sent). The results go to the controller and show here as "
+            f"'{title} (resubmitted)'; they do NOT go back to the notebook or script that "
+            "sent them, whose results keep the old errors. The job's label and flags "
+            "(retries, timeout, dependencies) are not sent again.",
+            yes="Resubmit",
+            no="Leave them",
+        )
+
+
+class AdoptJobConfirm(ConfirmScreen):
+    """Make another client's job an ippmon run record (`a` in `ippmon top`)."""
+
+    def __init__(self, title: str, user: str, tasks: int, where: str) -> None:
+        super().__init__(
+            f"Adopt {title}?",
+            f"Record {title} (sent by {user}, {tasks:,} task{'s' if tasks != 1 else ''}) as "
+            f"an ippmon run in {where}, so that `ippmon attach` keeps its results and output "
+            "and `ippmon export` writes them? Nothing is sent to the cluster. Its inputs stay "
+            "unknown to ippmon: the run can be watched and exported, not resumed.",
+            yes="Adopt",
+            no="Cancel",
+            danger=False,
+        )

@@ -108,6 +108,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("i", "everything this controller cannot tell, or one line of it"),
             ("x", "abort the highlighted job's tasks that have not started (asks first)"),
             ("K", "interrupt the engines running the highlighted job's tasks (asks first)"),
+            ("R", "resubmit its failed tasks through the controller (asks first)"),
+            ("a", "adopt it: an ippmon run, for attach and export (asks first)"),
             ("esc", "every job again; then back to the job picker"),
         ),
     ),

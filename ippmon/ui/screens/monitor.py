@@ -428,6 +428,8 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
             return False
         if snapshot.phase in (Phase.SUBMITTING, Phase.CANCELLING):
             return False
+        if snapshot.submitted < snapshot.total and snapshot.phase is not Phase.FINISHED:
+            return False  # still sending, a few at a time (the send window)
         return snapshot.total > 0 if all_tasks else retryable_count(snapshot) > 0
 
     def palette_commands(self) -> Iterator[SystemCommand]:

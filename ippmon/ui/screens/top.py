@@ -26,13 +26,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
+from ippmon.clusterview import NODB
 from ippmon.model import ClusterInfo
 from ippmon.protocols import ClusterWatch, Session
 from ippmon.text import one_line
 from ippmon.topmodel import TopJob, TopLine, TopSnapshot
 from ippmon.ui.messages import ClusterUpdate, PollFailed, Watching
 from ippmon.ui.poller import poll_cluster
-from ippmon.ui.screens.confirm import AbortJobConfirm, ConfirmScreen, InterruptJobConfirm
+from ippmon.ui.screens.confirm import (
+    AbortJobConfirm,
+    AdoptJobConfirm,
+    ConfirmScreen,
+    InterruptJobConfirm,
+    ResubmitJobConfirm,
+)
 from ippmon.ui.widgets.job_status import Notice
 from ippmon.ui.widgets.line_table import LineTable
 from ippmon.ui.widgets.output_log import MAX_LINES, OutputLog
@@ -79,6 +86,24 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
             id="top-interrupt",
             show=False,  # in the help and the command palette: the footer is full at 80 columns
             tooltip="Interrupt the engines running the highlighted job's tasks (asks first)",
+        ),
+        Binding(
+            "R",
+            "resubmit_job",
+            "Resubmit failed",
+            id="top-resubmit",
+            show=False,
+            tooltip="Resubmit the highlighted job's failed tasks through the controller "
+            "(asks first; results come here, not to the client that sent them)",
+        ),
+        Binding(
+            "a",
+            "adopt_job",
+            "Adopt job",
+            id="top-adopt",
+            show=False,
+            tooltip="Record the highlighted job as an ippmon run, for attach and export "
+            "(asks first)",
         ),
         Binding("escape", "back", "Back", id="top-back", key_display="esc"),
     ]
@@ -298,6 +323,57 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
             InterruptJobConfirm(title, job.user, len(engines)),
             interrupt,
             f"Could not interrupt {title}",
+        )
+
+    def action_resubmit_job(self) -> None:
+        from ippmon.adopt import NODB_RESUBMIT
+
+        if self.snapshot is not None and self.snapshot.db == NODB:
+            self.show_notice(f"Cannot resubmit: {NODB_RESUBMIT}")
+            return
+        if (picked := self._highlighted()) is None:
+            return
+        job, title = picked
+        if not job.failed:
+            self.show_notice(f"{title} has no failed task: nothing to resubmit")
+            return
+
+        def resubmit(watch: ClusterWatch) -> str:
+            text = watch.resubmit(job.id).text(title)
+            return text[:1].upper() + text[1:]
+
+        self._confirm_then(
+            ResubmitJobConfirm(title, job.user, job.failed),
+            resubmit,
+            f"Could not resubmit {title}",
+        )
+
+    def action_adopt_job(self) -> None:
+        from ippmon.adopt import NODB_ADOPT, AdoptError, attach_hint
+        from ippmon.runs import runs_root
+
+        if self.snapshot is not None and self.snapshot.db == NODB:
+            self.show_notice(f"Cannot adopt: {NODB_ADOPT}")
+            return
+        if (picked := self._highlighted()) is None:
+            return
+        job, title = picked
+        runs_dir = getattr(self.app, "runs_dir", None)
+        info = getattr(self.session, "info", None)
+        cluster = info if isinstance(info, ClusterInfo) else ClusterInfo()
+
+        def adopt(watch: ClusterWatch) -> str:
+            try:
+                run = watch.adopt(job.id, runs_dir, cluster)
+            except AdoptError as exc:
+                return f"Could not adopt {title}: {exc}"
+            n = f"{run.tasks:,} task{'s' if run.tasks != 1 else ''}"
+            return f"Adopted {title} as run {run.run_id} ({n}); {attach_hint(run.run_id, runs_dir)}"
+
+        self._confirm_then(
+            AdoptJobConfirm(title, job.user, job.submitted, str(runs_root(runs_dir))),
+            adopt,
+            f"Could not adopt {title}",
         )
 
     def _confirm_then(

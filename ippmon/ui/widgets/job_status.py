@@ -23,6 +23,9 @@ def phase_detail(snapshot: JobSnapshot, *, hint: bool = True) -> str:
             return "every task ok"
         not_ok = snapshot.total - snapshot.count(TaskState.OK)
         return f"{not_ok:,} not ok" + (": r resubmits them" if hint else "")
+    if snapshot.submitted < snapshot.total and snapshot.phase is Phase.RUNNING:
+        sent = f"sent {snapshot.submitted:,} / {snapshot.total:,} (more as tasks finish)"
+        return " · ".join(part for part in (sent, snapshot.output_wait) if part)
     return snapshot.output_wait
 
 
