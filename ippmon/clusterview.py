@@ -77,6 +77,10 @@ TASK_KEYS = [
 ]
 EVERY_RECORD = {"msg_id": {"$ne": ""}}  # SQLiteDB rejects `{}`
 PENDING = {"submitted": {"$ne": None}, "completed": {"$eq": None}}  # no plain tests (DictDB)
+# DictDB tests each record against each id of an `$in`: more unseen pending tasks than this are
+# read by PENDING. SQLiteDB's `$in` is an OR per id (indexed) and refuses ~1,000: IN_MAX a query.
+UNSEEN_BY_ID = 100
+IN_MAX = 500
 
 NODB = "NoDB"
 DICTDB = "DictDB"
@@ -204,6 +208,8 @@ class ClusterObserver:
     before, and the tasks whose result the hub received since the last poll (by `received`,
     the hub's own clock, so a submitter's clock does not matter). A task seen pending that
     leaves the records without a result was culled: it is dropped and counted in `vanished`.
+    Many unseen pending tasks at once (a burst of one `map_async`) are read by one more pass
+    over the pending ones (DictDB), or by msg_id a few hundred at a time (SQLiteDB).
     Not thread-safe: poll from one thread."""
 
     def __init__(self, client: Client, clock: Callable[[], float] = time.time) -> None:
@@ -285,8 +291,11 @@ class ClusterObserver:
             return
         pending = {r["msg_id"]: r.get("engine_uuid") for r in self._query(PENDING, ["engine_uuid"])}
         unseen = [m for m in pending if m not in self._tasks]
-        if unseen:
-            self._take(self._query({"msg_id": {"$in": unseen}}, TASK_KEYS))
+        if self.db != SQLITEDB and len(unseen) > UNSEEN_BY_ID:  # a burst: one more pass
+            self._take(self._query(PENDING, TASK_KEYS))
+        else:
+            for i in range(0, len(unseen), IN_MAX):
+                self._take(self._query({"msg_id": {"$in": unseen[i : i + IN_MAX]}}, TASK_KEYS))
         if self._received_mark is None:
             finished_query: dict[str, Any] = {"received": {"$ne": None}}
         else:
