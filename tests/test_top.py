@@ -193,6 +193,30 @@ def test_an_engine_killed_mid_task_is_gone_and_no_longer_runs_its_task() -> None
     assert (job.running, job.failed) == (0, 1)
 
 
+def test_a_controller_slow_to_answer_is_asked_less_often() -> None:
+    """Each ask of the records costs the controller (it answers nobody else meanwhile): top
+    waits ASK_COST_FACTOR times as long as the last ask took before asking again."""
+    hub = HubStandIn(rt_db())
+    hub.submit("hana_1_0", "hana")
+    clock = Clock()
+    watch = ClusterWatcher(
+        hub,  # type: ignore[arg-type]
+        clock=clock,
+        observer=ClusterObserver(hub, clock),  # type: ignore[arg-type]
+        start=False,
+    )
+    ticks = iter(range(0, 1000, 2))  # each ask takes 2 s by the watch's timer
+    watch.timer = lambda: float(next(ticks))
+    watch.poll()
+    asked = len(hub.queries)
+    clock.t += 5  # 2 s x 5 = 10 s must pass, not the usual 1 s
+    watch.poll()
+    assert len(hub.queries) == asked
+    clock.t += 5
+    watch.poll()
+    assert len(hub.queries) > asked
+
+
 def rt_db():  # noqa: ANN201
     from ipyparallel.controller.dictdb import DictDB
 
