@@ -133,12 +133,7 @@ def test_the_watch_joins_the_records_jobs_to_what_the_engines_say() -> None:
     hub.submit("bob_9_0", "bob")
     hub.assign("alice_7_0", 0)
     clock = Clock()
-    watch = ClusterWatcher(
-        hub,  # type: ignore[arg-type]
-        clock=clock,
-        observer=ClusterObserver(hub, clock),  # type: ignore[arg-type]
-        start=False,
-    )
+    watch = watch_of(hub, clock)
     watch.ledger.status(0, "alice_7_0", "alice", busy=True)
     watch.ledger.status(1, "bob_9_0", "bob", busy=True)  # before the scheduler's record says so
     watch.ledger.output(0, "alice_7_0", "alice", "stdout", "hello\n")
@@ -170,12 +165,7 @@ def test_an_engine_killed_mid_task_is_gone_and_no_longer_runs_its_task() -> None
     hub.submit("gina_1_0", "gina")
     hub.assign("gina_1_0", 1)
     clock = Clock()
-    watch = ClusterWatcher(
-        hub,  # type: ignore[arg-type]
-        clock=clock,
-        observer=ClusterObserver(hub, clock),  # type: ignore[arg-type]
-        start=False,
-    )
+    watch = watch_of(hub, clock)
     watch.ledger.status(1, "gina_1_0", "gina", busy=True)
     assert [(e.id, e.state, e.msg_id) for e in watch.poll().engines][1] == (1, "busy", "gina_1_0")
     del hub._engines[1]
@@ -199,12 +189,7 @@ def test_a_controller_slow_to_answer_is_asked_less_often() -> None:
     hub = HubStandIn(rt_db())
     hub.submit("hana_1_0", "hana")
     clock = Clock()
-    watch = ClusterWatcher(
-        hub,  # type: ignore[arg-type]
-        clock=clock,
-        observer=ClusterObserver(hub, clock),  # type: ignore[arg-type]
-        start=False,
-    )
+    watch = watch_of(hub, clock)
     ticks = iter(range(0, 1000, 2))  # each ask takes 2 s by the watch's timer
     watch.timer = lambda: float(next(ticks))
     watch.poll()
@@ -215,6 +200,16 @@ def test_a_controller_slow_to_answer_is_asked_less_often() -> None:
     clock.t += 5
     watch.poll()
     assert len(hub.queries) > asked
+
+
+def watch_of(hub: HubStandIn, clock: Clock) -> ClusterWatcher:
+    """A watch of a stand-in hub by its records alone (no iopub watcher)."""
+    return ClusterWatcher(
+        hub,  # type: ignore[arg-type]
+        clock=clock,
+        observer=ClusterObserver(hub, clock),  # type: ignore[arg-type]
+        start=False,
+    )
 
 
 def rt_db():  # noqa: ANN201
