@@ -86,16 +86,16 @@ class ClusterWatcher:
             observer = self.observer
             unknown = any(not observer.knows(line.msg_id) for line in lines)
             now = self.clock()
-            soon = self._wait(RECORDS_SOONER_S)
-            if unknown and observer.db != NODB and now - self._asked >= soon:
+            if unknown and observer.db != NODB and now - self._asked >= RECORDS_SOONER_S:
                 self._ask(now)
                 lines, dropped = self.ledger.lines_since(seq, observer.job_of)
             return lines, dropped
 
     def _wait(self, least: float) -> float:
-        """Seconds between two asks of the controller: `least`, or ASK_COST_FACTOR times the
-        last ask's own time when that is longer (a busy or big controller is asked less)."""
-        return max(least, ASK_COST_FACTOR * self._ask_took)
+        """Seconds between two regular asks of the controller: `least` (0: every poll), or
+        ASK_COST_FACTOR times the last ask's own time when that is longer (a busy or big
+        controller is asked less)."""
+        return max(least, ASK_COST_FACTOR * self._ask_took) if least else 0.0
 
     def _ask(self, now: float) -> ClusterSnapshot:
         started = self.timer()
