@@ -180,13 +180,17 @@ def stop_cluster(cluster: Cluster, wait_s: float = 10.0, known: Iterable[Any] = 
     with contextlib.suppress(Exception):
         procs += _cluster_processes(cluster)
     procs = [p for p in {p.pid: p for p in procs}.values() if _same_process(p)]
-    with contextlib.suppress(Exception):
-        cluster.stop_cluster_sync()
+    # All at once, by signal: ipyparallel's own stop asks and waits on each in turn (6-12 s).
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
     _, alive = psutil.wait_procs(procs, timeout=wait_s)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=3)  # reap them
+    with contextlib.suppress(Exception):  # now quick: its files, and anything we did not see
+        cluster.stop_cluster_sync()
 
 
 def _same_process(proc: Any) -> bool:
