@@ -229,7 +229,7 @@ def main() -> None:
     head = f"{'tasks':>8} {'lines':>5} {'mode':>9} {'wall s':>8} {'ratio':>6} {'CPU s':>6}"
     print(f"{head} {'peak MB':>8}  notes")
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
             for n in args.tasks:
                 for lines in args.lines:
                     spec = Path(tmp) / f"spec-{n}-{lines}.toml"
