@@ -454,11 +454,14 @@ class Job:
         self._attempts.append({"attempt": attempt, "n": len(indices)})
         sent = 0
         try:
-            step = self.slice_tasks * (self.spec.chunksize or 1)
+            window = self._window()
+            # A slice never holds more chunks than the window: a window of 20 sends 20 at a time.
+            per_slice = min(self.slice_tasks, window) if window else self.slice_tasks
+            step = per_slice * (self.spec.chunksize or 1)
             for start in range(0, len(indices), step):
                 batch = indices[start : start + step]
                 parts = partitions(len(batch), self.spec.chunksize)
-                self._wait_for_room(len(parts))
+                self._wait_for_room(len(parts), window)
                 if self._stop_sending.is_set():
                     break
                 items = [[batch[i] for i in part] for part in parts]
@@ -503,15 +506,19 @@ class Job:
             tracker.end_submission()
             self._write_run()
 
-    def _wait_for_room(self, n: int) -> None:
-        """Before sending n more chunks: wait until the send window has room for them (chunks
-        leave it when they are recorded), unless nothing is in flight, sending stops, or the
-        job is detaching (then the rest goes out at once)."""
+    def _window(self) -> int:
+        """Chunks in flight at most (0: no limit)."""
         window = self.send_window
         if window is None:  # enough for every engine to stay busy between two polls
             window = SEND_WINDOW
             with contextlib.suppress(Exception):
                 window = max(window, SEND_WINDOW_PER_ENGINE * len(self.client.ids))  # type: ignore[union-attr]
+        return window
+
+    def _wait_for_room(self, n: int, window: int) -> None:
+        """Before sending n more chunks: wait until the send window has room for them (chunks
+        leave it when they are recorded), unless nothing is in flight, sending stops, or the
+        job is detaching (then the rest goes out at once)."""
         if not window:
             return
         with self._room:

@@ -220,9 +220,11 @@ def test_output_cap_option_bounds_what_the_record_keeps_of_each_task(
         assert out.endswith("line 299: " + "." * (299 % 40) + "\n")
 
 
-def _windowed_job(cluster: ClientSession, runs_dir: str, tmp_path: Path, n: int) -> Job:
-    """A job of n tasks that wait for `tmp_path / "go"`, sent 2 chunks per slice through a
-    send window of 4 chunks."""
+def _windowed_job(
+    cluster: ClientSession, runs_dir: str, tmp_path: Path, n: int, slice_tasks: int = 2
+) -> Job:
+    """A job of n tasks that wait for `tmp_path / "go"`, sent `slice_tasks` chunks per slice
+    through a send window of 4 chunks."""
     flag = tmp_path / "go"
     spec_file = write_spec(
         tmp_path / "spec",
@@ -239,7 +241,7 @@ def _windowed_job(cluster: ClientSession, runs_dir: str, tmp_path: Path, n: int)
         load_catalog(spec_file).get("held"),
         info=cluster.info,
         runs_dir=runs_dir,
-        slice_tasks=2,
+        slice_tasks=slice_tasks,
         send_window=4,
     )
     job.start()
@@ -253,13 +255,15 @@ def _sent_indices(job: Job) -> list[int]:
 
 
 @pytest.mark.cluster
+@pytest.mark.parametrize("slice_tasks", [2, 256], ids=["slices-of-2", "window-below-a-slice"])
 def test_the_send_window_holds_tasks_back_until_earlier_ones_are_recorded(
     cluster: ClientSession,
     client,  # noqa: ANN001 - the fixture waits for both engines
     runs_dir: str,
     tmp_path: Path,
+    slice_tasks: int,
 ) -> None:
-    job = _windowed_job(cluster, runs_dir, tmp_path, 12)
+    job = _windowed_job(cluster, runs_dir, tmp_path, 12, slice_tasks)
     try:
         snap = job.poll()
         assert (snap.submitted, snap.total) == (4, 12)
