@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 
@@ -62,6 +62,17 @@ def before_each_request(client: Any, hook: Callable[[str], None]) -> Iterator[No
         yield
     finally:
         hooks.pop(me, None)
+
+
+def forget_sent(client: Any, msg_ids: Collection[str]) -> None:
+    """Drop these msg_ids from `client.history`: every msg_id the client sent, kept for its
+    life (~100 bytes a task), and read only for a reply to a task no longer outstanding. Call
+    it from the thread that sends (ipyparallel appends to the list there)."""
+    history = getattr(client, "history", None)
+    if not msg_ids or not isinstance(history, list):
+        return
+    gone = set(msg_ids)
+    history[:] = [msg_id for msg_id in history if msg_id not in gone]
 
 
 def engines_by_uuid(client: Any) -> dict[str, int]:

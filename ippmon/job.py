@@ -264,6 +264,7 @@ class Job:
         self._slice_left: dict[int, int] = {}  # slice -> its chunks not recorded yet
         self._n_slices = 0
         self._in_flight = 0  # chunks of kept slices not recorded yet (the send window's count)
+        self._forget: list[str] = []  # msg_ids recorded, still in the client's history
         self._room = threading.Condition(threading.Lock())
         self._unwindowed = threading.Event()  # detaching: send the rest without waiting
         # the byte offset in results.jsonl of each task's newest line (-1: none yet)
@@ -462,6 +463,7 @@ class Job:
                 batch = indices[start : start + step]
                 parts = partitions(len(batch), self.spec.chunksize)
                 self._wait_for_room(len(parts), window)
+                self._forget_recorded()
                 if self._stop_sending.is_set():
                     break
                 items = [[batch[i] for i in part] for part in parts]
@@ -669,10 +671,13 @@ class Job:
         """Recorded chunks: a slice whose chunks are all recorded is dropped, with everything
         ipyparallel keeps for it; each makes room in the send window."""
         freed = 0
+        forget = []
         for chunk in chunks:
             if chunk.output_note:
                 continue  # recorded with output that may still grow: kept until amended
-            self._msg_ids.pop(chunk.key, None)
+            msg_id = self._msg_ids.pop(chunk.key, None)
+            if msg_id is not None:
+                forget.append(msg_id)
             number = self._slice_of.pop(chunk.key, None)
             if number is None:
                 continue
@@ -681,10 +686,18 @@ class Job:
             if not self._slice_left[number]:
                 del self._slice_left[number]
                 self._ars.pop(number, None)
-        if freed:
-            with self._room:
+        with self._room:
+            self._forget += forget
+            if freed:
                 self._in_flight -= freed
                 self._room.notify_all()
+
+    def _forget_recorded(self) -> None:
+        """Recorded tasks leave the client's history too (on the sending thread)."""
+        with self._room:
+            forget, self._forget = self._forget, []
+        if forget and self.client is not None:
+            _compat.forget_sent(self.client, forget)
 
     def _lines(self, chunks: Iterable[Chunk]) -> list[dict[str, object]]:
         lines = []
@@ -806,6 +819,7 @@ class Job:
             if self.client is not None:
                 self.poll()  # take in and record what finished since the last poll
             self._record(self.tracker.late_output())
+            self._forget_recorded()  # the sender has stopped: nothing appends meanwhile
             if not self.finished():
                 self._state = RunState.DETACHED
                 self._detached_at = self.clock()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +79,10 @@ _TIMES = ("submitted", "started", "completed", "received")
 _NO_OUTPUT: dict[str, int] = {"stdout": 0, "stderr": 0}  # shared by released chunks: never written
 _NO_HEAD: dict[str, str] = {"stdout": "", "stderr": ""}
 _NOTHING: dict = {}
+_STATES = tuple(TaskState)
+_STATE_CODE = {state: code for code, state in enumerate(_STATES)}
+NAN = math.nan
+LINE_CHARS = 240  # of a released task's line in the tasks table (wider than any screen)
 
 
 def _size(n: int) -> str:
@@ -132,7 +138,6 @@ class Chunk:
     released: bool = False  # recorded, and let go of (see `Tracker.release`)
     cut: dict[str, int] = field(default_factory=dict)  # bytes of output cut (`Tracker.trim`)
     marker: dict[str, str] = field(default_factory=dict)  # the line in the output saying so
-    line: str = ""  # its line in the tasks table, kept when it is released
 
     @property
     def duration_s(self) -> float | None:
@@ -274,6 +279,81 @@ def classify(result: object, cancelling: bool) -> tuple[TaskState, tuple[str, st
     return TaskState.ERROR, error
 
 
+class _Released:
+    """What is kept of released chunks (see `Tracker.release`), in columns indexed by chunk key:
+    ~60 bytes and the tasks-table line per chunk, where a `Chunk` costs ~700. A chunk not
+    released (yet) holds placeholders."""
+
+    def __init__(self) -> None:
+        self.state = bytearray()  # `_STATE_CODE`
+        self.engine = array("i")  # -1: none
+        self.attempt = array("I")
+        self.first = array("q")  # its first input index
+        self.times = array("d")  # `_TIMES`, 4 per chunk (NaN: unknown)
+        self.line: list[str] = []
+        self.more: dict[int, list[int]] = {}  # a released chunk of several items: its indices
+
+    def reserve(self, first: int) -> None:
+        self.state.append(0)
+        self.engine.append(-1)
+        self.attempt.append(0)
+        self.first.append(first)
+        self.times.extend((NAN, NAN, NAN, NAN))
+        self.line.append("")
+
+    def keep(self, chunk: Chunk) -> None:
+        key = chunk.key
+        self.state[key] = _STATE_CODE[chunk.state]
+        self.engine[key] = -1 if chunk.engine is None else chunk.engine
+        self.attempt[key] = chunk.attempt
+        md = chunk.md
+        for j, name in enumerate(_TIMES):
+            value = epoch(md.get(name))
+            self.times[4 * key + j] = NAN if value is None else value
+        self.line[key] = _first_line(chunk)[:LINE_CHARS]
+        if len(chunk.indices) > 1:
+            self.more[key] = chunk.indices
+
+    def state_of(self, key: int) -> TaskState:
+        return _STATES[self.state[key]]
+
+    def engine_of(self, key: int) -> int | None:
+        eid = self.engine[key]
+        return None if eid < 0 else eid
+
+    def indices(self, key: int) -> list[int]:
+        return self.more.get(key) or [self.first[key]]
+
+    def time(self, key: int, j: int) -> float | None:
+        value = self.times[4 * key + j]
+        return None if math.isnan(value) else value
+
+    def duration_s(self, key: int) -> float | None:
+        started, completed = self.times[4 * key + 1], self.times[4 * key + 2]
+        if math.isnan(started) or math.isnan(completed):
+            return None
+        return max(0.0, completed - started)
+
+    def rebuilt(self, key: int) -> Chunk:
+        """A stand-in for the released chunk, for the few readers that want one."""
+        md = {name: self.time(key, j) for j, name in enumerate(_TIMES)}
+        return Chunk(
+            key=key,
+            indices=list(self.indices(key)),
+            attempt=self.attempt[key],
+            md=md,
+            state=self.state_of(key),
+            engine=self.engine_of(key),
+            recorded=True,
+            out_done=True,
+            released=True,
+            lens=_NO_OUTPUT,
+            stable=_NO_OUTPUT,
+            seen=_NO_OUTPUT,
+            head=_NO_HEAD,
+        )
+
+
 class Tracker:
     """The live state of one job (all its attempts). Thread-safe: poll from one thread, read from
     another."""
@@ -301,8 +381,9 @@ class Tracker:
         self.run_id = run_id
         self.events: deque[tuple[int, Event, object, float]] = deque()
         self._lock = threading.RLock()
-        self._chunks: list[Chunk] = []
-        self._task_chunk: list[Chunk | None] = [None] * total
+        self._chunks: list[Chunk | None] = []  # by key; None once released (`_released`)
+        self._released = _Released()
+        self._task_key = array("q", [-1]) * total  # each task's newest chunk (-1: none yet)
         self._counts = {s: 0 for s in TaskState}
         self._counts[TaskState.QUEUED] = total
         self._engines: dict[int, _Engine] = {}
@@ -360,17 +441,19 @@ class Tracker:
                 chunk = Chunk(key=len(self._chunks), indices=list(indices), attempt=attempt, md=md)
                 chunk.sent_at = self.clock()
                 self._chunks.append(chunk)
+                self._released.reserve(chunk.indices[0])
                 self._outstanding.append(chunk)
                 keys.append(chunk.key)
                 for i in chunk.indices:
-                    old = self._task_chunk[i]
-                    if old is not None:
-                        self._counts[old.state] -= 1
+                    old = self._task_key[i]
+                    if old >= 0:
+                        old_state = self._key_state(old)
+                        self._counts[old_state] -= 1
                         self._counts[TaskState.QUEUED] += 1
-                        if old.state in (TaskState.ERROR, TaskState.LOST):
+                        if old_state in (TaskState.ERROR, TaskState.LOST):
                             self._n_failures -= 1  # shown failures are the newest attempts'
                             retried.add(i)
-                    self._task_chunk[i] = chunk
+                    self._task_key[i] = chunk.key
             if retried:
                 kept = [f for f in self._failures if f.index not in retried]
                 self._failures = deque(kept, maxlen=MAX_FAILURES_SHOWN)
@@ -379,7 +462,10 @@ class Tracker:
     def catch_up(self, keys: Iterable[int]) -> None:
         """Look once at chunks that may have changed before their callbacks were registered."""
         for key in keys:
-            md = self._chunks[key].md
+            chunk = self._chunks[key]
+            if chunk is None:
+                continue
+            md = chunk.md
             if md.get("engine_id") is not None or md.get("stdout") or md.get("stderr"):
                 self.notify(key, Event.ACTIVITY)
 
@@ -497,6 +583,8 @@ class Tracker:
             while events:
                 key, kind, payload, t = events.popleft()
                 chunk = self._chunks[key]
+                if chunk is None:  # released: recorded with its whole output, nothing to add
+                    continue
                 if kind is Event.DONE:
                     done.append((chunk, payload, t))
                     touched.setdefault(key, t)
@@ -506,7 +594,7 @@ class Tracker:
                 else:
                     touched.setdefault(key, t)
             for key, t in touched.items():
-                self._observe(self._chunks[key], t)
+                self._observe(self._chunks[key], t)  # type: ignore[arg-type]
             for chunk, result, t in done:
                 self._finish(chunk, result, t)
             ready = self._take_recordable(now)
@@ -577,7 +665,7 @@ class Tracker:
         lines already shown are cut, from the middle: the head and the newest output stay."""
         cap = self.output_cap
         chunk = self._chunks[key]
-        if not cap or chunk.released:
+        if not cap or chunk is None or chunk.released:
             return
         md = chunk.md
         for stream in ("stdout", "stderr"):
@@ -735,27 +823,25 @@ class Tracker:
 
     def release(self, chunks: Iterable[Chunk]) -> None:
         """These chunks' lines are in the run record: keep only their state, engine, times,
-        attempt and tasks-table line (details are read back from the record). A chunk whose
-        recorded output may be incomplete is kept whole: it may yet be amended."""
+        attempt and tasks-table line, in columns (details are read back from the record), and
+        let go of the chunk. A chunk whose recorded output may be incomplete is kept whole: it
+        may yet be amended."""
         with self._lock:
             for chunk in chunks:
                 if chunk.released or chunk.output_note or not chunk.recorded:
                     continue
-                chunk.line = _first_line(chunk)
-                md = chunk.md
-                chunk.md = {k: epoch(md.get(k)) for k in _TIMES}
-                chunk.results = None
-                if chunk.error is not None:
-                    chunk.error = (chunk.error[0], chunk.error[1], "")
-                chunk.stable = chunk.seen = chunk.lens = chunk.recorded_lens = _NO_OUTPUT
-                chunk.head = _NO_HEAD
-                chunk.cut = chunk.marker = _NOTHING
+                self._released.keep(chunk)
                 chunk.released = True
+                self._chunks[chunk.key] = None
 
     def released(self, index: int) -> bool:
         """Whether task `index`'s newest attempt was let go of (`release`): read it back."""
-        chunk = self._task_chunk[index]
-        return chunk is not None and chunk.released
+        key = self._task_key[index]
+        return key >= 0 and self._chunks[key] is None
+
+    def _key_state(self, key: int) -> TaskState:
+        chunk = self._chunks[key]
+        return self._released.state_of(key) if chunk is None else chunk.state
 
     def late_output(self) -> list[Chunk]:
         """Chunks recorded with incomplete output that received more since (for a job that is
@@ -769,7 +855,7 @@ class Tracker:
 
     def _set_state(self, chunk: Chunk, state: TaskState) -> None:
         for i in chunk.indices:
-            if self._task_chunk[i] is chunk:
+            if self._task_key[i] == chunk.key:
                 self._counts[chunk.state] -= 1
                 self._counts[state] += 1
         chunk.state = state
@@ -973,18 +1059,26 @@ class Tracker:
     def timeline(self) -> list[Ran]:
         """Every chunk that ran to a result (ok or failed), with its engine and times (O(chunks):
         for the diagnosis, now and then)."""
+        ran = (TaskState.OK, TaskState.ERROR)
+        kept = self._released
         with self._lock:
             out = []
-            for chunk in self._chunks:
-                if chunk.state not in (TaskState.OK, TaskState.ERROR) or chunk.engine is None:
-                    continue
-                md = chunk.md
-                times = [epoch(md.get(k)) for k in ("submitted", "started", "completed")]
-                submitted, started, completed = times
+            for key, chunk in enumerate(self._chunks):
+                if chunk is None:
+                    eid = kept.engine_of(key)
+                    if kept.state_of(key) not in ran or eid is None:
+                        continue
+                    indices = kept.indices(key)
+                    submitted, started, completed = (kept.time(key, j) for j in range(3))
+                else:
+                    if chunk.state not in ran or chunk.engine is None:
+                        continue
+                    eid, indices, md = chunk.engine, chunk.indices, chunk.md
+                    times = [epoch(md.get(k)) for k in ("submitted", "started", "completed")]
+                    submitted, started, completed = times
                 if submitted is None or started is None or completed is None:
                     continue
-                n = len(chunk.indices)
-                out.append(Ran(chunk.indices[0], n, chunk.engine, submitted, started, completed))
+                out.append(Ran(indices[0], len(indices), eid, submitted, started, completed))
             return out
 
     def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
@@ -1007,8 +1101,8 @@ class Tracker:
         return [self._state_of(i) for i in idx]
 
     def _state_of(self, index: int) -> TaskState:
-        chunk = self._task_chunk[index]
-        return TaskState.QUEUED if chunk is None else chunk.state
+        key = self._task_key[index]
+        return TaskState.QUEUED if key < 0 else self._key_state(key)
 
     def indices_in(self, states: Iterable[TaskState]) -> list[int]:
         """Input indices whose newest attempt is in one of `states` (O(total): not for polls)."""
@@ -1018,10 +1112,11 @@ class Tracker:
 
     def detail(self, index: int) -> TaskDetail:
         with self._lock:
-            chunk = self._task_chunk[index]
-            if chunk is None:
+            key = self._task_key[index]
+            if key < 0:
                 return TaskDetail(index, TaskState.QUEUED, 0, None, None, None, None, None)
-            return chunk_detail(chunk, index)
+            chunk = self._chunks[key]
+            return chunk_detail(self._released.rebuilt(key) if chunk is None else chunk, index)
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         """A row per task (newest attempt), optionally only those in `states`. O(total): for a
@@ -1035,21 +1130,38 @@ class Tracker:
                     self._duration_counts, self._durations_n, *self._duration_range
                 )
             )
-            for i, chunk in enumerate(self._task_chunk):
-                state = TaskState.QUEUED if chunk is None else chunk.state
-                if wanted is not None and state not in wanted:
+            kept, chunks = self._released, self._chunks
+            for i, key in enumerate(self._task_key):
+                if key < 0:
+                    if wanted is None or TaskState.QUEUED in wanted:
+                        rows.append(TaskRow(i, TaskState.QUEUED, None, 0, None, ""))
                     continue
+                chunk = chunks[key]
                 if chunk is None:
-                    rows.append(TaskRow(i, state, None, 0, None, ""))
+                    state = kept.state_of(key)
+                    if wanted is not None and state not in wanted:
+                        continue
+                    rows.append(
+                        TaskRow(
+                            i,
+                            state,
+                            kept.engine_of(key),
+                            kept.attempt[key],
+                            kept.duration_s(key),
+                            kept.line[key],
+                        )
+                    )
+                    continue
+                if wanted is not None and chunk.state not in wanted:
                     continue
                 rows.append(
                     TaskRow(
                         i,
-                        state,
+                        chunk.state,
                         chunk.engine,
                         chunk.attempt,
                         chunk.duration_s,
-                        chunk.line if chunk.released else _first_line(chunk),
+                        _first_line(chunk),
                         straggler=self._straggling(chunk, now, typical),
                     )
                 )

@@ -87,6 +87,7 @@ def test_recorded_tasks_are_let_go_of_and_their_details_come_back_from_the_recor
     rows = {row.index: row for row in job.task_rows()}
     assert rows[3].line == "task 3 warns" and rows[4].line.startswith("ValueError: task 4")
     job.close()
+    assert not msg_ids & set(client.history)  # the client's list of every msg_id it sent
 
     # `ippmon runs` takes a finished run's counts from run.json: no results file is read...
     reads: list[Path] = []

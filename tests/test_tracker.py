@@ -401,3 +401,41 @@ def test_an_outcome_known_already_is_recorded_at_once_without_waiting_for_output
     assert [c.indices for c in tracker.poll()] == [[0], [1]]
     assert tracker.snapshot().phase is Phase.FINISHED
     assert tracker.detail(0).result == 5 and tracker.detail(0).stdout == "as recorded\n"
+
+
+def test_released_chunks_are_let_go_of_and_keep_rows_timeline_and_counts() -> None:
+    clock = Clock()
+    tracker = Tracker("t", 5, clock=clock)
+    mds = [md(engine_id=0, submitted=999.0), md(engine_id=1, submitted=999.0), md()]
+    tracker.add_chunks([([0, 1], mds[0]), ([2], mds[1]), ([3, 4], mds[2])], attempt=1)
+    tracker.set_engines([0, 1])
+    tracker.poll()
+    mds[0].update(started=1000.0, completed=1002.0, stdout="a\nlast words\n")
+    mds[1].update(started=1000.0, completed=1000.5)
+    tracker.notify(0, Event.DONE, [10, 11])
+    tracker.notify(1, Event.DONE, FakeRemoteError("KeyError", "'x'", "tb"))
+    for key in (0, 1):
+        tracker.notify(key, Event.OUTPUT_DONE)
+    ready = tracker.poll()
+    before = (tracker.task_rows(), tracker.timeline(), tracker.snapshot().counts)
+    for chunk in ready:
+        chunk.recorded = True
+    tracker.release(ready)
+
+    assert tracker._chunks[:2] == [None, None]  # nothing of the chunks themselves is kept
+    assert [tracker.released(i) for i in range(5)] == [True, True, True, False, False]
+    assert (tracker.task_rows(), tracker.timeline(), tracker.snapshot().counts) == before
+    assert before[0][1].line == "last words" and before[0][2].line == "KeyError: 'x'"
+    detail = tracker.detail(1)
+    assert (detail.state, detail.engine, detail.started, detail.duration_s) == (
+        TaskState.OK,
+        0,
+        1000.0,
+        2.0,
+    )
+    assert detail.extra == {"chunk": [0, 1]}
+    # a released failure resubmitted goes back to queued, and is no longer a failure
+    (key,) = tracker.add_chunks([([2], md())], attempt=2)
+    snap = tracker.snapshot()
+    assert snap.count(TaskState.ERROR) == 0 and snap.count(TaskState.QUEUED) == 3
+    assert not tracker.released(2) and tracker.detail(2).attempt == 2
