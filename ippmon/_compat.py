@@ -91,40 +91,59 @@ def ask_controller(client: Any, msg_type: str, content: dict[str, Any]) -> Any:
         return None
 
 
-def observe_iopub(client: Any, observer: Callable[[dict[str, Any]], None], timeout: float) -> bool:
-    """Hand every iopub message the client receives to `observer` (on its IO thread), then to
-    ipyparallel's own handler: every engine's output and status, whoever sent the task.
+def observe_iopub(
+    client: Any, observer: Callable[[dict[str, Any], bytes], None], timeout: float
+) -> Callable[[], None] | None:
+    """Hand every iopub message the client receives to `observer(msg, topic)` (on its IO
+    thread), then to ipyparallel's own handler: every engine's output and status, whoever sent
+    the task. Returns what stops it (None if the client lacks these internals or its IO thread
+    did not take the hook within `timeout`).
 
     A Client subscribes to all of iopub but its handler (`_dispatch_iopub`) drops the messages
     of other clients' tasks; this replaces the iopub stream's callback (`_iopub_stream.on_recv`)
     with one that unpacks each message once (as `_dispatch_iopub`'s decorator does), shows it
-    to `observer`, and passes it to the undecorated handler (`__wrapped__`). Returns once the
-    hook is in place (False if the client lacks these internals or its IO thread did not run
-    the change within `timeout`)."""
+    to each observer, and passes it to the undecorated handler (`__wrapped__`). The topic is
+    the message's first identity frame (`engine.<id>.<msg_type>`)."""
     stream = getattr(client, "_iopub_stream", None)
     inner = getattr(type(client)._dispatch_iopub, "__wrapped__", None)
     if stream is None or inner is None:
-        return False
-    session = client.session
+        return None
+    observers: list[Callable[[dict[str, Any], bytes], None]] | None = getattr(
+        client, "_ippmon_iopub_observers", None
+    )
+    if observers is None:
+        observers = []
+        session = client.session
 
-    def dispatch(parts: list[Any]) -> None:
-        _idents, frames = session.feed_identities(parts, copy=False)
-        try:
-            msg = session.deserialize(frames, content=True, copy=False)
-        except Exception:
-            return  # ipyparallel logs and drops these too
-        try:
-            observer(msg)
-        finally:
-            inner(client, msg)
+        def dispatch(parts: list[Any]) -> None:
+            idents, frames = session.feed_identities(parts, copy=False)
+            try:
+                msg = session.deserialize(frames, content=True, copy=False)
+            except Exception:
+                return  # ipyparallel logs and drops these too
+            topic = bytes(idents[0]) if idents else b""  # bytes, or a zmq Frame
+            try:
+                for each in list(observers):
+                    each(msg, topic)
+            finally:
+                inner(client, msg)
 
-    hooked = threading.Event()
+        hooked = threading.Event()
 
-    def install() -> None:
-        stream.on_recv(dispatch, copy=False)
-        hooked.set()
+        def install() -> None:
+            stream.on_recv(dispatch, copy=False)
+            hooked.set()
 
-    return call_on_io_thread(client, install) and hooked.wait(timeout)
+        if not (call_on_io_thread(client, install) and hooked.wait(timeout)):
+            return None
+        client._ippmon_iopub_observers = observers
+    observers.append(observer)
+
+    def stop() -> None:
+        with contextlib.suppress(ValueError):
+            observers.remove(observer)
+
+    return stop
 
 
 def write_to_terminal(app: Any, text: str) -> None:

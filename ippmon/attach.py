@@ -96,14 +96,18 @@ class HubWatcher(threading.Thread):
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._listening_since: float | None = None  # epoch seconds; None: not hearing iopub
+        self._unhook: Callable[[], None] | None = None
 
     def start(self) -> None:
-        if _compat.observe_iopub(self.client, self._heard, timeout=10.0):
+        self._unhook = _compat.observe_iopub(self.client, self._heard, timeout=10.0)
+        if self._unhook is not None:
             self._listening_since = time.time()
         super().start()
 
     def stop(self) -> None:
         self._stop_event.set()
+        if self._unhook is not None:
+            self._unhook()
 
     def abort(self) -> None:
         """Abort the queued ones among the watched tasks (running ones get SIGINT from Job)."""
@@ -125,7 +129,7 @@ class HubWatcher(threading.Thread):
                 self.tracker.set_notice("watcher", "")
             self._stop_event.wait(self.every)
 
-    def _heard(self, msg: dict[str, Any]) -> None:
+    def _heard(self, msg: dict[str, Any], topic: bytes = b"") -> None:
         """An iopub message (on the client's IO thread): keep what concerns a watched task."""
         self.on_heard()
         parent = msg.get("parent_header") or {}

@@ -1,15 +1,19 @@
 """Every engine's busy/idle, as it happens, for every client's tasks: `IopubWatcher`.
 
 A Client subscribes to all of the controller's iopub relay but its handler drops the messages of
-other sessions' tasks (`Client._dispatch_iopub`: "ignore IOPub messages not from here"). This
-watcher opens a SUB socket of its own on the same address, signed with the client's session key
-(as ipyparallel's `iopubwatcher.py` example does). Each message's topic names its engine
+other sessions' tasks (`Client._dispatch_iopub`: "ignore IOPub messages not from here"). The
+watcher sees each message the client receives before that handler drops it
+(`_compat.observe_iopub`, on the client's IO thread), so every message is unpacked and checked
+once. Where that hook is not there (or with `own_socket=True`) it opens a SUB socket of its own
+on the same address, signed with the client's session key (as ipyparallel's `iopubwatcher.py`
+example does), read in a thread of its own: that costs a second unpacking of every message,
+which on a busy cluster is most of what watching costs. Each message's topic names its engine
 (`engine.<id>.<kind>`); ipykernel's `status` messages (`busy`, then `idle`) have the request as
 parent, so they give each task's true start and end on its engine, which the controller's task
 records do not hold. `stream` messages carry what each task prints (stdout, stderr) as it
 prints it, and an `error` message says a task raised, before its `idle`. The relay does not
-bound its send buffer, so the watcher reads in a thread of its own and never stops reading
-until it is closed.
+bound its send buffer, so whichever socket it is is read all the time until the watcher closes
+(the client's IO thread reads its own without a high-water mark).
 """
 
 from __future__ import annotations
@@ -69,28 +73,42 @@ class IopubWatcher(threading.Thread):
         *,
         on_output: Callable[[int, str, str, str, str], None] | None = None,
         on_error: Callable[[int, str], None] | None = None,
+        own_socket: bool = False,
     ) -> None:
         super().__init__(name="ippmon-iopub-watch", daemon=True)
-        import zmq
-
-        address = _compat.iopub_address(client)
-        if address is None:
-            raise RuntimeError("this ipyparallel Client does not say its iopub address")
-        self.session = own_session(client.session)
+        self.client = client
+        self.own_socket = own_socket
         self.on_status = on_status
         self.on_output = on_output
         self.on_error = on_error
         self.clock = clock
+        self._unhook: Callable[[], None] | None = None
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._engines: dict[int, EngineActivity] = {}
+        self.messages = 0  # messages read, of every kind
+
+    def start(self) -> None:
+        """Hear the client's iopub messages; or, without that hook, open a socket and read it
+        in this thread."""
+        if not self.own_socket:
+            self._unhook = _compat.observe_iopub(self.client, self._heard, timeout=10.0)
+            if self._unhook is not None:
+                return
+            self.own_socket = True
+        import zmq
+
+        address = _compat.iopub_address(self.client)
+        if address is None:
+            raise RuntimeError("this ipyparallel Client does not say its iopub address")
+        self.session = own_session(self.client.session)
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.RCVHWM, 0)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.SUBSCRIBE, b"engine.")
         self._socket.connect(address)
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self._engines: dict[int, EngineActivity] = {}
-        self.messages = 0  # messages read, of every kind
+        super().start()
 
     def activity(self) -> dict[int, EngineActivity]:
         with self._lock:
@@ -98,6 +116,9 @@ class IopubWatcher(threading.Thread):
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop_event.set()
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
         if self.is_alive():
             self.join(timeout)
 
@@ -130,10 +151,20 @@ class IopubWatcher(threading.Thread):
             msg = self.session.deserialize(frames, content=True, copy=True)
         except Exception:
             return  # unsigned or damaged: ipyparallel drops these too
+        self._handle(int(topic.group(1)), msg)
+
+    def _heard(self, msg: dict[str, Any], topic: bytes) -> None:
+        """A message the client received (on its IO thread)."""
+        found = _TOPIC.match(topic)
+        if found is None:
+            return
+        self.messages += 1
+        self._handle(int(found.group(1)), msg)
+
+    def _handle(self, engine: int, msg: dict[str, Any]) -> None:
         kind = msg["header"]["msg_type"]
         content = msg.get("content") or {}
         parent = msg.get("parent_header") or {}
-        engine = int(topic.group(1))
         msg_id, session = parent.get("msg_id"), parent.get("session")
         if kind == "stream" and msg_id and self.on_output is not None:
             stream = "stderr" if content.get("name") == "stderr" else "stdout"

@@ -84,8 +84,9 @@ def test_the_iopub_hook_hears_the_output_of_another_clients_tasks(
 ) -> None:
     watcher = ipp.Client(cluster_id=cluster.info.cluster_id, timeout=30)
     try:
-        heard: list[dict] = []
-        assert _compat.observe_iopub(watcher, heard.append, timeout=10), (
+        heard: list[tuple[dict, bytes]] = []
+        stop = _compat.observe_iopub(watcher, lambda m, topic: heard.append((m, topic)), 10)
+        assert stop is not None, (
             "Client._iopub_stream or Client._dispatch_iopub.__wrapped__ changed"
         )
         ar = client.load_balanced_view().apply_async(print, "hello from the other client")
@@ -94,12 +95,23 @@ def test_the_iopub_hook_hears_the_output_of_another_clients_tasks(
         def streamed() -> list[str]:
             return [
                 m["content"]["text"]
-                for m in list(heard)
+                for m, _topic in list(heard)
                 if m["header"]["msg_type"] == "stream" and m["parent_header"]["msg_id"] == ar.msg_id
             ]
 
         assert until(lambda: "hello from the other client\n" in "".join(streamed()), timeout=10)
         assert ar.msg_id not in watcher.metadata  # ipyparallel's own handler still ran, unchanged
+        topics = {t for m, t in heard if m["parent_header"].get("msg_id") == ar.msg_id}
+        assert f"engine.{ar.engine_id}.stdout".encode() in topics  # its engine, by topic
+        stop()  # heard no more; another observer of the same client still is
+        count = len(heard)
+        other: list[str] = []
+        _compat.observe_iopub(
+            watcher, lambda m, t: other.append(str(m["content"].get("text", ""))), 10
+        )
+        client.load_balanced_view().apply_async(print, "only the other hears").get(timeout=30)
+        assert until(lambda: "only the other hears\n" in other, timeout=10)
+        assert len(heard) == count
     finally:
         watcher.close()
 

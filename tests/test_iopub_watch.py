@@ -17,14 +17,20 @@ SUBMITTER = Path(__file__).with_name("status_submitter.py")
 
 
 @pytest.mark.cluster
+@pytest.mark.parametrize("own_socket", [False, True], ids=["client-hook", "own-socket"])
 def test_another_clients_tasks_start_and_end_on_each_engine(
     tmp_path: Path,
     cluster: ClientSession,
     client,  # noqa: ANN001
+    own_socket: bool,
 ) -> None:
     heard: list[tuple[int, str, str, bool]] = []
-    watcher = IopubWatcher(client, on_status=lambda *event: heard.append(event))
+    watcher = IopubWatcher(
+        client, on_status=lambda *event: heard.append(event), own_socket=own_socket
+    )
     watcher.start()
+    # hooked on the client, no second socket (nor thread) unpacks every message again
+    assert watcher.is_alive() is own_socket
     flag = tmp_path / "go"
     submitter = subprocess.Popen(
         [sys.executable, str(SUBMITTER), cluster.info.cluster_id, str(flag), "5"],
