@@ -462,10 +462,15 @@ class _Server:
         self, call_id: int, oid: int, name: str, args: tuple, kwargs: dict[str, Any]
     ) -> None:
         try:
+            if oid not in self.objects:
+                raise LookupError(f"ippmon's cluster process has closed object {oid} already")
             kind, obj = self.objects[oid]
             if name not in ALLOWED[kind]:
                 raise AttributeError(f"a {kind.value} in ippmon's cluster process has no {name!r}")
             value = getattr(obj, name)(*args, **kwargs)
+            if name == "close" and kind in (Kind.JOB, Kind.WATCH):
+                with self._lock:  # closed: let go of it (a day of jobs must not add up)
+                    self.objects.pop(oid, None)
             made = RETURNS.get((kind, name))
             if made is not None:
                 value = self._keep(made, value)

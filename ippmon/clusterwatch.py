@@ -58,6 +58,7 @@ class ClusterWatcher:
         self._rates: dict[str, Rate] = {}
         self._total_rate = Rate()
         self.watcher: IopubWatcher | None = None
+        self.closed = False
         if start:
             self.watcher = IopubWatcher(
                 client,
@@ -132,6 +133,7 @@ class ClusterWatcher:
             return targets
 
     def close(self) -> None:
+        self.closed = True
         if self.watcher is not None:
             self.watcher.close()
 

@@ -85,7 +85,7 @@ class ClientSession:
         self.info = info
         self.cluster = cluster
         self.clock = clock
-        self.jobs: list[Job] = []
+        self.jobs: list[Job] = []  # open ones: closed jobs are let go of (a day of jobs)
         self.watches: list[ClusterWatcher] = []
         self.processes: list[Any] = []  # of a cluster we started, seen at start
 
@@ -102,7 +102,7 @@ class ClientSession:
             output_cap=self.output_cap,
             send_window=self.send_window,
         )
-        self.jobs.append(job)
+        self._keep(job)
         job.start()
         return job
 
@@ -119,8 +119,11 @@ class ClientSession:
             output_cap=self.output_cap,
             send_window=self.send_window,
         )
-        self.jobs.append(job)
+        self._keep(job)
         return job
+
+    def _keep(self, job: Job) -> None:
+        self.jobs = [j for j in self.jobs if not j.closed] + [job]
 
     def engine_ids(self) -> list[int]:
         return list(self.client.ids)
@@ -130,7 +133,7 @@ class ClientSession:
         from ippmon.clusterwatch import ClusterWatcher
 
         watch = ClusterWatcher(self.client, clock=self.clock)
-        self.watches.append(watch)
+        self.watches = [w for w in self.watches if not w.closed] + [watch]
         return watch
 
     def close(self) -> None:

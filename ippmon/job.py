@@ -286,6 +286,7 @@ class Job:
             else None
         )
         self.watcher: HubWatcher | None = None  # tasks sent by an earlier process (`restore`)
+        self.closed = False
         if restore is None:
             self._write_run()
 
@@ -804,6 +805,7 @@ class Job:
         still holds back are sent first, for at most DETACH_SEND_S seconds: a detached job keeps
         its engines busy. Any left then are recorded as not sent (cancelled; `resume` sends
         them)."""
+        self.closed = True
         sender = self._sender
         if sender is not None and sender.is_alive() and not self.tracker.cancelling:
             self._unwindowed.set()

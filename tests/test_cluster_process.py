@@ -311,6 +311,10 @@ def test_the_cluster_process_answers_only_the_calls_its_protocols_name(
         with pytest.raises(AttributeError, match=f"a job .* has no '{name}'"):
             job._call(name)
     assert wait_finished(job).succeeded and job.finished()
+    # a closed job is let go of in the child (jobs run one after another do not add up)
+    job.close()
+    with pytest.raises(LookupError, match="closed object .* already"):
+        job.poll()
 
 
 def test_a_call_the_cluster_process_does_not_answer_in_time_fails_in_one_line_naming_it(

@@ -6,6 +6,7 @@ are recorded), and detaching sends what the window held back."""
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,35 @@ def test_detaching_sends_the_tasks_the_window_held_back_so_the_cluster_runs_them
         again.close()
     finally:
         (tmp_path / "go").touch()
+
+
+@pytest.mark.cluster
+def test_a_closed_job_is_let_go_of_so_jobs_run_one_after_another_do_not_add_up(
+    cluster: ClientSession,
+    client,  # noqa: ANN001 - the fixture waits for both engines
+    runs_dir: str,
+    tmp_path: Path,
+) -> None:
+    spec_file = write_spec(
+        tmp_path / "spec",
+        """
+        [jobs.talk]
+        function = "tasks.py:talk"
+        inputs = { range = [0, 6] }
+        """,
+        {"tasks.py": TASKS},
+    )
+    spec = load_catalog(spec_file).get("talk")
+    first = cluster.submit(spec, runs_dir=runs_dir)
+    assert first.wait(timeout=60)
+    first.close()
+    gone = weakref.ref(first)
+    del first
+    second = cluster.submit(spec, runs_dir=runs_dir)
+    try:
+        assert second.wait(timeout=60)
+        gc.collect()
+        assert gone() is None, [type(r).__name__ for r in gc.get_referrers(gone())]
+        assert cluster.jobs == [second]
+    finally:
+        second.close()
