@@ -123,7 +123,11 @@ class ClientSession:
         return job
 
     def _keep(self, job: Job) -> None:
-        self.jobs = [j for j in self.jobs if not j.closed] + [job]
+        self.jobs.append(job)
+        job.on_close = self._let_go_of_closed  # no reference back to the job
+
+    def _let_go_of_closed(self) -> None:
+        self.jobs = [j for j in self.jobs if not j.closed]
 
     def engine_ids(self) -> list[int]:
         return list(self.client.ids)

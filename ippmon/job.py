@@ -287,6 +287,7 @@ class Job:
         )
         self.watcher: HubWatcher | None = None  # tasks sent by an earlier process (`restore`)
         self.closed = False
+        self.on_close: Callable[[], None] | None = None  # called once closed
         if restore is None:
             self._write_run()
 
@@ -828,6 +829,8 @@ class Job:
             if self._touched:  # a run only read back (attach of a finished run) stays as it was
                 self._write_run()
             self.record.close()
+        if self.on_close is not None:
+            self.on_close()
 
     def _write_run(self) -> None:
         try:

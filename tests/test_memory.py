@@ -322,6 +322,7 @@ def test_a_closed_job_is_let_go_of_so_jobs_run_one_after_another_do_not_add_up(
     first = cluster.submit(spec, runs_dir=runs_dir)
     assert first.wait(timeout=60)
     first.close()
+    assert first not in cluster.jobs  # the session lets go of it as it closes
     gone = weakref.ref(first)
     del first
     second = cluster.submit(spec, runs_dir=runs_dir)
