@@ -16,9 +16,10 @@ from ippmon.text import first_line
 OUTPUT_CAP = 1_000_000  # characters of each stream of a task kept (`--output-cap`)
 # Chunks sent and not yet recorded, at most: ipyparallel's client spends ~30-40 kB on each task
 # in flight (its future, metadata, events), so sending 100,000 at once costs GBs. Enough to keep
-# every engine busy between two polls; raised to SEND_WINDOW_PER_ENGINE per engine on wide
-# clusters.
-SEND_WINDOW = 2048
+# every engine busy between two polls (2 s of tasks that take no time at ~250 tasks/s, what a
+# controller schedules); raised to SEND_WINDOW_PER_ENGINE per engine on wide clusters. 2,048
+# cost 100 MB more at 20,000 tasks than 512, and was no faster.
+SEND_WINDOW = 512
 SEND_WINDOW_PER_ENGINE = 32
 
 
