@@ -131,15 +131,6 @@ class _Ref:
 # -- the parent side ----------------------------------------------------------------------------
 
 
-def child_env() -> dict[str, str]:
-    """The child's environment: the parent's, with Python's own small-object allocator off
-    (unless the user chose one). pymalloc keeps a 1 MiB arena for as long as one object in it
-    lives, and a job scatters long-lived objects (the client's record of message signatures)
-    over all of them: a 5,000-task job left the process 41 MB bigger, 17 MB with C malloc,
-    whose free pages `give_back` returns."""
-    return {"PYTHONMALLOC": "malloc", **os.environ}
-
-
 class _Channel:
     """Calls into the child from any thread; one reader thread hands each answer to its caller."""
 
@@ -158,7 +149,6 @@ class _Channel:
                     f"from ippmon.cluster_process import child_main; child_main({theirs.fileno()})",
                 ],
                 pass_fds=(theirs.fileno(),),
-                env=child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,

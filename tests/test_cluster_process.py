@@ -31,7 +31,6 @@ from ippmon.cluster_process import (
     RemoteBackend,
     _pack,
     _unpack,
-    child_env,
     plain,
 )
 from ippmon.connect import ClientSession, ConnectOptions
@@ -425,12 +424,3 @@ async def test_the_tui_on_the_cluster_process_runs_a_job_from_the_picker(
             sum(bool(re.fullmatch(r"\[e\d #\d+\] square \d+: step 3/3", x)) for x in lines) == 100
         )
         app.exit()
-
-
-def test_the_cluster_process_uses_c_malloc_unless_the_user_chose_an_allocator(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("PYTHONMALLOC", raising=False)
-    assert child_env()["PYTHONMALLOC"] == "malloc"  # its free pages can go back to the system
-    monkeypatch.setenv("PYTHONMALLOC", "pymalloc_debug")
-    assert child_env()["PYTHONMALLOC"] == "pymalloc_debug"
