@@ -7,7 +7,9 @@ started and filled with no-op tasks (`abs`, a load-balanced map, chunksize 1; th
 printed), then:
 
 1. queries: top's watcher (`ClusterWatcher`, in this process, as top's cluster process runs it)
-   - first poll: it reads every task record (wall, controller CPU, this process's CPU);
+   - first poll: the pending tasks and the newest page of the history (wall, controller CPU,
+     this process's CPU); then the rest of the history, a page an ask, at the watcher's pace
+     (how long, and the slowest ask);
    - steady: `--refreshes` seconds of `poll()` every 0.25 s (it asks the controller once a
      second) against as many idle seconds before it: the controller's CPU per refresh (watching
      less idle), the wall round trip of an ask and this process's CPU per poll;
@@ -197,6 +199,17 @@ class Timed:
             "queue_status", lambda: self._client.queue_status(*args, **kwargs), lambda _: 0
         )
 
+    def _send(self, *args: Any, **kwargs: Any) -> Any:  # `_compat.queue_status_at`'s way
+        def answered() -> Any:
+            future = self._client._send(*args, **kwargs)
+            future.wait()
+            return future
+
+        return self._timed("queue_status", answered, lambda _: 0)
+
+    def hub_history(self) -> Any:
+        return self._timed("history", self._client.hub_history, len)
+
     def db_query(self, query: dict[str, Any], keys: Any = None) -> Any:
         ids = (query.get("msg_id") or {}).get("$in")
         if ids is not None:
@@ -205,6 +218,8 @@ class Timed:
             kind = "finished since" if "$gte" in query["received"] else "every received"
         elif "completed" in query:
             kind = "pending"
+        elif "submitted" in query:
+            kind = "history page"
         elif "$exists" in (query.get("msg_id") or {}):
             kind = "probe"
         else:
@@ -259,11 +274,28 @@ def queries(client: Any, hub_pid: int, cluster_id: str, refreshes: int, job_task
         c0, p0, t0 = cpu_s(hub_pid), time.process_time(), time.perf_counter()
         watcher.poll()
         wall, top_cpu, hub = time.perf_counter() - t0, time.process_time() - p0, cpu_s(hub_pid) - c0
-        read = sum(size for kind, size, _, _ in timed.log if kind == "every record")
+        read = sum(size for kind, size, _, _ in timed.log if kind not in ("history", "probe"))
+        held = sum(size for kind, size, _, _ in timed.log if kind == "history")
         print(
-            f"  first poll: {read:,} records read, wall {wall * MS:,.0f} ms, "
-            f"controller CPU {hub * MS:,.0f} ms, top's CPU {top_cpu * MS:,.0f} ms"
+            f"  first poll: {read:,} records read of {held or read:,} held, wall "
+            f"{wall * MS:,.0f} ms, controller CPU {hub * MS:,.0f} ms, "
+            f"top's CPU {top_cpu * MS:,.0f} ms"
         )
+        # the rest of the history, a page an ask, at the pace the watcher asks
+        asks: list[float] = []
+        t0 = time.perf_counter()
+        while watcher.observer.history_left:
+            n_log, a0 = len(timed.log), time.perf_counter()
+            watcher.poll()
+            if len(timed.log) > n_log:
+                asks.append(time.perf_counter() - a0)
+            time.sleep(TICK_S)
+        if asks:
+            print(
+                f"  whole history read in {time.perf_counter() - t0:.1f} s more, {len(asks)} "
+                f"asks: wall median {_med(asks) * MS:.0f} ms, max {max(asks) * MS:.0f} ms; "
+                f"{sum(j.submitted for j in watcher.observer.poll().jobs):,} tasks in its jobs"
+            )
         time.sleep(2.0)
 
         idle0 = cpu_s(hub_pid)

@@ -8,6 +8,7 @@ here imports Textual: the widget is passed in.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
@@ -89,6 +90,25 @@ def ask_controller(client: Any, msg_type: str, content: dict[str, Any]) -> Any:
         return client._send(client._query_stream, msg_type, content=content)
     except Exception:
         return None
+
+
+def queue_status_at(client: Any) -> tuple[dict[Any, Any], Any]:
+    """`Client.queue_status()` and the controller's clock when it answered: the reply's header
+    `date`, stamped by the hub's session, an ISO 8601 string that the client leaves unparsed
+    (`Client._send` on `_query_stream`, `_unwrap_exception`, `ipyparallel.util.int_keys` and
+    `extract_dates`). The time (an aware datetime) is None when the client lacks these."""
+    future = ask_controller(client, "queue_request", {"targets": None, "verbose": False})
+    if future is None:
+        return client.queue_status(), None
+    from ipyparallel import util
+
+    future.wait()
+    reply = future.result()
+    content = dict(reply["content"])
+    if content.pop("status", "ok") != "ok":
+        raise client._unwrap_exception(content)
+    date = util.extract_dates(reply.get("header", {}).get("date"))
+    return util.int_keys(content), date if isinstance(date, dt.datetime) else None
 
 
 def observe_iopub(

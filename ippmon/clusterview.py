@@ -81,6 +81,10 @@ PENDING = {"submitted": {"$ne": None}, "completed": {"$eq": None}}  # no plain t
 # read by PENDING. SQLiteDB's `$in` is an OR per id (indexed) and refuses ~1,000: IN_MAX a query.
 UNSEEN_BY_ID = 100
 IN_MAX = 500
+# The controller's history (its finished tasks' records) is read this many records an ask,
+# newest first: one big read would keep the hub from everyone else for as long as it takes
+# (bench/bench_top.py: ~0.16 ms a record on DictDB, ~0.4 on SQLiteDB).
+HISTORY_PAGE = 2000
 
 NODB = "NoDB"
 DICTDB = "DictDB"
@@ -101,6 +105,10 @@ LIMIT_HWM = (
     "TaskScheduler.hwm > 1, other tasks)"
 )
 LIMIT_QUEUED = "{n} queued tasks are not in the task records (culled, or not yet recorded)"
+LIMIT_HISTORY = (
+    "the older tasks' counts yet (the controller's history is read a page an ask, newest "
+    "first: {n:,} records left)"
+)
 
 
 class QueryError(Exception):
@@ -145,6 +153,7 @@ class ClusterSnapshot:
     db: str  # the controller's task database: DictDB, SQLiteDB, NoDB or unknown
     limits: tuple[str, ...]  # what this view cannot know on this controller
     vanished: int = 0  # tasks seen pending that left the records without a result (culled)
+    history_left: int = 0  # records of the controller's history not read yet (paged)
 
     def to_json(self) -> dict[str, Any]:
         """The `ippmon status --json` object (its fields are documented in the README)."""
@@ -203,18 +212,28 @@ class _Job:
 class ClusterObserver:
     """The cluster as its controller's records and queue counts show it, kept incrementally.
 
-    The first `poll` reads every task record (a few fields each); each later one reads the
-    pending tasks' engine (`keys=['engine_uuid']`), the details of pending tasks not seen
-    before, and the tasks whose result the hub received since the last poll (by `received`,
-    the hub's own clock, so a submitter's clock does not matter). A task seen pending that
-    leaves the records without a result was culled: it is dropped and counted in `vanished`.
-    Many unseen pending tasks at once (a burst of one `map_async`) are read by one more pass
-    over the pending ones (DictDB), or by msg_id a few hundred at a time (SQLiteDB).
-    Not thread-safe: poll from one thread."""
+    The first `poll` reads the pending tasks (a few fields each) and the newest `page` records
+    of the controller's history; each later one reads the pending tasks' engine
+    (`keys=['engine_uuid']`), the details of pending tasks not seen before, the tasks whose
+    result the hub received since the last poll (by `received`, the hub's own clock, from the
+    moment the first poll's queue counts were answered, so a submitter's clock does not
+    matter), and one more page of the history until it is all read (`history_left`). A page is
+    a range of `submitted` times cut from the hub's own ordered list of msg_ids
+    (`hub_history`, which costs the hub no record copies). A task seen pending that leaves the
+    records without a result was culled: it is dropped and counted in `vanished`. Many unseen
+    pending tasks at once (a burst of one `map_async`) are read by one more pass over the
+    pending ones (DictDB), or by msg_id a few hundred at a time (SQLiteDB). Without the hub's
+    clock (a client lacking the internals `_compat.queue_status_at` uses) the first poll reads
+    every record at once. Not thread-safe: poll from one thread."""
 
-    def __init__(self, client: Client, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: Client, clock: Callable[[], float] = time.time, page: int = HISTORY_PAGE
+    ) -> None:
         self.client = client
         self.clock = clock
+        self.page = page
+        # the history not yet read: (lowest, highest `submitted`, records), oldest first
+        self._pages: list[tuple[Any, Any, int]] = []
         self.db: str | None = None
         self._tasks: dict[str, _Task] = {}
         self._jobs: dict[tuple[str, str | None], _Job] = {}
@@ -230,11 +249,11 @@ class ClusterObserver:
         counts come first: the two answers are not one moment, and tasks sent in between then
         show in the records only, never as queued tasks missing from them."""
         client = self.client
-        queues = client.queue_status()
+        queues, hub_now = _compat.queue_status_at(client)
         if self.db is None:
             self.db = probe_db(client)
         if self.db != NODB:
-            self._read_records()
+            self._read_records(hub_now)
         by_uuid = _compat.engines_by_uuid(client)  # registered now, read after the records
         if hasattr(client, "_engines"):
             self._lose(set(by_uuid))
@@ -284,10 +303,15 @@ class ClusterObserver:
                 return []
             raise QueryError(f"the controller refused a task query: {one_line(exc)}") from exc
 
-    def _read_records(self) -> None:
+    @property
+    def history_left(self) -> int:
+        """Records of the controller's history not read yet (0 once all are)."""
+        return sum(n for _lo, _hi, n in self._pages)
+
+    def _read_records(self, hub_now: dt.datetime | None) -> None:
         if self._first:
-            self._take(self._query(EVERY_RECORD, TASK_KEYS))
             self._first = False
+            self._read_first(hub_now)
             return
         pending = {r["msg_id"]: r.get("engine_uuid") for r in self._query(PENDING, ["engine_uuid"])}
         unseen = [m for m in pending if m not in self._tasks]
@@ -302,6 +326,7 @@ class ClusterObserver:
             finished_query = {"received": {"$ne": None, "$gte": self._received_mark}}
         finished = self._query(finished_query, TASK_KEYS)
         self._take(finished)
+        self._mark(finished)
         ended = {r["msg_id"] for r in finished}
         left = []
         for msg_id, task in list(self._tasks.items()):
@@ -316,6 +341,59 @@ class ClusterObserver:
             self._take(found)
             for msg_id in set(left) - {r["msg_id"] for r in found}:
                 self._drop(msg_id)
+        self._read_page()
+
+    def _read_first(self, hub_now: dt.datetime | None) -> None:
+        """The pending tasks now, the newest page of the history, and the plan for the rest.
+        Tasks that end from here on have `received` at or after `hub_now` (the hub answers
+        one request at a time, and stamped `hub_now` before this read)."""
+        history = self._history() if hub_now is not None else []
+        if len(history) <= self.page:
+            records = self._query(EVERY_RECORD, TASK_KEYS)
+            self._take(records)
+            self._mark(records)
+            return
+        self._received_mark = hub_now
+        self._take(self._query(PENDING, TASK_KEYS))
+        cuts = list(range(0, len(history), self.page)) + [len(history) - 1]
+        cut_ids = [history[i] for i in cuts]
+        submitted: dict[str, Any] = {}
+        for i in range(0, len(cut_ids), IN_MAX):
+            query = {"msg_id": {"$in": cut_ids[i : i + IN_MAX]}}
+            submitted.update(
+                (r["msg_id"], r.get("submitted")) for r in self._query(query, ["submitted"])
+            )
+        for (a, lo_id), (b, hi_id) in zip(zip(cuts, cut_ids), zip(cuts[1:], cut_ids[1:])):
+            lo, hi = submitted.get(lo_id), submitted.get(hi_id)
+            if lo is not None and hi is not None:  # else culled since: the oldest records
+                self._pages.append((lo, hi, b - a))
+        self._read_page()
+
+    def _history(self) -> list[str]:
+        """Every msg_id the controller holds, oldest submitted first (`Hub.get_history`: the
+        database's keys sorted, no record copied); [] when it will not say."""
+        try:
+            return list(self.client.hub_history())
+        except Exception:
+            return []
+
+    def _read_page(self) -> None:
+        """The newest page of the history not read yet. Pages share their bounds (a record
+        read twice is counted once); a record that moves on since is read again as it is."""
+        if not self._pages:
+            return
+        lo, hi, _n = self._pages.pop()
+        self._take(self._query({"submitted": {"$ne": None, "$gte": lo, "$lte": hi}}, TASK_KEYS))
+
+    def _mark(self, finished: list[dict[str, Any]]) -> None:
+        """Move the `received` mark to the newest of `finished`: every record the hub received
+        before it has been read (`finished` is all received since the mark, or every record)."""
+        for rec in finished:
+            received = rec.get("received")
+            if isinstance(received, dt.datetime) and (
+                self._received_mark is None or received > self._received_mark
+            ):
+                self._received_mark = received
 
     def _lose(self, live: set[str]) -> None:
         """A task handed to an engine that is no longer registered is lost: counted failed now,
@@ -333,11 +411,6 @@ class ClusterObserver:
             submitted = epoch(rec.get("submitted"))
             if submitted is None:  # made from output before (or after culling) its request
                 continue
-            received = rec.get("received")
-            if isinstance(received, dt.datetime) and (
-                self._received_mark is None or received > self._received_mark
-            ):
-                self._received_mark = received
             state = _state_of(rec)
             task = self._tasks.get(rec["msg_id"])
             if task is None:
@@ -419,6 +492,7 @@ class ClusterObserver:
             db=self.db or UNKNOWN_DB,
             limits=tuple(self._limits(jobs, unassigned)),
             vanished=self.vanished,
+            history_left=self.history_left,
         )
 
     def _limits(self, jobs: list[JobView], unassigned: int) -> list[str]:
@@ -427,6 +501,8 @@ class ClusterObserver:
         limits = [LIMIT_START, LIMIT_HWM]
         if self.db == DICTDB:
             limits.insert(0, LIMIT_DICTDB)
+        if self.history_left:
+            limits.insert(0, LIMIT_HISTORY.format(n=self.history_left))
         missing = unassigned - sum(j.queued for j in jobs)
         if missing > 0:
             limits.append(LIMIT_QUEUED.format(n=missing))

@@ -30,7 +30,10 @@ def status(args: argparse.Namespace, options: Any) -> int:
         print(f"ippmon: {exc}", file=sys.stderr)
         return ExitCode.CONNECT
     try:
-        snapshot = ClusterObserver(session.client).poll()
+        observer = ClusterObserver(session.client)
+        snapshot = observer.poll()
+        while snapshot.history_left:  # a long history is read a page an ask
+            snapshot = observer.poll()
     except Exception as exc:  # the controller went away between connecting and asking
         if args.debug:
             raise

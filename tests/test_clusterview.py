@@ -4,6 +4,7 @@ SQLiteDB, NoDB) behind a stand-in client: the same queries, the same quirks, no 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,35 @@ class HubStandIn:
         )
 
 
+class _Answered:
+    """A future already resolved, as `Client._send` returns one."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+
+    def wait(self) -> None:
+        pass
+
+    def result(self) -> dict[str, Any]:
+        return self.reply
+
+
+class ClockedHub(HubStandIn):
+    """Also what a real client gives: the hub's clock on its queue answers (the reply header's
+    `date`) and its ordered history of msg_ids (`hub_history`)."""
+
+    _query_stream = "query"
+
+    def _send(self, stream: str, msg_type: str, content: dict[str, Any]) -> _Answered:
+        assert (stream, msg_type) == ("query", "queue_request")
+        counts = {str(k): v for k, v in self.queues.items()}
+        header = {"date": self.now.isoformat()}  # the client leaves it a string
+        return _Answered({"header": header, "content": {"status": "ok", **counts}})
+
+    def hub_history(self) -> list[str]:
+        return list(self.db.get_history())
+
+
 def counts(snapshot: Any, session: str) -> tuple[int, int, int, int, int]:
     (job,) = [j for j in snapshot.jobs if j.session == session]
     return job.submitted, job.queued, job.running, job.done, job.failed
@@ -82,6 +112,13 @@ def hub(request: pytest.FixtureRequest, tmp_path: Path) -> HubStandIn:
     if request.param == "DictDB":
         return HubStandIn(DictDB())
     return HubStandIn(SQLiteDB(location=str(tmp_path), filename="tasks.db", session="s"))
+
+
+@pytest.fixture(params=["DictDB", "SQLiteDB"])
+def clocked_hub(request: pytest.FixtureRequest, tmp_path: Path) -> ClockedHub:
+    if request.param == "DictDB":
+        return ClockedHub(DictDB())
+    return ClockedHub(SQLiteDB(location=str(tmp_path), filename="tasks.db", session="s"))
 
 
 def test_polls_follow_tasks_from_queued_to_running_to_done_or_failed(hub: HubStandIn) -> None:
@@ -230,3 +267,74 @@ def test_a_burst_of_tasks_sent_between_two_polls_is_read_whole(hub: HubStandIn) 
     hub.submit("late", "erin", label="big")  # a few unseen ones: asked for by msg_id
     assert counts(observer.poll(), "erin") == (1501, 1500, 1, 0, 0)
     assert hub.queries[-2] == {"msg_id": {"$in": ["late"]}}
+
+
+def test_a_long_history_is_read_a_page_an_ask_newest_first_and_each_task_counted_once(
+    clocked_hub: ClockedHub,
+) -> None:
+    hub = clocked_hub
+    for i in range(25):
+        hub.submit(f"a{i}", "alice")
+        hub.finish(f"a{i}", i % 2, "ok" if i % 5 else "error")
+    for i in range(3):
+        hub.submit(f"b{i}", "bob")
+    observer = ClusterObserver(hub, page=10)  # type: ignore[arg-type]
+    snap = observer.poll()
+    # the jobs running now at once, and the newest page: a20..a24 and bob's three
+    assert counts(snap, "bob") == (3, 3, 0, 0, 0)
+    assert counts(snap, "alice") == (5, 0, 0, 4, 1)
+    assert snap.history_left == 20
+    assert "20 records left" in snap.limits[0]
+    assert {"msg_id": {"$ne": ""}} not in hub.queries, "no query reads every record"
+
+    hub.assign("b0", 0)
+    hub.finish("b0", 0, "ok")
+    hub.submit("c0", "carol")  # sent and finished between two asks
+    hub.finish("c0", 1, "ok")
+    snap = observer.poll()
+    assert counts(snap, "bob") == (3, 2, 0, 1, 0)
+    assert counts(snap, "carol") == (1, 0, 0, 1, 0)
+    assert counts(snap, "alice") == (15, 0, 0, 12, 3)  # a10..a24: the page's bounds overlap
+    assert snap.history_left == 10
+
+    snap = observer.poll()
+    assert counts(snap, "alice") == (25, 0, 0, 20, 5)
+    assert snap.history_left == 0
+    assert not any("records left" in limit for limit in snap.limits)
+    assert observer.vanished == 0
+    assert {"msg_id": {"$ne": ""}} not in hub.queries
+
+
+def test_a_history_within_one_page_is_read_whole_by_the_first_ask(clocked_hub: ClockedHub) -> None:
+    for i in range(4):
+        clocked_hub.submit(f"a{i}", "alice")
+        clocked_hub.finish(f"a{i}", 0, "ok")
+    snap = ClusterObserver(clocked_hub, page=10).poll()  # type: ignore[arg-type]
+    assert counts(snap, "alice") == (4, 0, 0, 4, 0)
+    assert snap.history_left == 0
+
+
+@pytest.mark.cluster
+def test_on_a_real_controller_the_pages_add_up_to_the_job_its_submitter_sees(client) -> None:  # noqa: ANN001
+    view = client.load_balanced_view()
+    view.set_flags(label="paged")
+    ar = view.map_async(operator.floordiv, [1] * 30, [x % 4 for x in range(30)], chunksize=1)
+    ar.wait(timeout=60)
+    failed = sum(1 for x in range(30) if x % 4 == 0)
+    observer = ClusterObserver(client, page=7)
+    snap = observer.poll()
+    held = len(client.hub_history())
+    assert held > 7 and snap.history_left > 0
+    asks = 1
+    while snap.history_left:
+        snap = observer.poll()
+        asks += 1
+    assert asks >= held // 7
+    (job,) = [j for j in snap.jobs if j.label == "paged" and j.session == client.session.session]
+    assert (job.submitted, job.done, job.failed, job.queued, job.running) == (
+        30,
+        30 - failed,
+        failed,
+        0,
+        0,
+    )

@@ -3,6 +3,7 @@ installed versions: a release that changes one fails here, naming it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import threading
 
@@ -65,6 +66,16 @@ def test_a_query_to_the_controller_comes_back_as_a_future(client) -> None:  # no
     reply = future.result(timeout=10)
     assert reply["content"]["status"] == "ok"
     assert {str(i) for i in client.ids} <= set(reply["content"])
+
+
+@pytest.mark.cluster
+def test_the_queue_counts_come_with_the_controllers_clock(client) -> None:  # noqa: ANN001
+    before = dt.datetime.now(dt.timezone.utc)
+    counts, hub_now = _compat.queue_status_at(client)
+    after = dt.datetime.now(dt.timezone.utc)
+    assert hub_now is not None, "the queue reply's header lost its date, or Client._send changed"
+    assert before <= hub_now <= after  # one machine: the hub's clock is this one
+    assert set(counts) == set(client.queue_status())
 
 
 @pytest.mark.cluster
