@@ -1,4 +1,5 @@
-"""Shared fixtures. The real local cluster is started once per session, only when a test asks."""
+"""Shared fixtures. The real local cluster is started once per test process (pytest-xdist runs
+two), only when one of its tests asks."""
 
 from __future__ import annotations
 

@@ -160,6 +160,7 @@ def test_a_full_disk_keeps_finished_tasks_waiting_and_the_job_unfinished_until_s
 
 @pytest.mark.cluster
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # five rounds of start, kill, attach: ~60 s beside the other worker
 def test_killed_at_any_moment_attach_recovers_every_task_exactly_once(
     cluster: ClientSession,
     client,  # noqa: ANN001

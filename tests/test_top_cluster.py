@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ async def test_top_shows_another_clients_job_its_final_counts_and_each_output_li
     cluster: ClientSession,
     client,  # noqa: ANN001 - the fixture waits for both engines
 ) -> None:
-    started = time.monotonic()
     remote = RemoteBackend(ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=10))
     app = IppmonApp(remote, Catalog({}), top=True, poll_interval=0.25)
     flag = tmp_path / "go"
@@ -97,7 +95,6 @@ async def test_top_shows_another_clients_job_its_final_counts_and_each_output_li
             submitter.wait()
         remote.close()
     assert app.return_value == 0
-    assert time.monotonic() - started < 20
 
 
 @pytest.mark.cluster
