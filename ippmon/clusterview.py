@@ -244,16 +244,17 @@ class ClusterObserver:
         # set by whoever resubmitted it (the hub records a resubmitted task without its label)
         self.regroup: dict[str, tuple[str, str | None]] = {}
 
-    def poll(self) -> ClusterSnapshot:
+    def poll(self, history: bool = True) -> ClusterSnapshot:
         """Ask the controller once more; raises what the client raises if it is gone. The queue
         counts come first: the two answers are not one moment, and tasks sent in between then
-        show in the records only, never as queued tasks missing from them."""
+        show in the records only, never as queued tasks missing from them. `history=False`
+        reads no page of the history (an ask out of turn, for tasks that print already)."""
         client = self.client
         queues, hub_now = _compat.queue_status_at(client)
         if self.db is None:
             self.db = probe_db(client)
         if self.db != NODB:
-            self._read_records(hub_now)
+            self._read_records(hub_now, history)
         by_uuid = _compat.engines_by_uuid(client)  # registered now, read after the records
         if hasattr(client, "_engines"):
             self._lose(set(by_uuid))
@@ -308,7 +309,7 @@ class ClusterObserver:
         """Records of the controller's history not read yet (0 once all are)."""
         return sum(n for _lo, _hi, n in self._pages)
 
-    def _read_records(self, hub_now: dt.datetime | None) -> None:
+    def _read_records(self, hub_now: dt.datetime | None, history: bool) -> None:
         if self._first:
             self._first = False
             self._read_first(hub_now)
@@ -341,7 +342,8 @@ class ClusterObserver:
             self._take(found)
             for msg_id in set(left) - {r["msg_id"] for r in found}:
                 self._drop(msg_id)
-        self._read_page()
+        if history:
+            self._read_page()
 
     def _read_first(self, hub_now: dt.datetime | None) -> None:
         """The pending tasks now, the newest page of the history, and the plan for the rest.

@@ -87,8 +87,12 @@ class ClusterWatcher:
             observer = self.observer
             unknown = any(not observer.knows(line.msg_id) for line in lines)
             now = self.clock()
-            if unknown and observer.db != NODB and now - self._asked >= RECORDS_SOONER_S:
-                self._ask(now)
+            if (
+                unknown
+                and observer.db != NODB
+                and now - self._asked >= self._wait(RECORDS_SOONER_S)
+            ):
+                self._ask(now, history=False)
                 lines, dropped = self.ledger.lines_since(seq, observer.job_of)
             return lines, dropped
 
@@ -98,9 +102,9 @@ class ClusterWatcher:
         controller is asked less)."""
         return max(least, ASK_COST_FACTOR * self._ask_took) if least else 0.0
 
-    def _ask(self, now: float) -> ClusterSnapshot:
+    def _ask(self, now: float, history: bool = True) -> ClusterSnapshot:
         started = self.timer()
-        self._cluster = cluster = self.observer.poll()
+        self._cluster = cluster = self.observer.poll(history=history)
         self._ask_took = self.timer() - started
         self._asked = now
         self.ledger.seen([e.id for e in cluster.engines if e.state != "gone"])

@@ -291,6 +291,11 @@ def test_a_long_history_is_read_a_page_an_ask_newest_first_and_each_task_counted
     hub.finish("b0", 0, "ok")
     hub.submit("c0", "carol")  # sent and finished between two asks
     hub.finish("c0", 1, "ok")
+    snap = observer.poll(history=False)  # an ask out of turn: the news, no page
+    assert counts(snap, "bob") == (3, 2, 0, 1, 0)
+    assert counts(snap, "carol") == (1, 0, 0, 1, 0)
+    assert counts(snap, "alice") == (5, 0, 0, 4, 1)
+    assert snap.history_left == 20
     snap = observer.poll()
     assert counts(snap, "bob") == (3, 2, 0, 1, 0)
     assert counts(snap, "carol") == (1, 0, 0, 1, 0)
