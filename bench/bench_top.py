@@ -265,11 +265,13 @@ def fill(client: Any, n: int) -> float:
 
 
 def queries(client: Any, hub_pid: int, cluster_id: str, refreshes: int, job_tasks: int) -> None:
-    from ippmon.clusterview import PENDING, TASK_KEYS
+    from ippmon.clusterview import PENDING, TASK_KEYS, ClusterObserver
     from ippmon.clusterwatch import ClusterWatcher
 
     timed = Timed(client, hub_pid)
-    watcher = ClusterWatcher(timed)
+    # the engines' messages through the real client's iopub stream, the controller's records
+    # through the timed one
+    watcher = ClusterWatcher(client, observer=ClusterObserver(timed))
     try:
         c0, p0, t0 = cpu_s(hub_pid), time.process_time(), time.perf_counter()
         watcher.poll()

@@ -125,7 +125,7 @@ def observe_iopub(
     to each observer, and passes it to the undecorated handler (`__wrapped__`). The topic is
     the message's first identity frame (`engine.<id>.<msg_type>`)."""
     stream = getattr(client, "_iopub_stream", None)
-    inner = getattr(type(client)._dispatch_iopub, "__wrapped__", None)
+    inner = getattr(getattr(type(client), "_dispatch_iopub", None), "__wrapped__", None)
     if stream is None or inner is None:
         return None
     observers: list[Callable[[dict[str, Any], bytes], None]] | None = getattr(

@@ -88,6 +88,13 @@ def test_engine_ids_are_found_by_the_uuid_in_the_controllers_task_records(client
     assert by_uuid[record["engine_uuid"]] == ar.engine_id
 
 
+def test_the_iopub_hook_is_refused_without_error_on_a_stand_in_for_a_client() -> None:
+    class Wrapper:  # what a proxy around a Client looks like: no `_dispatch_iopub` of its own
+        _iopub_stream = object()
+
+    assert _compat.observe_iopub(Wrapper(), lambda msg, topic: None, timeout=1) is None
+
+
 @pytest.mark.cluster
 def test_the_iopub_hook_hears_the_output_of_another_clients_tasks(
     cluster,  # noqa: ANN001
