@@ -106,8 +106,8 @@ LIMIT_HWM = (
 )
 LIMIT_QUEUED = "{n} queued tasks are not in the task records (culled, or not yet recorded)"
 LIMIT_HISTORY = (
-    "the older tasks' counts yet (the controller's history is read a page an ask, newest "
-    "first: {n:,} records left)"
+    "the older tasks' counts yet: {n:,} records of the controller's history left to read (a "
+    "page an ask, newest first)"
 )
 
 
@@ -133,6 +133,7 @@ class JobView:
     running: int = 0
     done: int = 0  # succeeded
     failed: int = 0  # error or aborted
+    history: int = 0  # of done and failed: found already finished in a page of the history
 
     @property
     def id(self) -> str:
@@ -207,6 +208,7 @@ class _Job:
     label: str | None
     first_seen: float
     counts: dict[str, int] = field(default_factory=dict)
+    history: int = 0
 
 
 class ClusterObserver:
@@ -385,7 +387,8 @@ class ClusterObserver:
         if not self._pages:
             return
         lo, hi, _n = self._pages.pop()
-        self._take(self._query({"submitted": {"$ne": None, "$gte": lo, "$lte": hi}}, TASK_KEYS))
+        query = {"submitted": {"$ne": None, "$gte": lo, "$lte": hi}}
+        self._take(self._query(query, TASK_KEYS), history=True)
 
     def _mark(self, finished: list[dict[str, Any]]) -> None:
         """Move the `received` mark to the newest of `finished`: every record the hub received
@@ -408,7 +411,9 @@ class ClusterObserver:
                 self._move(task, "failed", task.engine_uuid)
                 task.lost = True
 
-    def _take(self, records: Iterable[dict[str, Any]]) -> None:
+    def _take(self, records: Iterable[dict[str, Any]], history: bool = False) -> None:
+        """Note each record's task; `history`: they come from a page of the history, and those
+        first seen finished are counted as such (they ended before the watch began: no rate)."""
         for rec in records:
             submitted = epoch(rec.get("submitted"))
             if submitted is None:  # made from output before (or after culling) its request
@@ -417,6 +422,8 @@ class ClusterObserver:
             task = self._tasks.get(rec["msg_id"])
             if task is None:
                 task = self._new_task(rec, submitted)
+                if history and state in ("done", "failed"):
+                    self._jobs[task.job].history += 1
             self._move(task, state, rec.get("engine_uuid"))
 
     def _new_task(self, rec: dict[str, Any], submitted: float) -> _Task:
@@ -480,6 +487,7 @@ class ClusterObserver:
                     j.label,
                     j.first_seen,
                     **{s: j.counts.get(s, 0) for s in ("queued", "running", "done", "failed")},
+                    history=j.history,
                 )
                 for j in self._jobs.values()
             ),

@@ -168,7 +168,9 @@ class ClusterWatcher:
             )
         jobs = []
         for j in cluster.jobs:
-            rate = self._rates.setdefault(j.id, Rate()).add(now, j.done + j.failed)
+            # tasks read from the history ended before watching: not part of the rate
+            ended = j.done + j.failed - j.history
+            rate = self._rates.setdefault(j.id, Rate()).add(now, ended)
             jobs.append(
                 TopJob(
                     j.id,

@@ -284,7 +284,7 @@ def test_a_long_history_is_read_a_page_an_ask_newest_first_and_each_task_counted
     assert counts(snap, "bob") == (3, 3, 0, 0, 0)
     assert counts(snap, "alice") == (5, 0, 0, 4, 1)
     assert snap.history_left == 20
-    assert "20 records left" in snap.limits[0]
+    assert "20 records of the controller's history left" in snap.limits[0]
     assert {"msg_id": {"$ne": ""}} not in hub.queries, "no query reads every record"
 
     hub.assign("b0", 0)
@@ -305,7 +305,9 @@ def test_a_long_history_is_read_a_page_an_ask_newest_first_and_each_task_counted
     snap = observer.poll()
     assert counts(snap, "alice") == (25, 0, 0, 20, 5)
     assert snap.history_left == 0
-    assert not any("records left" in limit for limit in snap.limits)
+    assert not any("history left" in limit for limit in snap.limits)
+    # what pages found finished had ended before: only carol's and bob's task since then
+    assert {j.session: j.history for j in snap.jobs} == {"alice": 25, "bob": 0, "carol": 0}
     assert observer.vanished == 0
     assert {"msg_id": {"$ne": ""}} not in hub.queries
 
