@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 from collections import deque
 from collections.abc import Callable
 from typing import ClassVar
@@ -143,6 +144,10 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(JobTable).focus()
+        # As in the monitor: the app's long-lived objects out of the collector's sight while
+        # the cluster is watched (a full collection walking them stalled the screen), back
+        # when the screen goes.
+        self.call_after_refresh(gc.freeze)
         if self.cluster is not None:
             self._start(self.cluster)
         elif self.session is not None:
@@ -419,5 +424,6 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
                 watch.close()
 
     def on_unmount(self) -> None:
+        gc.unfreeze()
         self.stop_polling()
         self.close_watch()
