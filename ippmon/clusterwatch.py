@@ -87,11 +87,7 @@ class ClusterWatcher:
             observer = self.observer
             unknown = any(not observer.knows(line.msg_id) for line in lines)
             now = self.clock()
-            if (
-                unknown
-                and observer.db != NODB
-                and now - self._asked >= self._wait(RECORDS_SOONER_S)
-            ):
+            if unknown and observer.db != NODB and now - self._asked >= RECORDS_SOONER_S:
                 self._ask(now, history=False)
                 lines, dropped = self.ledger.lines_since(seq, observer.job_of)
             return lines, dropped
