@@ -22,8 +22,8 @@ printed), then:
 2. job: a foreign job (a separate process: `--job-tasks` tiny tasks that each print a line,
    one load-balanced map, label "foreign") timed from submit to its last result, without and
    with top watching (`IppmonApp(top=True)` through `RemoteBackend`, a process of its own at
-   normal priority, started and past its first poll before the job), in `--pairs` pairs of
-   alternating order; the median of the paired ratios with / without.
+   normal priority, started and past its reading of the hub's history before the job), in
+   `--pairs` pairs of alternating order; the median of the paired ratios with / without.
 3. stall: in each run with top, how late an `asyncio.sleep(5 ms)` on top's UI loop wakes up
    while the job runs (bench_ui_stall.py's measure), and the same for a bare asyncio loop in a
    process of its own, run during every job (with top and without, so the pairs stay alike):
@@ -103,8 +103,9 @@ asyncio.run(main())
 """
 
 # `ippmon top` on the cluster: headless Textual driver, its cluster process via RemoteBackend.
-# Prints "ready" once its first snapshot is drawn; samples its UI loop's lateness between the
-# lines "go" and "stop" on stdin; then prints the stalls and the CPU of its two processes.
+# Prints "ready" once its first snapshot is drawn and the hub's history is read; samples its UI
+# loop's lateness between the lines "go" and "stop" on stdin; then prints the stalls and the CPU
+# of its two processes.
 TOP = """
 import asyncio, json, sys, threading, time
 import psutil
@@ -136,6 +137,9 @@ async def main(cluster_id):
         while not (isinstance(app.screen, TopScreen) and app.screen.snapshot is not None):
             await pilot.pause(0.1)
         first = time.perf_counter() - start
+        # the controller's history read whole (a page an ask) before the job: steady watching
+        while any("history left" in limit for limit in app.screen.snapshot.limits):
+            await pilot.pause(0.25)
         await pilot.pause(1.0)
         procs = [psutil.Process(), psutil.Process(backend.pid)]
         print(json.dumps({"ready": first}), flush=True)
