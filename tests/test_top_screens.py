@@ -59,3 +59,37 @@ def test_top_every_limit_of_a_nodb_controller(snap_compare) -> None:
     app = make_app(FakeBackend(FakeSession(watch=watch), target=True))
     app.top_only = True
     assert snap_compare(app, terminal_size=(80, 24), run_before=picking("i"))
+
+
+async def test_at_80_columns_the_job_and_user_columns_give_way_before_the_last_column_is_cut() -> (
+    None
+):
+    from textual.app import App, ComposeResult
+
+    from ippmon.ui.widgets.line_table import PAD, LineTable
+    from ippmon.ui.widgets.top_panels import job_columns
+
+    class OneTable(App):
+        CSS = "LineTable { width: 76; }"  # inside the jobs panel's border and padding at 80
+
+        def compose(self) -> ComposeResult:
+            yield LineTable(job_columns(wide=False))
+
+    rows = [  # seen in tmux at 80x24: the ETA column fell off the edge
+        ("old-fill", "username", "2m36s", "", "8,000/8,000", "0", "0", "0", "--", "--"),
+        ("nb-now", "username", "41.4s", "", "60/60", "0", "0", "0", "0.8", "--"),
+        ("nb-now", "username", "18.6s", "", "16/60", "42", "2", "0", "1.0", "43.2s"),
+    ]
+    app = OneTable()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(LineTable)
+        table.set_rows(rows)
+        await pilot.pause()
+        width = table.scrollable_content_region.width
+        widths = dict(zip((c.key for c in table.columns), table.widths(width), strict=True))
+        assert sum(widths.values()) + 2 * PAD * len(widths) <= width, widths
+        assert widths["eta"] == len("43.2s") and widths["done"] == len("8,000/8,000")
+        assert 4 <= widths["user"] < len("username") and widths["job"] == len("old-fill")
+        assert widths["bar"] == 4  # the least the bar keeps
+        header = table.render_line(0).text
+        assert header.rstrip().endswith("ETA"), header

@@ -30,6 +30,7 @@ Cell = str | tuple[Fragment, ...]
 """Plain text, or fragments of text each with its own style (e.g. a coloured state)."""
 
 PAD = 1  # blank cells each side of a column
+MIN_REST = 4  # the least the 0-width column keeps
 
 
 @dataclass(frozen=True)
@@ -264,16 +265,28 @@ class LineTable(ScrollView, can_focus=True):
         return tuple(fitted)
 
     def widths(self, width: int) -> list[int]:
-        """Each column's width at a table width of `width` (the 0-width one takes the rest)."""
+        """Each column's width at a table width of `width` (the 0-width one takes the rest).
+        When the columns would not fit, the text columns (fit, with a `most`) give way, the
+        rightmost first, each down to its own `width`: their cells are cut with "…" rather
+        than the last columns falling off the table's edge."""
+        columns = self._columns
         fitted = iter(self._fitted)
-        wanted = [next(fitted) if c.fit else c.width for c in self._columns]
-        fixed = sum(max(c.width, w) + 2 * PAD for c, w in zip(self._columns, wanted) if c.width)
-        rest = sum(2 * PAD for c in self._columns if not c.width)
-        left = max(4, width - fixed - rest)
-        return [
-            max(c.width, w) if c.width else min(left, w) if c.fit else left
-            for c, w in zip(self._columns, wanted)
-        ]
+        wanted = [next(fitted) if c.fit else c.width for c in columns]
+        wanted = [max(c.width, w) if c.width else w for c, w in zip(columns, wanted)]
+        fixed = sum(w + 2 * PAD for c, w in zip(columns, wanted) if c.width)
+        rest = sum(2 * PAD for c in columns if not c.width)
+        over = fixed + rest + (MIN_REST if rest else 0) - width
+        for i in reversed(range(len(columns))):
+            c = columns[i]
+            if over <= 0:
+                break
+            if c.most and c.width:
+                cut = min(over, wanted[i] - c.width)
+                wanted[i] -= cut
+                fixed -= cut
+                over -= cut
+        left = max(MIN_REST, width - fixed - rest)
+        return [w if c.width else min(left, w) if c.fit else left for c, w in zip(columns, wanted)]
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
