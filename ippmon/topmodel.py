@@ -10,8 +10,9 @@ plain Python: no Textual, no ipyparallel, so the numbers are tested without a cl
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -128,13 +129,25 @@ class TopSnapshot:
     def job(self, job_id: str | None) -> TopJob | None:
         return next((j for j in self.jobs if j.id == job_id), None)
 
+    @functools.cached_property
+    def _titles(self) -> dict[str, str]:
+        """Each job's title; one that jobs of two sessions share (two notebooks mapping the
+        same function) is followed by the first characters of its session."""
+        count = Counter(job.title for job in self.jobs)
+        return {
+            job.id: job.title
+            if count[job.title] == 1
+            else f"{job.title} · {job.session[:SHORT_SESSION]}"
+            for job in self.jobs
+        }
+
     def title_of(self, job_id: str | None) -> str:
         """A job's title by its id; an unknown id (a session not yet in the records) shortened."""
         if not job_id:
             return ""
-        job = self.job(job_id)
-        if job is not None:
-            return job.title
+        title = self._titles.get(job_id)
+        if title is not None:
+            return title
         session, _, label = job_id.partition("/")
         return job_title(session, label or None)
 

@@ -12,7 +12,15 @@ from test_clusterview import HubStandIn
 
 from ippmon.clusterview import ClusterObserver
 from ippmon.clusterwatch import ClusterWatcher
-from ippmon.topmodel import EngineLedger, Rate, TopLine, job_title, short_msg_id
+from ippmon.topmodel import (
+    EngineLedger,
+    Rate,
+    TopJob,
+    TopLine,
+    TopSnapshot,
+    job_title,
+    short_msg_id,
+)
 from ippmon.ui.messages import ClusterUpdate
 from ippmon.ui.poller import poll_cluster
 from ippmon.ui.screens.job_picker import JobPickerScreen
@@ -114,6 +122,24 @@ def test_names_and_ids_are_short_and_say_whose() -> None:
     assert job_title("abcdef0123", "ippmon:squares") == "squares"
     assert job_title("abcdef0123", "fit") == "fit"
     assert job_title("abcdef0123", None) == "abcdef01"
+
+
+def test_jobs_of_two_sessions_with_the_same_name_are_told_apart_by_their_session() -> None:
+    """Two notebooks mapping the same function send jobs of the same label."""
+    jobs = (
+        TopJob("aaaa1111bbbb/fit", "aaaa1111bbbb", "ann", "fit", None, done=3),
+        TopJob("cccc2222dddd/fit", "cccc2222dddd", "bob", "fit", None, queued=5),
+        TopJob("cccc2222dddd/plot", "cccc2222dddd", "bob", "plot", None),
+        TopJob("eeee3333ffff", "eeee3333ffff", "cy", None, None),
+    )
+    snap = TopSnapshot(1.0, 1.0, (), jobs, 0, 0, 0, 0.0, "DictDB", ())
+    assert [snap.title_of(job.id) for job in jobs] == [
+        "fit · aaaa1111",
+        "fit · cccc2222",
+        "plot",
+        "eeee3333",
+    ]
+    assert snap.title_of("9999aaaa0000/fit") == "fit"  # not in the records yet
 
 
 def test_the_rate_is_over_the_recent_window() -> None:

@@ -140,10 +140,18 @@ def job_bar(job: TopJob, width: int, ok: Style | None, bad: Style | None) -> Cel
 
 
 def job_cells(
-    job: TopJob, now: float, bar: Cell, ippmon: Style | None = None, *, wide: bool = True
+    job: TopJob,
+    now: float,
+    bar: Cell,
+    ippmon: Style | None = None,
+    *,
+    wide: bool = True,
+    name: str | None = None,
 ) -> tuple[Cell, ...]:
-    """A job's row: an ippmon job's name is marked so (`wide`: there is room for the mark)."""
-    title: Cell = ((job.title, None), (" ippmon", ippmon)) if job.ippmon and wide else job.title
+    """A job's row, named `name` (default: its title); an ippmon job's name is marked so
+    (`wide`: there is room for the mark)."""
+    name = job.title if name is None else name
+    title: Cell = ((name, None), (" ippmon", ippmon)) if job.ippmon and wide else name
     age = format_duration(now - job.first_seen) if job.first_seen else "--"
     rate = f"{job.tasks_per_s:.1f}" if job.tasks_per_s > 0 else "--"
     return (
@@ -187,10 +195,12 @@ class JobTable(LineTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(job_columns(wide=False), **kwargs)
         self.jobs: tuple[TopJob, ...] = ()
+        self.names: list[str] = []
         self.now = 0.0
 
     def apply(self, snap: TopSnapshot) -> None:
         self.jobs, self.now = snap.jobs, snap.taken
+        self.names = [snap.title_of(job.id) for job in snap.jobs]
         self._show()
 
     def job_at(self, row: int) -> TopJob | None:
@@ -212,7 +222,10 @@ class JobTable(LineTable):
         width = self.scrollable_content_region.width
         wide = width >= WIDE
         self.columns = job_columns(wide)
-        rows = [job_cells(job, self.now, "", mine, wide=wide) for job in self.jobs]
+        rows = [
+            job_cells(job, self.now, "", mine, wide=wide, name=name)
+            for job, name in zip(self.jobs, self.names, strict=True)
+        ]
         self.set_rows(rows)  # measures the fit columns: the bar takes what they leave
         width = self.widths(width)[BAR]
         rows = [
