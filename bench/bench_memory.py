@@ -7,8 +7,9 @@ For each task count x output lines a task prints (`ippmon.demo:chatty`, no delay
   cluster process, summed;
 - again: two such jobs one after the other in one ippmon process (the Job path `--headless`
   uses), with its memory before, after the first and after the second job (what stays);
-- tui-again: the same in one TUI session (back to the picker, the job again), the TUI and its
-  cluster process summed.
+- tui-again: the same in one TUI session, the TUI and its cluster process summed; each mark
+  taken back in the picker (the job closed), once a grown cluster process has been replaced
+  by a fresh one (or 30 s went by without).
 Peak RSS is sampled every 0.1 s over the whole process tree; CPU s is the tree's user + system
 time (the client side only: the cluster's processes are not in it). The wall-time ratio is
 bare / ippmon (1.0: as fast; below: slower): for headless the whole commands (start, connect,
@@ -130,10 +131,7 @@ async def main():
         marks.append(round(tree_rss_mb(os.getpid())))
         for job in range(2):
             if job:
-                await pilot.press("escape")  # back to the picker, then the same job again
-                while app.monitor() is not None:
-                    await pilot.pause(0.1)
-                app.submit(catalog.get("big"))
+                app.submit(catalog.get("big"))  # from the picker, the same job again
                 while app.monitor() is None:
                     await pilot.pause(0.1)
             start = time.perf_counter()
@@ -143,10 +141,16 @@ async def main():
             while not done():
                 await pilot.pause(0.5)
             walls.append(time.perf_counter() - start)
-            await pilot.pause(3.0)  # the cluster process gives memory back when a job ends
+            renewals = backend.renewals
+            await pilot.press("escape")  # back to the picker: the job is closed
+            while app.monitor() is not None:
+                await pilot.pause(0.1)
+            deadline = time.perf_counter() + 30  # a grown cluster process is replaced
+            while backend.renewals == renewals and time.perf_counter() < deadline:
+                await pilot.pause(0.2)
             marks.append(round(tree_rss_mb(os.getpid())))
         await pilot.press("q")
-    print(json.dumps({"rss": marks, "walls": walls}))
+    print(json.dumps({"rss": marks, "walls": walls, "renewals": backend.renewals}))
 
 asyncio.run(main())
 """
@@ -260,7 +264,8 @@ def main() -> None:
                             start_mb, first_mb, second_mb = out["rss"]
                             note = (
                                 f"TUI + cluster process: RSS before {start_mb} MB, after job 1 "
-                                f"{first_mb} MB, after job 2 {second_mb} MB"
+                                f"{first_mb} MB, after job 2 {second_mb} MB "
+                                f"(cluster process replaced {out['renewals']} times)"
                             )
                         else:
                             out, peak = measured([py, "-c", AGAIN, str(spec), cluster_id, runs])

@@ -23,6 +23,15 @@ Protocol, over a `multiprocessing.connection.Connection` on a socketpair:
   of file on the pipe (the parent died) does the same, so tasks and records survive an ippmon
   that was killed.
 
+A fresh child when the last job or watch closes (`RemoteBackend.renew_if_idle`): Python gives
+a finished job's objects back, but its allocator keeps every 1 MiB arena in which one small
+object lives on, and the few that a job leaves (the session's message digests, ipyparallel's
+and tornado's bookkeeping) are spread over all of them: after a 10,000-task job the child
+stayed ~60 MB above its start, `malloc_trim` or no. So once nothing is open in the child and
+it has grown past `RENEW_ABOVE_MB`, the parent starts another child, connects its sessions
+again, sends the next calls there and lets the old one go (it closes its client and exits).
+Never for a cluster the child started (`--local`): that cluster stops with its session.
+
 The child runs in its own session, so a terminal hang-up reaches only the parent, which decides.
 Its stdout and stderr go to `$IPPMON_BACKEND_LOG` if set, else nowhere (never onto the screen).
 """
@@ -84,6 +93,8 @@ TIMEOUT_S: dict[str, float] = {
     "close": CLOSE_WAIT_S,
 }
 DEFAULT_TIMEOUT_S = 120.0
+RENEW_ABOVE_MB = 30.0  # a child this much bigger than just after it connected is replaced
+RENEW_AFTER_S = 1.0  # ...once nothing in it has been open for this long (leaving, resubmitting)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the folder holding this ippmon
 
 
@@ -131,6 +142,11 @@ class _Ref:
 # -- the parent side ----------------------------------------------------------------------------
 
 
+class _Retired(ConnectError):
+    """The channel was replaced by a fresh child: a session calls again on the new one (a job
+    or watch of the old child was closed before, and says so)."""
+
+
 class _Channel:
     """Calls into the child from any thread; one reader thread hands each answer to its caller."""
 
@@ -161,9 +177,12 @@ class _Channel:
         self.conn = Connection(mine.detach())
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
+        self._pending_lock = threading.Lock()
+        self._idle = threading.Condition(self._pending_lock)  # told when no call is pending
         self._ids = itertools.count(1)
         self._dead: str | None = None
         self._closing = False
+        self._retired = False
         self.conn.send((list(sys.path), options))
         self._reader = threading.Thread(target=self._read, name="ippmon-remote", daemon=True)
         self._reader.start()
@@ -173,21 +192,23 @@ class _Channel:
         `TIMEOUT_S[name]` (then a one-line ConnectError naming the call)."""
         future: Future[Any] = Future()
         with self._send_lock:
+            if self._retired:
+                raise _Retired("ippmon's cluster process was replaced by a fresh one")
             if self._dead is not None:
                 raise ConnectError(self._dead)
             call_id = next(self._ids)
-            self._pending[call_id] = future
+            with self._pending_lock:
+                self._pending[call_id] = future
             try:
                 self.conn.send((call_id, oid, name, args, kwargs))
             except (OSError, ValueError):
-                self._pending.pop(call_id, None)
+                self._forget(call_id)
                 raise ConnectError(self._death()) from None
         limit = TIMEOUT_S.get(name, DEFAULT_TIMEOUT_S)
         try:
             return future.result(timeout=limit)
         except FutureTimeout:
-            with self._send_lock:
-                self._pending.pop(call_id, None)
+            self._forget(call_id)
             raise ConnectError(
                 f"ippmon's cluster process did not answer {name} within {limit:.0f} s "
                 f"(pid {self.process.pid}); finished results are saved in the run folder"
@@ -199,7 +220,7 @@ class _Channel:
                 call_id, ok, parts = self.conn.recv()
             except (EOFError, OSError):
                 break
-            future = self._pending.pop(call_id, None)
+            future = self._forget(call_id)
             if future is None:
                 continue
             try:
@@ -212,11 +233,31 @@ class _Channel:
                 future.set_exception(value)
             else:
                 future.set_result(value)
-        with self._send_lock:
-            self._dead = self._death()
+        dead = self._death()
+        with self._send_lock:  # no call is sent from here on...
+            self._dead = dead
+        with self._pending_lock:  # ...and those under way fail
             pending, self._pending = self._pending, {}
+            self._idle.notify_all()
         for future in pending.values():
-            future.set_exception(ConnectError(self._dead))
+            future.set_exception(ConnectError(dead))
+
+    def _forget(self, call_id: int) -> Future[Any] | None:
+        """The caller's future, no longer pending."""
+        with self._pending_lock:
+            future = self._pending.pop(call_id, None)
+            if not self._pending:
+                self._idle.notify_all()
+            return future
+
+    def retire(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Send no more calls here (they raise `_Retired`, to be made again on the new
+        channel); let the calls under way be answered, then close."""
+        with self._send_lock:
+            self._retired = True
+        with self._idle:
+            self._idle.wait_for(lambda: not self._pending, timeout=wait_s)
+        self.close(wait_s)
 
     def _death(self) -> str:
         if self._closing:
@@ -251,11 +292,13 @@ class _Channel:
 class RemoteJob:
     """A JobHandle whose Job lives in the child process."""
 
-    def __init__(self, channel: _Channel, ref: _Ref) -> None:
+    def __init__(self, channel: _Channel, ref: _Ref, backend: RemoteBackend | None = None) -> None:
         assert ref.kind is Kind.JOB
         self._channel = channel
         self._oid = ref.oid
+        self._backend = backend
         self.name = ref.name
+        self.closed = False
 
     def _call(self, name: str, *args: object, **kwargs: object) -> Any:
         return self._channel.call(self._oid, name, *args, **kwargs)
@@ -294,16 +337,23 @@ class RemoteJob:
         self._call("cancel")
 
     def close(self) -> None:
-        self._call("close")
+        try:
+            self._call("close")
+        finally:
+            self.closed = True
+            if self._backend is not None:
+                self._backend.closed_one()
 
 
 class RemoteWatch:
     """A ClusterWatch whose observer and iopub watcher live in the child process."""
 
-    def __init__(self, channel: _Channel, ref: _Ref) -> None:
+    def __init__(self, channel: _Channel, ref: _Ref, backend: RemoteBackend | None = None) -> None:
         assert ref.kind is Kind.WATCH
         self._channel = channel
         self._oid = ref.oid
+        self._backend = backend
+        self.closed = False
 
     def poll(self) -> TopSnapshot:
         return self._channel.call(self._oid, "poll")
@@ -324,66 +374,185 @@ class RemoteWatch:
         return self._channel.call(self._oid, "adopt", job_id, runs_dir, cluster)
 
     def close(self) -> None:
-        self._channel.call(self._oid, "close")
+        try:
+            self._channel.call(self._oid, "close")
+        finally:
+            self.closed = True
+            if self._backend is not None:
+                self._backend.closed_one()
 
 
 class RemoteSession:
-    """A Session whose ipyparallel Client lives in the child process."""
+    """A Session whose ipyparallel Client lives in the child process. When the backend
+    replaces its child, the session is connected again there (`choice`) and goes on."""
 
-    def __init__(self, channel: _Channel, ref: _Ref) -> None:
+    def __init__(
+        self,
+        backend: RemoteBackend,
+        ref: _Ref,
+        *,
+        choice: ClusterChoice | None = None,
+        started_here: bool = False,
+    ) -> None:
         assert ref.kind is Kind.SESSION and ref.info is not None
-        self._channel = channel
-        self._oid = ref.oid
+        self._backend = backend
+        self._link = (backend._channel, ref.oid)  # swapped as one when the child is replaced
         self.info = ref.info
+        self.choice = choice
+        self.started_here = started_here  # `--local`: the cluster lives and dies with the child
         self.jobs: list[RemoteJob] = []
+        self.watches: list[RemoteWatch] = []
+        self.closed = False
+
+    def _call(self, name: str, *args: object) -> Any:
+        while True:
+            channel, oid = self._link
+            try:
+                return channel.call(oid, name, *args)
+            except _Retired:  # the child was replaced meanwhile: the new link is in place
+                continue
+
+    def open_here(self) -> bool:
+        """A job or a watch of this session is still open in the child."""
+        return any(not job.closed for job in self.jobs) or any(
+            not watch.closed for watch in self.watches
+        )
+
+    def submit(self, spec: JobSpec, runs_dir: str | None = None) -> RemoteJob:
+        with self._backend.making:
+            return self._job(self._call("submit", spec, runs_dir))
+
+    def attach(self, folder: Path) -> RemoteJob:
+        with self._backend.making:
+            return self._job(self._call("attach", Path(folder)))
 
     def _job(self, ref: _Ref) -> RemoteJob:
-        job = RemoteJob(self._channel, ref)
+        job = RemoteJob(self._link[0], ref, self._backend)
         self.jobs.append(job)
         return job
 
-    def submit(self, spec: JobSpec, runs_dir: str | None = None) -> RemoteJob:
-        return self._job(self._channel.call(self._oid, "submit", spec, runs_dir))
-
-    def attach(self, folder: Path) -> RemoteJob:
-        return self._job(self._channel.call(self._oid, "attach", Path(folder)))
-
     def engine_ids(self) -> list[int]:
-        return self._channel.call(self._oid, "engine_ids")
+        return self._call("engine_ids")
 
     def watch(self) -> RemoteWatch:
-        return RemoteWatch(self._channel, self._channel.call(self._oid, "watch"))
+        with self._backend.making:
+            watch = RemoteWatch(self._link[0], self._call("watch"), self._backend)
+            self.watches.append(watch)
+            return watch
 
     def close(self) -> None:
-        self._channel.call(self._oid, "close")
+        self.closed = True
+        self._call("close")
 
 
 class RemoteBackend:
     """The Backend protocol, run in a child process started at once (it imports ipyparallel
-    while the screen starts). `close()` ends the child; call it when the app has exited."""
+    while the screen starts). `close()` ends the child; call it when the app has exited.
 
-    def __init__(self, options: ConnectOptions) -> None:
+    When the last job or watch closes and the child has grown `renew_above_mb` past its size
+    just after connecting, a fresh child takes its place (`renew_if_idle`, in a thread of its
+    own `RENEW_AFTER_S` later): see the module's docstring."""
+
+    def __init__(self, options: ConnectOptions, *, renew_above_mb: float = RENEW_ABOVE_MB) -> None:
         self.options = options
+        self.renew_above_mb = renew_above_mb
         self._channel = _Channel(options)
+        self._sessions: list[RemoteSession] = []
+        self.making = threading.Lock()  # held while a call makes an object in the child
+        self._renewing = threading.Lock()
+        self._closed = threading.Event()
+        self._fresh_mb: float | None = None  # the child's size just after it connected
+        self.renewals = 0
 
     @property
     def pid(self) -> int:
         return self._channel.process.pid
 
+    def _call(self, name: str, *args: object) -> Any:
+        while True:
+            channel = self._channel
+            try:
+                return channel.call(BACKEND_ID, name, *args)
+            except _Retired:
+                continue
+
     def target_given(self) -> bool:
         return self.options.named()
 
     def discover(self) -> list[ClusterChoice]:
-        return self._channel.call(BACKEND_ID, "discover")
+        return self._call("discover")
 
     def connect(self, choice: ClusterChoice | None = None) -> RemoteSession:
-        return RemoteSession(self._channel, self._channel.call(BACKEND_ID, "connect", choice))
+        with self.making:
+            session = RemoteSession(self, self._call("connect", choice), choice=choice)
+            self._sessions.append(session)
+        self._fresh_mb = self._fresh_mb or self._child_mb()
+        return session
 
     def start_local(self, n: int) -> RemoteSession:
-        return RemoteSession(self._channel, self._channel.call(BACKEND_ID, "start_local", n))
+        with self.making:
+            ref = self._call("start_local", n)
+            session = RemoteSession(self, ref, started_here=True)
+            self._sessions.append(session)
+        return session
+
+    def _child_mb(self) -> float:
+        import psutil
+
+        try:
+            return psutil.Process(self.pid).memory_info().rss / 1e6
+        except psutil.Error:
+            return 0.0
+
+    def closed_one(self) -> None:
+        """A job or watch was closed: renew the child in a while if nothing else is open."""
+        if not self._closed.is_set() and not self._open():
+            threading.Thread(target=self._renew_later, name="ippmon-renew", daemon=True).start()
+
+    def _renew_later(self) -> None:
+        if not self._closed.wait(RENEW_AFTER_S):
+            with contextlib.suppress(Exception):  # an old child is only memory, never an error
+                self.renew_if_idle()
+
+    def _open(self) -> bool:
+        return any(s.open_here() or s.started_here for s in self._sessions if not s.closed)
+
+    def renew_if_idle(self) -> bool:
+        """Replace the child with a fresh one if nothing is open in it and it has grown past
+        `renew_above_mb`; True if it was replaced."""
+        if not self._renewing.acquire(blocking=False):
+            return False  # another thread is at it
+        try:
+            live = [s for s in self._sessions if not s.closed]
+            grown = self._child_mb() - (self._fresh_mb or 0.0)
+            if not live or self._open() or grown < self.renew_above_mb or self._closed.is_set():
+                return False
+            fresh = _Channel(self.options)
+            try:
+                refs = [fresh.call(BACKEND_ID, "connect", s.choice) for s in live]
+            except Exception:
+                fresh.close()
+                return False
+            with self.making:  # nothing is being made in the old child while we look
+                if self._open() or self._closed.is_set() or any(s.closed for s in live):
+                    old = fresh
+                else:
+                    old, self._channel = self._channel, fresh
+                    for session, ref in zip(live, refs, strict=True):
+                        session._link = (fresh, ref.oid)
+            old.retire()
+            if old is fresh:
+                return False
+            self._fresh_mb = self._child_mb()
+            self.renewals += 1
+            return True
+        finally:
+            self._renewing.release()
 
     def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
-        self._channel.close(wait_s)
+        self._closed.set()
+        with self._renewing:  # a renewal under way ends first (its new child is then the one)
+            self._channel.close(wait_s)
 
 
 # -- the child side -----------------------------------------------------------------------------

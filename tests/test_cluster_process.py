@@ -234,6 +234,67 @@ def test_a_job_sent_through_the_cluster_process_finishes_with_results_and_output
     assert json.loads((folder / "run.json").read_text())["state"] == "finished"
 
 
+def test_when_its_last_job_closes_a_grown_cluster_process_is_replaced_and_the_session_goes_on(
+    cluster: ClientSession, runs_dir: str, quick: Catalog
+) -> None:
+    """The child keeps the arenas a job's leftovers pin (~60 MB after 10,000 tasks): once
+    nothing is open in it, a fresh child connects and the old one exits. (Grown by 0 MB is
+    enough here, so that a 100-task job can show it.)"""
+    options = ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=10)
+    backend = RemoteBackend(options, renew_above_mb=0.0)
+    try:
+        session = backend.connect()
+        first = session.submit(quick.get("squares"), runs_dir)
+        assert wait_finished(first).count(TaskState.OK) == 100
+        old = psutil.Process(backend.pid)
+        watch = session.watch()
+        first.close()
+        assert not backend.renew_if_idle()  # the watch is still open in it
+        assert backend.pid == old.pid and backend.renewals == 0
+
+        watch.close()  # the last open object: a fresh child takes over a moment later
+        assert until(lambda: backend.renewals == 1, timeout=60, step=0.1)
+        assert backend.pid != old.pid
+        old.wait(timeout=60)  # the old child closed its client and exited
+        with pytest.raises(ConnectError, match="replaced by a fresh one"):
+            first.poll()  # a job of the old child says so in one line
+
+        second = session.submit(quick.get("squares"), runs_dir)  # the session goes on
+        snapshot = wait_finished(second)
+        assert snapshot.count(TaskState.OK) == snapshot.total == 100
+        lines, dropped = second.output_since(0)
+        assert dropped == 0 and len(lines) == 300
+        second.close()
+    finally:
+        backend.close()
+    folders = sorted(Path(runs_dir).iterdir())
+    assert len(folders) == 2
+    for folder in folders:
+        assert json.loads((folder / "run.json").read_text())["state"] == "finished"
+        assert len(read_results(folder)) == 100
+
+
+def test_a_cluster_process_that_started_its_cluster_is_never_replaced(
+    cluster: ClientSession,
+) -> None:
+    """A `--local` cluster stops with the session of the child that started it. (The session
+    here connected to the test cluster and is marked as started: a real start costs ~10 s.)"""
+    options = ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=10)
+    backend = RemoteBackend(options, renew_above_mb=0.0)
+    try:
+        session = backend.connect()
+        pid = backend.pid
+        session.started_here = True
+        assert not backend.renew_if_idle()
+        assert backend.pid == pid and backend.renewals == 0
+        session.started_here = False  # the same child, connected to a cluster it did not start
+        assert backend.renew_if_idle()
+        assert backend.pid != pid and backend.renewals == 1
+        assert session.engine_ids()
+    finally:
+        backend.close()
+
+
 def test_a_result_that_is_not_plain_data_shows_as_its_text(
     remote: RemoteBackend, runs_dir: str, tmp_path: Path
 ) -> None:
