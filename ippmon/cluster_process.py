@@ -48,7 +48,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -145,6 +145,17 @@ class _Ref:
 class _Retired(ConnectError):
     """The channel was replaced by a fresh child: a session calls again on the new one (a job
     or watch of the old child was closed before, and says so)."""
+
+
+def _call_linked(link: Callable[[], tuple[_Channel, int]], name: str, *args: object) -> Any:
+    """Call `name` on the object `link()` names; made again on the new channel if the one it
+    named was retired meanwhile (the child was replaced: the new link is in place by then)."""
+    while True:
+        channel, oid = link()
+        try:
+            return channel.call(oid, name, *args)
+        except _Retired:
+            continue
 
 
 class _Channel:
@@ -405,12 +416,7 @@ class RemoteSession:
         self.closed = False
 
     def _call(self, name: str, *args: object) -> Any:
-        while True:
-            channel, oid = self._link
-            try:
-                return channel.call(oid, name, *args)
-            except _Retired:  # the child was replaced meanwhile: the new link is in place
-                continue
+        return _call_linked(lambda: self._link, name, *args)
 
     def open_here(self) -> bool:
         """A job or a watch of this session is still open in the child."""
@@ -469,12 +475,7 @@ class RemoteBackend:
         return self._channel.process.pid
 
     def _call(self, name: str, *args: object) -> Any:
-        while True:
-            channel = self._channel
-            try:
-                return channel.call(BACKEND_ID, name, *args)
-            except _Retired:
-                continue
+        return _call_linked(lambda: (self._channel, BACKEND_ID), name, *args)
 
     def target_given(self) -> bool:
         return self.options.named()
