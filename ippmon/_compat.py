@@ -1,4 +1,4 @@
-"""The private parts of ipyparallel (and one of Textual) that ippmon relies on, behind one door.
+"""The private parts of ipyparallel (and a few of Textual) that ippmon relies on, behind one door.
 
 Each function names what it uses; `tests/test_compat.py` checks every one against the installed
 versions, so a release that changes them fails there with a message that says which. Nothing
@@ -178,6 +178,13 @@ def scroll_update(widget: Any, virtual_size: Any) -> None:
     """Tell a Textual widget's scrollbars its new virtual size (`Widget._scroll_update`): what
     setting `virtual_size` does, without asking for a layout pass of the whole screen."""
     widget._scroll_update(virtual_size)
+
+
+def widen_log(log: Any, updates: int, width: int) -> None:
+    """Tell a Textual `Log` that lines `width` cells wide were added in its update `updates`
+    (`Log._update_maximum_width`): what its `_update_size(updates, lines)`, which `write_lines`
+    calls with each batch, does once it has measured them. `OutputLog` measures them itself."""
+    log._update_maximum_width(updates, width)
 
 
 def iopub_address(client: Any) -> str | None:

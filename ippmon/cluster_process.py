@@ -61,7 +61,7 @@ from ippmon.memory import give_back
 from ippmon.model import (
     ClusterInfo,
     JobSnapshot,
-    OutputLine,
+    OutputBatch,
     Shown,
     TaskDetail,
     TaskRow,
@@ -320,8 +320,8 @@ class RemoteJob:
     def snapshot(self) -> JobSnapshot:
         return self._call("snapshot")
 
-    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
-        return self._call("output_since", seq)
+    def output_batch(self, seq: int) -> OutputBatch:
+        return self._call("output_batch", seq)
 
     def task(self, index: int) -> TaskDetail:
         return self._call("task", index)

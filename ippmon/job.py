@@ -34,6 +34,7 @@ from ippmon.model import (
     ClusterInfo,
     Finding,
     JobSnapshot,
+    OutputBatch,
     OutputLine,
     Phase,
     RunState,
@@ -725,6 +726,9 @@ class Job:
 
     def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
         return self.tracker.output_since(seq)
+
+    def output_batch(self, seq: int) -> OutputBatch:
+        return self.tracker.output_batch(seq)
 
     def task_rows(self, states: Iterable[TaskState] | None = None) -> list[TaskRow]:
         return self.tracker.task_rows(states)

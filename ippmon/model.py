@@ -79,6 +79,45 @@ class OutputLine:
     text: str
 
 
+def format_line(line: OutputLine) -> str:
+    """The line as the output pane shows it, its origin in front and `!` after that for stderr:
+    "[e1 #17] text" (task 17 on engine 1), "[e1 #17]! text"."""
+    engine = "e?" if line.engine is None else f"e{line.engine}"
+    mark = "!" if line.stream == "stderr" else ""
+    return f"[{engine} #{line.index}]{mark} {line.text}"
+
+
+@dataclass(frozen=True)
+class OutputBatch:
+    """The output lines since some `seq`, ready to show (`format_line`): what the screen asks
+    for four times a second. Plain strings cross from the cluster process and are written as
+    they are (a million lines of a job made, pickled and unpacked as `OutputLine`s cost the
+    two processes seconds of CPU taken from the engines)."""
+
+    texts: list[str] = field(default_factory=list)
+    first: int = 1  # seq of texts[0]; the texts follow one another, one seq each
+    last: int = 0  # seq of texts[-1]; with no texts, the seq asked from
+    dropped: int = 0  # lines lost from the bounded buffer before they could be read
+
+    @classmethod
+    def of(cls, lines: Sequence[OutputLine], dropped: int, since: int) -> OutputBatch:
+        """`lines` (consecutive seqs, as `output_since(since)` returns them) formatted."""
+        if not lines:
+            return cls([], since + dropped + 1, since + dropped, dropped)
+        return cls([format_line(line) for line in lines], lines[0].seq, lines[-1].seq, dropped)
+
+    def after(self, older: OutputBatch) -> OutputBatch:
+        """This batch with what an `older` one held before it (an update that was replaced
+        before it was shown); lines of the older one that this one holds too are not doubled."""
+        kept = older.texts if not self.texts else older.texts[: max(0, self.first - older.first)]
+        return OutputBatch(
+            kept + self.texts,
+            older.first if kept else self.first,
+            max(self.last, older.last),
+            older.dropped + self.dropped,
+        )
+
+
 @dataclass(frozen=True)
 class EngineView:
     id: int

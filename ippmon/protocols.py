@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from ippmon.model import (
     ClusterInfo,
     JobSnapshot,
-    OutputLine,
+    OutputBatch,
     TaskDetail,
     TaskRow,
     TaskState,
@@ -63,9 +63,9 @@ class JobHandle(Protocol):
     def snapshot(self) -> JobSnapshot:
         """The latest snapshot, without polling."""
 
-    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
-        """Lines with `seq` greater than the argument, oldest first, and how many were dropped
-        from the bounded buffer before the caller could read them."""
+    def output_batch(self, seq: int) -> OutputBatch:
+        """The lines with a `seq` greater than the argument, oldest first, as the output pane
+        shows them, and how many were dropped from the bounded buffer before they were read."""
 
     def task(self, index: int) -> TaskDetail:
         """One task in full."""

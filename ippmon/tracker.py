@@ -31,6 +31,7 @@ from ippmon.model import (
     EngineView,
     Failure,
     JobSnapshot,
+    OutputBatch,
     OutputLine,
     Phase,
     TaskDetail,
@@ -1095,6 +1096,11 @@ class Tracker:
             first = out[0].seq if out else self._seq + 1
         shown = [line if not needs_work(line.text) else _emulated(line) for line in out]
         return shown, max(0, first - seq - 1)
+
+    def output_batch(self, seq: int) -> OutputBatch:
+        """`output_since(seq)` as the output pane shows it."""
+        lines, dropped = self.output_since(seq)
+        return OutputBatch.of(lines, dropped, seq)
 
     def states(self, indices: Iterable[int] | None = None) -> list[TaskState]:
         idx = range(self.total) if indices is None else indices

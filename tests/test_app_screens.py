@@ -21,7 +21,7 @@ from fakes.pilot import make_app, monitor_app, release_on_exit, settle, until, w
 from textual.pilot import Pilot
 from textual.widgets import Label, Log
 
-from ippmon.model import OutputLine, Phase
+from ippmon.model import OutputBatch, OutputLine, Phase
 from ippmon.ui import IppmonApp
 from ippmon.ui.messages import JobUpdate
 from ippmon.ui.screens.confirm import CancelConfirm, ResubmitAllConfirm
@@ -181,8 +181,9 @@ def test_screen(snap_compare, name: str, size: str) -> None:
 # -- the app, driven by keys ------------------------------------------------------------------
 
 
-def lines(first: int, last: int) -> list[OutputLine]:
-    return [OutputLine(seq, seq, 1, "stdout", f"line {seq}") for seq in range(first, last + 1)]
+def lines(first: int, last: int) -> OutputBatch:
+    made = [OutputLine(seq, seq, 1, "stdout", f"line {seq}") for seq in range(first, last + 1)]
+    return OutputBatch.of(made, 0, first - 1)
 
 
 async def test_enter_on_the_picker_submits_the_highlighted_spec_never_a_broken_one() -> None:
@@ -340,7 +341,7 @@ async def test_an_update_that_changes_nothing_lays_nothing_out_and_redraws_nothi
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
-        screen.post_message(JobUpdate(rec.mid_run(), []))
+        screen.post_message(JobUpdate(rec.mid_run()))
         await pilot.pause()
         await pilot.pause()
         dirty: list[tuple[str, bool]] = []
@@ -352,12 +353,12 @@ async def test_an_update_that_changes_nothing_lays_nothing_out_and_redraws_nothi
                 return _refresh(*regions, **kwargs)
 
             widget.refresh = spy  # type: ignore[method-assign]
-        screen.post_message(JobUpdate(rec.mid_run(), []))
+        screen.post_message(JobUpdate(rec.mid_run()))
         await pilot.pause()
         assert dirty == []
         more = rec.output_lines(3, start_task=90)
         more = [replace(line, seq=100 + line.seq) for line in more]
-        screen.post_message(JobUpdate(rec.mid_run(), more))
+        screen.post_message(JobUpdate(rec.mid_run(), OutputBatch.of(more, 0, 100)))
         await pilot.pause()
         assert not any(layout for _, layout in dirty), dirty  # new lines: no layout pass
         assert {name for name, _ in dirty} <= {"OutputLog", "ScrollBar"}, dirty
@@ -567,3 +568,18 @@ async def test_without_advice_a_does_nothing() -> None:
         await pilot.press("a")
         await settle(pilot)
         assert len(session.submitted) == 1
+
+
+async def test_the_output_pane_is_as_wide_as_its_widest_line_at_once() -> None:
+    app = monitor_app(FakeJob(rec.mid_run()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        log = app.screen.query_one(OutputLog)
+        log.write_texts(["[e0 #1] " + "x" * 292, "short"])
+        assert log.virtual_size.width == 300  # measured in the batch, not in a worker later
+        log.write_texts(["[e0 #2] " + "漢字" * 100])  # two cells a character
+        assert log.virtual_size.width == 8 + 400
+        log.write_texts(["[e0 #3] \x1b[31m" + "y" * 500 + "\x1b[0m"])  # colours take no cell
+        assert log.virtual_size.width == 508
+        await pilot.press("end")
+        assert log.max_scroll_x == 508 - log.scrollable_content_region.width

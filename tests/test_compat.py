@@ -159,3 +159,26 @@ def test_textual_apps_still_write_to_their_terminal_through_their_driver() -> No
 def test_the_client_says_its_iopub_address(client) -> None:  # noqa: ANN001
     address = _compat.iopub_address(client)
     assert address is not None and address.startswith("tcp://"), "Client._config changed"
+
+
+def test_textual_logs_still_measure_each_batch_through_update_size() -> None:
+    """`OutputLog` measures its lines itself: Log.write_lines must still hand each batch to
+    `_update_size(updates, lines)`, and `_update_maximum_width(updates, size)` must still widen."""
+    from textual.widgets import Log
+
+    assert list(inspect.signature(Log._update_maximum_width).parameters) == [
+        "self",
+        "updates",
+        "size",
+    ], "Log._update_maximum_width changed"
+    assert "self._update_size(self._updates, new_lines)" in inspect.getsource(Log.write_lines), (
+        "Log.write_lines no longer hands its lines to _update_size(updates, lines)"
+    )
+    widened: list[tuple[int, int]] = []
+
+    class Recorder:
+        def _update_maximum_width(self, updates: int, size: int) -> None:
+            widened.append((updates, size))
+
+    _compat.widen_log(Recorder(), 3, 80)
+    assert widened == [(3, 80)]

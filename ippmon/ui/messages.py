@@ -15,7 +15,7 @@ from typing import Any
 
 from textual.message import Message
 
-from ippmon.model import JobSnapshot, OutputLine
+from ippmon.model import JobSnapshot, OutputBatch
 from ippmon.protocols import ClusterChoice, ClusterWatch, JobHandle, Session
 from ippmon.runs import RunSummary
 from ippmon.topmodel import TopLine, TopSnapshot
@@ -32,10 +32,8 @@ class JobEnded(Message):
 
 class _CarriesLines:
     """A snapshot with the output lines that arrived since the previous one: a newer message
-    of the same type replaces a queued older one, and takes its lines over."""
+    of the same type replaces a queued older one, and takes its lines over (`_take`)."""
 
-    lines: list[Any]
-    dropped: int
     stamp: int
     _absorbed: set[int]
 
@@ -59,10 +57,10 @@ class _CarriesLines:
             return
         self._absorbed.add(older.stamp)
         self._absorbed.update(older._absorbed)
-        first = self.lines[0].seq if self.lines else None
-        carried = [line for line in older.lines if first is None or line.seq < first]
-        self.lines = carried + self.lines
-        self.dropped += older.dropped
+        self._take(older)
+
+    def _take(self, older: Any) -> None:
+        raise NotImplementedError
 
 
 @dataclass
@@ -70,10 +68,12 @@ class JobUpdate(_CarriesLines, Message):
     """A fresh snapshot plus the output lines that arrived since the previous update."""
 
     snapshot: JobSnapshot
-    lines: list[OutputLine] = field(default_factory=list)
-    dropped: int = 0  # lines lost from the job's bounded buffer before they were read
+    output: OutputBatch = field(default_factory=OutputBatch)
     stamp: int = field(default_factory=lambda: next(_stamps))
     _absorbed: set[int] = field(default_factory=set, repr=False)
+
+    def _take(self, older: JobUpdate) -> None:
+        self.output = self.output.after(older.output)
 
 
 @dataclass
@@ -85,6 +85,12 @@ class ClusterUpdate(_CarriesLines, Message):
     dropped: int = 0  # lines lost from the watch's bounded buffer before they were read
     stamp: int = field(default_factory=lambda: next(_stamps))
     _absorbed: set[int] = field(default_factory=set, repr=False)
+
+    def _take(self, older: ClusterUpdate) -> None:
+        first = self.lines[0].seq if self.lines else None
+        carried = [line for line in older.lines if first is None or line.seq < first]
+        self.lines = carried + self.lines
+        self.dropped += older.dropped
 
 
 @dataclass

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 
 from textual.message import Message
 
-from ippmon.model import JobSnapshot, OutputLine, Phase
+from ippmon.model import JobSnapshot, OutputBatch, Phase
 from ippmon.protocols import ClusterWatch
 from ippmon.text import one_line
+from ippmon.topmodel import TopLine, TopSnapshot
 from ippmon.ui.messages import ClusterUpdate, JobUpdate, PollFailed
 
 
@@ -26,7 +27,7 @@ class Polled(Protocol):
 
     def poll(self) -> JobSnapshot: ...
 
-    def output_since(self, seq: int) -> tuple[list[OutputLine], int]: ...
+    def output_batch(self, seq: int) -> OutputBatch: ...
 
 
 def poll_job(
@@ -38,9 +39,15 @@ def poll_job(
     last_seq: int = 0,
 ) -> int:
     """Poll until the job finishes or `stop` is set; returns the seq of the last line posted."""
+
+    def ask(seq: int) -> tuple[JobSnapshot, OutputBatch, int]:
+        snapshot = job.poll()
+        output = job.output_batch(seq)
+        return snapshot, output, output.last
+
     return _poll(
-        job,
-        lambda snap, lines, dropped: post(JobUpdate(snap, lines, dropped)),
+        ask,
+        lambda snap, output: post(JobUpdate(snap, output)),
         lambda snap: snap.phase is Phase.FINISHED,
         post,
         stop,
@@ -58,9 +65,15 @@ def poll_cluster(
     last_seq: int = 0,
 ) -> int:
     """`ippmon top`'s loop: as `poll_job`, until `stop` is set (a cluster never finishes)."""
+
+    def ask(seq: int) -> tuple[TopSnapshot, tuple[list[TopLine], int], int]:
+        snapshot = watch.poll()
+        lines, dropped = watch.output_since(seq)
+        return snapshot, (lines, dropped), lines[-1].seq if lines else seq
+
     return _poll(
-        watch,
-        lambda snap, lines, dropped: post(ClusterUpdate(snap, lines, dropped)),
+        ask,
+        lambda snap, output: post(ClusterUpdate(snap, list(output[0]), output[1])),
         lambda _snap: False,
         post,
         stop,
@@ -70,26 +83,25 @@ def poll_cluster(
 
 
 def _poll(
-    source: Any,
-    update: Callable[[Any, list, int], object],
+    ask: Callable[[int], tuple[Any, Any, int]],
+    update: Callable[[Any, Any], object],
     over: Callable[[Any], bool],
     post: Callable[[Message], object],
     stop: threading.Event,
     interval: float,
     last_seq: int,
 ) -> int:
-    """Ask `source` for a snapshot and the output since `last_seq`, hand both to `update`,
-    until `over(snapshot)` or `stop`; a failed ask is posted as PollFailed, and asked again."""
+    """`ask(last_seq)` for a snapshot, the output since `last_seq` and the seq it reaches, hand
+    the first two to `update`, until `over(snapshot)` or `stop`; a failed ask is posted as
+    PollFailed, and asked again."""
     while not stop.is_set():
         try:
-            snapshot = source.poll()
-            lines, dropped = source.output_since(last_seq)
+            snapshot, output, seq = ask(last_seq)
         except Exception as error:  # the client can fail in many ways; say so and keep going
             post(PollFailed(one_line(error, with_type=True)))
         else:
-            if lines:
-                last_seq = lines[-1].seq
-            update(snapshot, list(lines), dropped)
+            last_seq = seq
+            update(snapshot, output)
             if over(snapshot):
                 break
         stop.wait(interval)

@@ -3,7 +3,7 @@ protocols of `ippmon.protocols` with recorded data and no threads of their own.
 
 A FakeJob returns the same recorded snapshot and output lines every time, so an app built with
 `poll_interval=0` (no polling thread) shows exactly one recorded moment of a job: the monitor
-reads `job.snapshot()` and `job.output_since(0)` once. Each fake notes what it was asked, and
+reads `job.snapshot()` and `job.output_batch(0)` once. Each fake notes what it was asked, and
 from which thread, for the tests to check.
 """
 
@@ -17,7 +17,16 @@ from typing import Protocol
 
 from ippmon.adopt import Adopted, Resubmitted
 from ippmon.jobspec import JobSpec
-from ippmon.model import ClusterInfo, JobSnapshot, OutputLine, Phase, TaskDetail, TaskRow, TaskState
+from ippmon.model import (
+    ClusterInfo,
+    JobSnapshot,
+    OutputBatch,
+    OutputLine,
+    Phase,
+    TaskDetail,
+    TaskRow,
+    TaskState,
+)
 from ippmon.protocols import ClusterChoice, ConnectError
 from ippmon.runs import RunError
 from ippmon.stream import StreamRow, TaskStream, Zoom, window
@@ -97,8 +106,8 @@ class FakeJob:
     def snapshot(self) -> JobSnapshot:
         return self._snapshot
 
-    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
-        return [line for line in self._lines if line.seq > seq], 0
+    def output_batch(self, seq: int) -> OutputBatch:
+        return OutputBatch.of([line for line in self._lines if line.seq > seq], 0, seq)
 
     def task(self, index: int) -> TaskDetail:
         if self.tasks is not None:

@@ -3,7 +3,7 @@
 The screen hands the spec to the cluster in a thread worker (`session.submit`), then ONE polling
 thread (`poll_job`) sends `JobUpdate`s; each update is drawn by the widgets' `apply`. With
 `poll_interval=0` there is no polling thread: the screen shows what the job had at submit time
-(`job.snapshot()` and `job.output_since(0)`), which is how tests and screenshots feed it recorded
+(`job.snapshot()` and `job.output_batch(0)`), which is how tests and screenshots feed it recorded
 state. Messages that arrive after the screen is gone are ignored.
 
 Resubmitting (`r` the failed, cancelled and lost tasks; `R` all of them, after a confirm) sends
@@ -30,7 +30,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
-from ippmon.model import JobSnapshot, OutputLine, Phase, TaskState
+from ippmon.model import JobSnapshot, OutputBatch, Phase, TaskState
 from ippmon.protocols import JobHandle, Session
 from ippmon.stream import Zoom
 from ippmon.ui.messages import (
@@ -101,8 +101,8 @@ class AttemptSent:
     def poll(self) -> JobSnapshot:
         return self.seen(self.job.poll())
 
-    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
-        return self.job.output_since(seq)
+    def output_batch(self, seq: int) -> OutputBatch:
+        return self.job.output_batch(seq)
 
 
 @dataclass(frozen=True)
@@ -316,8 +316,7 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
 
     def _start_watching(self, job: JobHandle) -> None:
         self.job = job
-        lines, dropped = job.output_since(0)
-        self._apply(job.snapshot(), lines, dropped)
+        self._apply(job.snapshot(), job.output_batch(0))
         self._follow_job()
 
     def _follow_job(self) -> None:
@@ -332,7 +331,7 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
         tasks = f"{count:,} task{'s' if count != 1 else ''}"
         self.notify(f"resubmitted {tasks} as attempt {attempt}", timeout=5)
         sent = AttemptSent(self.job, attempt)
-        self._apply(sent.seen(self.job.snapshot()), [], 0)
+        self._apply(sent.seen(self.job.snapshot()), OutputBatch.of([], 0, self._last_seq))
         for panel in self.query(TaskStreamPanel):
             panel.zoom_when_finished = Zoom.JOB
             panel.set_zoom(Zoom.MINUTE)  # the new attempt runs: the last minute again
@@ -344,17 +343,16 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
     def on_job_update(self, message: JobUpdate) -> None:
         message.stop()
         if self.is_attached:
-            self._apply(message.snapshot, message.lines, message.dropped)
+            self._apply(message.snapshot, message.output)
 
     def on_poll_failed(self, message: PollFailed) -> None:
         message.stop()
         if self.is_attached:
             self.show_notice(f"Lost touch with the cluster: {message.error} (retrying)")
 
-    def _apply(self, snapshot: JobSnapshot, lines: list[OutputLine], dropped: int) -> None:
+    def _apply(self, snapshot: JobSnapshot, output: OutputBatch) -> None:
         finished = snapshot.phase is Phase.FINISHED
-        if lines:
-            self._last_seq = max(self._last_seq, lines[-1].seq)
+        self._last_seq = max(self._last_seq, output.last)
         try:
             self.query_one(JobStatus).apply(snapshot, attached=self.attached)
             self.show_notice(snapshot.message)
@@ -367,7 +365,7 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
             else:
                 self.query_one(EngineBoard).apply(snapshot)
                 self.query_one("#recent-failures", FailureList).apply(snapshot)
-            self.query_one(OutputLog).write_output(lines, dropped)
+            self.query_one(OutputLog).write_texts(output.texts, output.dropped, "the job's")
         except NoMatches:  # the screen is being torn down
             return
         if finished and self.phase in (Phase.SUBMITTING, Phase.RUNNING, Phase.CANCELLING):

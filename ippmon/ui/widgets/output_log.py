@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.highlighter import Highlighter
 from rich.text import Span, Text
 from textual.binding import Binding
@@ -26,16 +27,9 @@ from textual.reactive import Reactive
 from textual.widgets import Log
 
 from ippmon import _compat
-from ippmon.model import OutputLine
 from ippmon.terminal import styled
 
 MAX_LINES = 5000
-
-
-def format_line(line: OutputLine) -> str:
-    engine = "e?" if line.engine is None else f"e{line.engine}"
-    mark = "!" if line.stream == "stderr" else ""
-    return f"[{engine} #{line.index}]{mark} {line.text}"
 
 
 class _Colours(Highlighter):
@@ -83,16 +77,25 @@ class OutputLog(Log):
     def watch_virtual_size(self, size: Size) -> None:
         _compat.scroll_update(self, size)
 
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        """The widest of a batch's new lines, for the horizontal scrollbar: in place of Log's
+        own (`_compat.widen_log`), which starts a thread worker per batch and measures every
+        line through Rich's cached `cell_len` (a sixth of the TUI's CPU during a job printing a
+        million lines). The lines here are already plain text (`ippmon.terminal`, `_Colours`):
+        a printable ASCII line is as wide as it is long, and only others are measured."""
+        if lines:
+            width = max(
+                len(line) if line.isascii() and line.isprintable() else cell_len(line)
+                for line in lines
+            )
+            _compat.widen_log(self, updates, width)
+
     def __init__(self, *, max_lines: int = MAX_LINES, **kwargs) -> None:
         super().__init__(max_lines=max_lines, auto_scroll=True, highlight=True, **kwargs)
         self.highlighter = self._colours = _Colours(max_lines)
         self.border_title = "output"
         self._count = 0
         self._show_follow()
-
-    def write_output(self, lines: Sequence[OutputLine], dropped: int = 0) -> None:
-        """Append one update's lines in a single batch."""
-        self.write_texts([format_line(line) for line in lines], dropped, "the job's")
 
     def write_texts(self, lines: Sequence[str], dropped: int = 0, whose: str = "the") -> None:
         """Append lines already prefixed with their origin, in a single batch; `dropped`
