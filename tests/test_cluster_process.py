@@ -219,8 +219,10 @@ def test_a_job_sent_through_the_cluster_process_finishes_with_results_and_output
     job = session.submit(spec, runs_dir)
     snapshot = wait_finished(job)
     assert snapshot.succeeded and snapshot.count(TaskState.OK) == snapshot.total == 100
-    lines, dropped = job.output_since(0)
-    assert dropped == 0 and len(lines) == 300  # 3 steps per square
+    output = job.output_batch(0)
+    assert output.dropped == 0 and len(output.texts) == 300  # 3 steps per square
+    assert (output.first, output.last) == (1, 300)
+    assert sum(text.endswith("] square 7: step 3/3") for text in output.texts) == 1
     detail = job.task(7)
     assert detail.result == 49 and detail.extra["input"] == 7
     assert "square 7: step 3/3" in detail.stdout
@@ -262,8 +264,8 @@ def test_when_its_last_job_closes_a_grown_cluster_process_is_replaced_and_the_se
         second = session.submit(quick.get("squares"), runs_dir)  # the session goes on
         snapshot = wait_finished(second)
         assert snapshot.count(TaskState.OK) == snapshot.total == 100
-        lines, dropped = second.output_since(0)
-        assert dropped == 0 and len(lines) == 300
+        output = second.output_batch(0)
+        assert output.dropped == 0 and len(output.texts) == 300
         second.close()
     finally:
         backend.close()
