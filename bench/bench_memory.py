@@ -117,7 +117,7 @@ from ippmon.jobspec import load_catalog
 from ippmon.model import Phase
 from ippmon.ui.app import IppmonApp
 sys.path.insert(0, os.path.dirname(sys.argv[4]))
-from bench_memory import tree_rss_mb
+from bench_memory import tree_usage
 spec_file, cluster_id, runs = sys.argv[1], sys.argv[2], sys.argv[3]
 
 async def main():
@@ -128,7 +128,7 @@ async def main():
     async with app.run_test(size=(100, 30)) as pilot:
         while app.monitor() is None:
             await pilot.pause(0.1)
-        marks.append(round(tree_rss_mb(os.getpid())))
+        marks.append(round(tree_usage(os.getpid(), {})))
         for job in range(2):
             if job:
                 app.submit(catalog.get("big"))  # from the picker, the same job again
@@ -148,7 +148,7 @@ async def main():
             deadline = time.perf_counter() + 30  # a grown cluster process is replaced
             while backend.renewals == renewals and time.perf_counter() < deadline:
                 await pilot.pause(0.2)
-            marks.append(round(tree_rss_mb(os.getpid())))
+            marks.append(round(tree_usage(os.getpid(), {})))
         await pilot.press("q")
     print(json.dumps({"rss": marks, "walls": walls, "renewals": backend.renewals}))
 
@@ -156,14 +156,21 @@ asyncio.run(main())
 """
 
 
-def tree_rss_mb(pid: int) -> float:
-    """The resident memory of `pid` and all its descendants, in MB."""
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage(pid: int, cpu: dict[int, float]) -> float:
+    """The resident memory of `pid` and all its descendants, in MB; each one's CPU seconds so
+    far (user + system) recorded in `cpu` by pid."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/status") as f:
                 total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            cpu[p] = (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo.extend(int(c) for c in f.read().split())
@@ -174,26 +181,31 @@ def tree_rss_mb(pid: int) -> float:
 
 def measured(cmd: list[str]) -> tuple[dict, float]:
     """Run `cmd`; its JSON output (or {}), with `cmd_wall` (the whole command's wall time) and
-    `cpu` (the CPU seconds of its process tree) added, and the peak RSS of its process tree."""
+    `cpu` (the CPU seconds of its process tree) added, and the peak RSS of its process tree.
+    CPU: the larger of the rusage of the command (with the processes it waited for) and the
+    sum of the last sample of each process in its tree (a process that was never waited for,
+    like the TUI's cluster process when the TUI exits, is in no rusage)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0.0
     done = threading.Event()
+    seen: dict[int, float] = {}
 
     def sample() -> None:
         nonlocal peak
         while not done.wait(0.1):
-            peak = max(peak, tree_rss_mb(proc.pid))
+            peak = max(peak, tree_usage(proc.pid, seen))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out, err = proc.communicate()
     cmd_wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     done.set()
     sampler.join()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = max(cpu, sum(seen.values()))
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd[:4])}...: exit {proc.returncode}: {err.strip()[-500:]}")
     last = out.strip().splitlines()[-1] if out.strip() else "{}"
