@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ippmon.model import Phase, TaskState
+from ippmon.model import OutputBatch, Phase, TaskState
 from ippmon.tracker import Event, Recorded, Tracker, classify
 
 
@@ -156,6 +156,19 @@ def test_bounded_output_reports_what_a_slow_reader_missed() -> None:
     lines, dropped = tracker.output_since(0)
     assert [ln.text for ln in lines] == [str(i) for i in range(15, 25)]
     assert dropped == 15
+
+
+def test_the_output_pane_gets_its_lines_as_text_from_where_it_read_to() -> None:
+    clock = Clock()
+    tracker = Tracker("t", 1, clock=clock, max_output_lines=10)
+    m = md(engine_id=3, stdout="".join(f"{i}\n" for i in range(25)), stderr="bad\n")
+    tracker.add_chunks([([0], m)], attempt=1)
+    tracker.notify(0, Event.ACTIVITY)
+    tracker.poll()
+    batch = tracker.output_batch(4)
+    assert batch.texts == [f"[e3 #0] {i}" for i in range(16, 25)] + ["[e3 #0]! bad"]
+    assert (batch.first, batch.last, batch.dropped) == (17, 26, 12)  # seqs 5..16 were dropped
+    assert tracker.output_batch(26) == OutputBatch([], 27, 26, 0)  # nothing newer: where it was
 
 
 def test_engine_death_makes_its_task_lost_and_remembers_the_engine() -> None:
