@@ -107,6 +107,19 @@ def test_the_iopub_hook_hears_the_output_of_another_clients_tasks(
         assert stop is not None, (
             "Client._iopub_stream or Client._dispatch_iopub.__wrapped__ changed"
         )
+
+        def heard_of(msg_id: str) -> bool:
+            return any(m["parent_header"].get("msg_id") == msg_id for m, _topic in list(heard))
+
+        # A new client's SUB socket hears the relay only once its subscription has reached it
+        # (ZMQ's slow joiner; a loaded machine once took longer than one task): probe first.
+        for _ in range(20):
+            probe = client.load_balanced_view().apply_async(print, "probe")
+            probe.get(timeout=30)
+            if until(lambda probe_id=probe.msg_id: heard_of(probe_id), timeout=1):
+                break
+        else:
+            pytest.fail("the watching client heard none of 20 probe tasks")
         ar = client.load_balanced_view().apply_async(print, "hello from the other client")
         ar.get(timeout=30)
 
