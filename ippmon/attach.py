@@ -71,7 +71,14 @@ class HubWatcher(threading.Thread):
     as for tasks ippmon sent itself. For a task already running or finished when the watcher
     started, the output is the controller's record of it, which trails the engine by as much
     as the iopub relay does: taken once the task has ended (its "idle" heard, or completed
-    before the watcher started) and two reads of the record a second apart agree."""
+    before the watcher started) and two reads of the record a second apart agree.
+
+    The watcher counts as listening from the first message it hears, not from when it hooked
+    in: a client's SUB socket gets nothing the relay sends before its subscription reaches the
+    relay (ZMQ's "slow joiner"), and `attach` connects a fresh client just before it hooks in.
+    A task that ended in that gap had its "idle" sent to nobody; taken as ended while nobody
+    listened, it is recorded from the controller's record instead of waited for (it was: for
+    `OUTPUT_WAIT_S`, ten minutes)."""
 
     def __init__(
         self,
@@ -95,13 +102,12 @@ class HubWatcher(threading.Thread):
         }
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
-        self._listening_since: float | None = None  # epoch seconds; None: not hearing iopub
+        # epoch seconds of the first iopub message heard; None: nothing heard (yet)
+        self._listening_since: float | None = None
         self._unhook: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._unhook = _compat.observe_iopub(self.client, self._heard, timeout=10.0)
-        if self._unhook is not None:
-            self._listening_since = time.time()
         super().start()
 
     def stop(self) -> None:
@@ -134,6 +140,8 @@ class HubWatcher(threading.Thread):
         self.on_heard()
         parent = msg.get("parent_header") or {}
         with self._lock:
+            if self._listening_since is None:
+                self._listening_since = time.time()  # subscribed: the relay reaches us now
             w = self._watched.get(parent.get("msg_id", ""))
             if w is None:
                 return

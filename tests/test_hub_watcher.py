@@ -96,6 +96,33 @@ def test_a_task_that_ended_before_listening_is_recorded_when_its_record_stops_gr
     assert tracker.detail(0).stdout == "a\nb\n"
 
 
+def test_a_task_that_ended_before_anything_was_heard_is_recorded_from_its_record() -> None:
+    """attach hooks in right after connecting a fresh client, whose SUB socket hears nothing the
+    relay sent before its subscription reached it: a task that ended then is never heard to be
+    idle. Listening counts from the first message heard, so it is taken from its record."""
+    hub = FakeHub(
+        {
+            "m0": record(stdout="a\n", completed="2026-01-01T00:00:02+00:00"),
+            "m1": record(stdout="b\n", completed="2099-01-01T00:00:00+00:00"),
+        }
+    )
+    watcher, tracker, _mds = watch(hub, 2)
+    assert watcher._listening_since is None  # hooked in, nothing heard yet
+    watcher._heard(iopub("m9", "status", execution_state="busy"))  # another task: the relay is on
+    assert watcher._listening_since is not None
+    watcher._check()  # both results in; first read of the records
+    watcher._check()  # the reads agree: m0 ended before anything was heard
+    (chunk,) = tracker.poll()
+    assert chunk.indices == [0] and tracker.detail(0).stdout == "a\n"
+    watcher._check()
+    assert tracker.poll() == []  # m1 ended after: its idle is on its way, and waited for
+    watcher._heard(iopub("m1", "status", execution_state="idle"))
+    watcher._check()  # idle heard; its record read twice alike
+    watcher._check()
+    (chunk,) = tracker.poll()
+    assert chunk.indices == [1] and tracker.detail(1).stdout == "b\n"
+
+
 def test_a_stub_record_of_a_culled_task_is_lost_once_a_later_task_is_known() -> None:
     stub = {"stdout": "output that came after the task was culled"}
     hub = FakeHub({"m0": stub, "m1": record()})

@@ -8,6 +8,7 @@ waits until workers are done and the screens they lead to are up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 
@@ -15,6 +16,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from ippmon.jobspec import Catalog
 from ippmon.runs import RunSummary
@@ -105,7 +107,12 @@ async def settle(pilot: Pilot, *, rounds: int = 100) -> None:
     last: object = None
     stable = 0
     for _ in range(rounds):
-        await app.workers.wait_for_complete()
+        for worker in list(app.workers):
+            # A worker made to fail (exit_on_error=False, e.g. a connect that finds no
+            # controller) is the screen's to handle; Textual drops it from app.workers a moment
+            # after it ends, and waiting on it in between raises WorkerFailed.
+            with contextlib.suppress(WorkerFailed, WorkerCancelled):
+                await worker.wait()
         await pilot.pause()
         state = (tuple(app.screen_stack), tuple((id(w), w.state) for w in app.workers))
         busy = any(worker.is_running for worker in app.workers)
