@@ -35,7 +35,6 @@ from ippmon.model import (
     Finding,
     JobSnapshot,
     OutputBatch,
-    OutputLine,
     Phase,
     RunState,
     TaskDetail,
@@ -723,9 +722,6 @@ class Job:
     def snapshot(self) -> JobSnapshot:
         snap = self.tracker.snapshot()
         return replace(snap, findings=self._findings) if self._findings else snap
-
-    def output_since(self, seq: int) -> tuple[list[OutputLine], int]:
-        return self.tracker.output_since(seq)
 
     def output_batch(self, seq: int) -> OutputBatch:
         return self.tracker.output_batch(seq)

@@ -109,7 +109,7 @@ def test_stdout_and_stderr_stream_into_the_tracker_and_the_record(
     )
     job = cluster.submit(load_catalog(path).get("talk"), runs_dir=runs_dir)
     assert job.wait(timeout=60)
-    out, dropped = job.output_since(0)
+    out, dropped = job.tracker.output_since(0)
     assert dropped == 0
     assert [line.seq for line in out] == list(range(1, len(out) + 1))
     per_task = {i: [ln for ln in out if ln.index == i] for i in range(4)}

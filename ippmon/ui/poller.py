@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from textual.message import Message
 
 from ippmon.model import JobSnapshot, OutputBatch, Phase
 from ippmon.protocols import ClusterWatch
 from ippmon.text import one_line
-from ippmon.topmodel import TopLine, TopSnapshot
 from ippmon.ui.messages import ClusterUpdate, JobUpdate, PollFailed
 
 
@@ -40,20 +39,12 @@ def poll_job(
 ) -> int:
     """Poll until the job finishes or `stop` is set; returns the seq of the last line posted."""
 
-    def ask(seq: int) -> tuple[JobSnapshot, OutputBatch, int]:
+    def ask(seq: int) -> tuple[Message, int, bool]:
         snapshot = job.poll()
         output = job.output_batch(seq)
-        return snapshot, output, output.last
+        return JobUpdate(snapshot, output), output.last, snapshot.phase is Phase.FINISHED
 
-    return _poll(
-        ask,
-        lambda snap, output: post(JobUpdate(snap, output)),
-        lambda snap: snap.phase is Phase.FINISHED,
-        post,
-        stop,
-        interval,
-        last_seq,
-    )
+    return _poll(ask, post, stop, interval, last_seq)
 
 
 def poll_cluster(
@@ -66,43 +57,34 @@ def poll_cluster(
 ) -> int:
     """`ippmon top`'s loop: as `poll_job`, until `stop` is set (a cluster never finishes)."""
 
-    def ask(seq: int) -> tuple[TopSnapshot, tuple[list[TopLine], int], int]:
+    def ask(seq: int) -> tuple[Message, int, bool]:
         snapshot = watch.poll()
         lines, dropped = watch.output_since(seq)
-        return snapshot, (lines, dropped), lines[-1].seq if lines else seq
+        last = lines[-1].seq if lines else seq
+        return ClusterUpdate(snapshot, list(lines), dropped), last, False
 
-    return _poll(
-        ask,
-        lambda snap, output: post(ClusterUpdate(snap, list(output[0]), output[1])),
-        lambda _snap: False,
-        post,
-        stop,
-        interval,
-        last_seq,
-    )
+    return _poll(ask, post, stop, interval, last_seq)
 
 
 def _poll(
-    ask: Callable[[int], tuple[Any, Any, int]],
-    update: Callable[[Any, Any], object],
-    over: Callable[[Any], bool],
+    ask: Callable[[int], tuple[Message, int, bool]],
     post: Callable[[Message], object],
     stop: threading.Event,
     interval: float,
     last_seq: int,
 ) -> int:
-    """`ask(last_seq)` for a snapshot, the output since `last_seq` and the seq it reaches, hand
-    the first two to `update`, until `over(snapshot)` or `stop`; a failed ask is posted as
-    PollFailed, and asked again."""
+    """Post what `ask(last_seq)` makes of the source now (an update with the output since
+    `last_seq`; the seq that output reaches; whether the source is over) until it is over or
+    `stop` is set; a failed ask is posted as PollFailed, and asked again."""
     while not stop.is_set():
         try:
-            snapshot, output, seq = ask(last_seq)
+            message, seq, over = ask(last_seq)
         except Exception as error:  # the client can fail in many ways; say so and keep going
             post(PollFailed(one_line(error, with_type=True)))
         else:
             last_seq = seq
-            update(snapshot, output)
-            if over(snapshot):
+            post(message)
+            if over:
                 break
         stop.wait(interval)
     return last_seq

@@ -78,11 +78,12 @@ class OutputLog(Log):
         _compat.scroll_update(self, size)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
-        """The widest of a batch's new lines, for the horizontal scrollbar: in place of Log's
-        own (`_compat.widen_log`), which starts a thread worker per batch and measures every
-        line through Rich's cached `cell_len` (a sixth of the TUI's CPU during a job printing a
-        million lines). The lines here are already plain text (`ippmon.terminal`, `_Colours`):
-        a printable ASCII line is as wide as it is long, and only others are measured."""
+        """The widest of a batch's new lines, for the horizontal scrollbar, told to the Log
+        through `_compat.widen_log`. In place of Log's own, which starts a thread worker per
+        batch and measures every line through Rich's cached `cell_len` (a sixth of the TUI's
+        CPU during a job printing a million lines). The lines here are already plain text
+        (`ippmon.terminal`, `_Colours`): a printable ASCII line is as wide as it is long, and
+        only others are measured."""
         if lines:
             width = max(
                 len(line) if line.isascii() and line.isprintable() else cell_len(line)
