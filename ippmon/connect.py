@@ -624,6 +624,95 @@ class SshTunnel:
         self._read_stderr()
 
 
+PORTS_BOUND_S = 10.0  # a controller's scheduler processes bind within ~1 s of its start
+START_ATTEMPTS = 3
+
+
+def unbound_ports(cluster: Any) -> list[str]:
+    """The ports a controller we started wrote in its connection files that none of its own
+    processes listens on, as "client iopub 45099". A controller picks free ports, lets them go,
+    then binds them in its scheduler processes: another process (a controller starting at the
+    same time: measured 1 start pair in 60) may bind one in between. The scheduler that cannot
+    bind dies and the hub goes on, so the cluster runs without, say, its iopub relay (no
+    output, no busy/idle from any engine)."""
+    security = Path(cluster.profile_dir, "security")
+    wanted: dict[int, str] = {}
+    for side in ("client", "engine"):
+        path = security / f"ipcontroller-{cluster.cluster_id}-{side}.json"
+        info = json.loads(path.read_text())
+        for name, value in info.items():
+            for port in value if isinstance(value, list) else [value]:
+                if isinstance(port, int) and not isinstance(port, bool) and name != "key":
+                    wanted.setdefault(port, f"{side} {name} {port}")
+    listening: set[int] = set()
+    for proc in _cluster_processes(cluster):
+        with contextlib.suppress(Exception):
+            listening.update(
+                c.laddr.port for c in proc.net_connections("tcp") if c.status == "LISTEN"
+            )
+    return [what for port, what in wanted.items() if port not in listening]
+
+
+def _start_problem(cluster: Any, timeout: float) -> str:
+    """Wait for the controller's connection files (up to `timeout`), then up to PORTS_BOUND_S
+    for its processes to listen on every port in them. Returns "" when they do, or why not
+    (a port another process took; the controller gone as it started)."""
+    files_by = time.monotonic() + timeout
+    bound_by: float | None = None
+    while True:
+        process = getattr(cluster.controller, "process", None)  # a psutil.Process
+        if process is not None and not _same_process(process):
+            return "its controller exited as it started"
+        try:
+            missing = unbound_ports(cluster)
+        except (OSError, ValueError):  # not written yet, or half written
+            if time.monotonic() > files_by:
+                why = f"no connection file from the controller in {timeout:g} s"
+                raise TimeoutError(why) from None
+        else:
+            if not missing:
+                return ""
+            bound_by = bound_by or time.monotonic() + PORTS_BOUND_S
+            if time.monotonic() > bound_by:
+                return (
+                    f"its controller could not listen on {', '.join(missing)} "
+                    "(another process took the port)"
+                )
+        time.sleep(0.05)
+
+
+def start_checked(
+    make: Callable[[], Cluster], n: int, timeout: float, attempts: int = START_ATTEMPTS
+) -> tuple[Cluster, Client]:
+    """Start the cluster `make()` returns, engines and a connected client, once its controller
+    listens on every port it announced (`unbound_ports`). A controller that lost a port to
+    another process, or exited as it started, is stopped and a new one started, up to
+    `attempts` times. Raises ConnectError (one line) when none starts."""
+    problem = ""
+    for _ in range(attempts):
+        cluster = make()
+        try:
+            cluster.start_controller_sync()
+            problem = _start_problem(cluster, timeout)
+            if problem:
+                stop_cluster(cluster)
+                continue
+            cluster.start_engines_sync(n)
+            client = cluster.connect_client_sync()
+            client.wait_for_engines(n, timeout=timeout)
+        except BaseException as exc:
+            stop_cluster(cluster)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise ConnectError(
+                f"could not start a local cluster of {n} engines: {type(exc).__name__}: {exc}"
+            ) from None
+        return cluster, client
+    raise ConnectError(
+        f"could not start a local cluster of {n} engines: {problem} ({attempts} tries)"
+    )
+
+
 def start_local(
     n: int,
     *,
@@ -637,19 +726,16 @@ def start_local(
 
     if n < 1:
         raise ConnectError(f"--local needs at least 1 engine, got {n}")
-    cluster_id = f"ippmon-{os.getpid()}-{secrets.token_hex(3)}"
-    cluster = ipp.Cluster(n=n, cluster_id=cluster_id, log_level=40)
-    try:
-        client = cluster.start_and_connect_sync()
-        client.wait_for_engines(n, timeout=timeout)
-    except BaseException as exc:
-        stop_cluster(cluster)
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise ConnectError(
-            f"could not start a local cluster of {n} engines: {type(exc).__name__}: {exc}"
-        ) from None
-    info = ClusterInfo(profile="default", cluster_id=cluster_id, engines=n, location="local")
+    cluster, client = start_checked(
+        lambda: ipp.Cluster(
+            n=n, cluster_id=f"ippmon-{os.getpid()}-{secrets.token_hex(3)}", log_level=40
+        ),
+        n,
+        timeout,
+    )
+    info = ClusterInfo(
+        profile="default", cluster_id=cluster.cluster_id, engines=n, location="local"
+    )
     session = ClientSession(
         client,
         info,

@@ -26,6 +26,7 @@ from test_cli import IPPMON
 from test_tui_cluster import wait_for
 
 from ippmon.cluster_process import RemoteBackend
+from ippmon.connect import unbound_ports
 from ippmon.jobspec import load_catalog
 from ippmon.model import Phase
 from ippmon.records import latest_lines, read_results
@@ -67,24 +68,36 @@ def expected_stdout(i: int) -> str:
 
 def start_user_cluster(*controller_args: str) -> Iterator[str]:
     """`ipcluster start -n 2` as a user runs it (normal priority, daemonized); its cluster-id.
-    `controller_args` go to the controller (after `--`)."""
+    `controller_args` go to the controller (after `--`). Started again (up to 3 times) if its
+    controller lost a port to a controller starting at the same time (`unbound_ports`)."""
     import ipyparallel as ipp
 
-    cluster_id = f"user-{secrets.token_hex(3)}"
     extra = ["--", *controller_args] if controller_args else []
-    subprocess.run(
-        ["ipcluster", "start", "-n", "2", "--daemonize", f"--cluster-id={cluster_id}", *extra],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    for _ in range(3):
+        cluster_id = f"user-{secrets.token_hex(3)}"
+        subprocess.run(
+            ["ipcluster", "start", "-n", "2", "--daemonize", f"--cluster-id={cluster_id}", *extra],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        cluster = ipp.Cluster.from_file(cluster_id=cluster_id)
+        try:
+            client = ipp.Client(cluster_id=cluster_id, timeout=30)
+            client.wait_for_engines(2, timeout=60)
+            client.close()
+        except BaseException:
+            stop_at_once(cluster)
+            raise
+        if not unbound_ports(cluster):
+            break
+        stop_at_once(cluster)
+    else:
+        raise RuntimeError("ipcluster's controller could not listen on its ports, 3 times")
     try:
-        client = ipp.Client(cluster_id=cluster_id, timeout=30)
-        client.wait_for_engines(2, timeout=60)
-        client.close()
         yield cluster_id
     finally:
-        stop_at_once(ipp.Cluster.from_file(cluster_id=cluster_id))
+        stop_at_once(cluster)
 
 
 def stop_at_once(cluster: Any) -> None:

@@ -28,7 +28,7 @@ from test_cli import run
 
 from ippmon.cluster_process import RemoteBackend
 from ippmon.clusterview import LIMIT_NODB
-from ippmon.connect import ConnectOptions, _cluster_processes, stop_cluster
+from ippmon.connect import ConnectOptions, _cluster_processes, start_checked, stop_cluster
 from ippmon.jobspec import Catalog
 from ippmon.ui import IppmonApp
 from ippmon.ui.screens.top import TopScreen
@@ -41,19 +41,18 @@ SUBMITTER = Path(__file__).with_name("status_submitter.py")
 
 
 def start_private(db: str) -> Any:
-    """A cluster of one engine whose controller runs `--{db}`."""
+    """A cluster of one engine whose controller runs `--{db}`, listening on all its ports (the
+    two start at once: one could take a port the other chose)."""
     import ipyparallel as ipp
 
-    cluster = ipp.Cluster(
-        n=1, cluster_id=f"ippmon-test-{db}", controller_args=[f"--{db}"], log_level=40
+    cluster, client = start_checked(
+        lambda: ipp.Cluster(
+            n=1, cluster_id=f"ippmon-test-{db}", controller_args=[f"--{db}"], log_level=40
+        ),
+        1,
+        timeout=60,
     )
-    try:
-        client = cluster.start_and_connect_sync()
-        client.wait_for_engines(1, timeout=60)
-        client.close()
-    except BaseException:
-        stop_cluster(cluster)
-        raise
+    client.close()
     return cluster
 
 
