@@ -74,6 +74,11 @@ DIAGNOSE_EVERY_S = 10.0  # while a job runs, its diagnosis is worked out again t
 SLICE_TASKS = 256  # chunks sent per map_async call
 RESTORE_BATCH = 2048  # recorded tasks read back at a time by `Job.restore`
 DETACH_SEND_S = 45.0  # detaching sends what the window held back for this long at most
+# Every task sends its engine's busy and idle (and what it prints) through the controller's
+# iopub relay; they trail its result by seconds, by a minute at worst when the machine is
+# starved. None at all for this long after a result came: the relay is down (a controller
+# whose relay process died as it started runs on without it); output cannot come.
+IOPUB_SILENT_S = 60.0
 BEHIND_NOTICE_S = 5.0  # say so when the client's IO thread is this far behind its sockets
 SPEC_FILE = "spec.pickle"  # the JobSpec, so `resume` can rerun without the spec file's job table
 INPUTS_FILE = "inputs.pickle"  # the inputs as sent, so `resume` resends exactly these
@@ -280,6 +285,8 @@ class Job:
         self._diagnosed_at = float("-inf")
         self._diagnosed_final = False
         self._heard_at = float("-inf")  # time.monotonic() of the last message from the cluster
+        self._iopub_messages = 0  # of this job's tasks, through the controller's iopub relay
+        self._first_reply_at: float | None = None  # time.monotonic() of the first result
         self.probe = (
             ControllerProbe(client, timeout=controller_timeout, heard=lambda: self._heard_at)
             if client
@@ -561,11 +568,14 @@ class Job:
 
     def _on_iopub(self, key: int, _msg: object) -> None:
         self.heard()
+        self._iopub_messages += 1
         self.tracker.trim(key)  # on the IO thread, right after ipyparallel appended the output
         self.tracker.notify(key, Event.ACTIVITY)
 
     def _on_reply(self, key: int, future: Any) -> None:
         self.heard()
+        if self._first_reply_at is None:
+            self._first_reply_at = time.monotonic()
         exc = future.exception()
         self.tracker.notify(key, Event.DONE, exc if exc is not None else future.result())
 
@@ -579,6 +589,7 @@ class Job:
         if self.client is not None:
             tracker.set_engines(self.client.ids)
         self._check_controller()
+        self._check_iopub()
         ready = tracker.poll()
         if ready or self._unrecorded:
             self._record(ready)
@@ -641,6 +652,25 @@ class Job:
             else "",
         )
 
+    def _check_iopub(self) -> None:
+        """A notice, and no wait for output, when no message of the job's tasks has come
+        through the controller's iopub relay `IOPUB_SILENT_S` after the first result."""
+        first = self._first_reply_at
+        silent = (
+            self._iopub_messages == 0
+            and first is not None
+            and time.monotonic() - first >= IOPUB_SILENT_S
+        )
+        self.tracker.set_iopub_silent(silent)
+        self.tracker.set_notice(
+            "iopub",
+            f"no output, busy or idle from any engine in {IOPUB_SILENT_S:g} s of results: the "
+            "controller's iopub relay is down (restart the cluster); results are "
+            "recorded without output"
+            if silent
+            else "",
+        )
+
     def _record(self, chunks: Iterable[Chunk]) -> None:
         """Append the result lines of these chunks (see `Tracker.poll`), and of any the record
         could not take before, to results.jsonl. When it cannot take them now (a full disk),
@@ -670,17 +700,16 @@ class Job:
             self._let_go(todo)
 
     def _let_go(self, chunks: Iterable[Chunk]) -> None:
-        """Recorded chunks: a slice whose chunks are all recorded is dropped, with everything
-        ipyparallel keeps for it; each makes room in the send window."""
+        """Recorded chunks: each makes room in the send window, and the client forgets it
+        unless its output may still grow; a slice whose chunks are all recorded is dropped."""
         freed = 0
         forget = []
         for chunk in chunks:
-            if chunk.output_note:
-                continue  # recorded with output that may still grow: kept until amended
-            msg_id = self._msg_ids.pop(chunk.key, None)
-            if msg_id is not None:
-                forget.append(msg_id)
-            number = self._slice_of.pop(chunk.key, None)
+            if not chunk.may_grow:  # else the client keeps it until it is amended
+                msg_id = self._msg_ids.pop(chunk.key, None)
+                if msg_id is not None:
+                    forget.append(msg_id)
+            number = self._slice_of.pop(chunk.key, None)  # its result came: room for another
             if number is None:
                 continue
             freed += 1

@@ -71,6 +71,7 @@ class Event(Enum):
 # and says why. OUTPUT_WAIT_S is a last resort against the unforeseen; output that arrives
 # after any of these is recorded in a second, amending line for the same task and attempt.
 OUTPUT_WAIT_S = 600.0
+RELAY_SILENT_NOTE = "output may be incomplete: none came through the controller's iopub relay"
 RATE_WINDOW_S = 10.0  # the rate and the ETA: finishes over the last 10 s at least...
 RATE_MIN_TASKS = 10  # ...and over as many more seconds as 10 finishes took...
 RATE_LONGEST_S = 120.0  # ...up to 2 min (slow tasks): recent throughput, not the job's average
@@ -139,6 +140,12 @@ class Chunk:
     released: bool = False  # recorded, and let go of (see `Tracker.release`)
     cut: dict[str, int] = field(default_factory=dict)  # bytes of output cut (`Tracker.trim`)
     marker: dict[str, str] = field(default_factory=dict)  # the line in the output saying so
+
+    @property
+    def may_grow(self) -> bool:
+        """Recorded with output that may still come (kept whole until amended). Not when the
+        relay it would come through passed on nothing: that output will not come."""
+        return bool(self.output_note) and self.output_note != RELAY_SILENT_NOTE
 
     @property
     def duration_s(self) -> float | None:
@@ -418,6 +425,7 @@ class Tracker:
         self._unrecorded = 0  # final chunks the run record could not take yet (a full disk)
         self._incomplete: list[Chunk] = []  # recorded before their output was complete
         self._controller_lost = False
+        self._iopub_silent = False
         self._notices: dict[str, str] = {}
 
     # -- feeding -----------------------------------------------------------------------------
@@ -568,6 +576,13 @@ class Tracker:
         finished chunks cannot arrive, so they are recorded with what they have."""
         with self._lock:
             self._controller_lost = lost
+
+    def set_iopub_silent(self, silent: bool) -> None:
+        """No message of the job's tasks has come through the controller's iopub relay while
+        their results did (or some has come since): finished chunks are recorded at once,
+        without output, and let go of (`RELAY_SILENT_NOTE`: none will come)."""
+        with self._lock:
+            self._iopub_silent = silent
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -764,7 +779,7 @@ class Tracker:
                     self._cap(chunk)
                 chunk.recorded = True
                 chunk.output_note = note
-                if note:
+                if chunk.may_grow:
                     chunk.recorded_lens = dict(chunk.lens)
                     self._incomplete.append(chunk)
                 ready.append(chunk)
@@ -789,6 +804,8 @@ class Tracker:
             return f"output may be incomplete: {who} stopped before the end of it arrived"
         if self._controller_lost:
             return "output may be incomplete: the controller stopped answering before its end"
+        if self._iopub_silent:
+            return RELAY_SILENT_NOTE
         if chunk.done_at is not None and now - chunk.done_at >= self.output_wait_s:
             return (
                 "output may be incomplete: its end had not arrived "
@@ -829,7 +846,7 @@ class Tracker:
         may yet be amended."""
         with self._lock:
             for chunk in chunks:
-                if chunk.released or chunk.output_note or not chunk.recorded:
+                if chunk.released or chunk.may_grow or not chunk.recorded:
                     continue
                 self._released.keep(chunk)
                 chunk.released = True

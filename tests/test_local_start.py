@@ -179,3 +179,47 @@ def test_a_controller_that_cannot_listen_on_its_ports_is_one_line_naming_the_por
         str(caught.value),
     ), caught.value
     assert len(made) == 2 and all(gone(cluster) for cluster in made)
+
+
+@pytest.mark.cluster
+def test_a_job_on_a_cluster_whose_iopub_relay_died_ends_with_its_results_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a user's cluster that lost its relay port does: results come, output never does.
+    The job does not wait the ten-minute last resort for it: it says why and ends."""
+    import ipyparallel as ipp
+
+    from ippmon import job as job_module
+    from ippmon.connect import ClientSession
+    from ippmon.jobspec import load_catalog
+    from ippmon.model import ClusterInfo, Phase
+    from ippmon.records import read_results
+
+    monkeypatch.setattr(job_module, "IOPUB_SILENT_S", 2.0)
+    holder = listening()
+    cluster = ipp.Cluster(
+        n=1,
+        cluster_id="ippmon-test-no-relay",
+        controller_args=iopub_relay_taken(holder.getsockname()[1]),
+        log_level=40,
+    )
+    try:
+        client = cluster.start_and_connect_sync()
+        client.wait_for_engines(1, timeout=60)
+        info = ClusterInfo(profile="default", cluster_id=cluster.cluster_id, engines=1)
+        with ClientSession(client, info, cluster=cluster) as session:
+            spec = load_catalog(None).get("squares")
+            spec = type(spec)(**{**spec.__dict__, "kwargs": {"delay": 0.0}})
+            job = session.submit(spec, runs_dir=str(tmp_path / "runs"))
+            assert job.wait(timeout=60), job.poll().message
+            snap = job.poll()
+            assert snap.phase is Phase.FINISHED and snap.done == 100
+            assert "the controller's iopub relay is down" in snap.message
+            recorded = read_results(job.record.folder)
+            assert sorted(r["result"] for r in recorded) == [i * i for i in range(100)]
+            assert {r["output_incomplete"] for r in recorded} == {
+                "output may be incomplete: none came through the controller's iopub relay"
+            }
+    finally:
+        holder.close()
+        stop_cluster(cluster)

@@ -353,6 +353,28 @@ def test_without_a_controller_waiting_tasks_are_recorded_with_what_they_have() -
     assert "the controller stopped answering" in chunk.output_note
 
 
+def test_with_the_iopub_relay_silent_results_are_recorded_at_once_and_let_go() -> None:
+    clock = Clock()
+    tracker = Tracker("t", 2, clock=clock, output_wait_s=600)
+    mds = [md(engine_id=0), md(engine_id=1)]
+    tracker.add_chunks([([0], mds[0]), ([1], mds[1])], attempt=1)
+    tracker.set_engines([0, 1])
+    tracker.notify(0, Event.DONE, [0])
+    assert tracker.poll() == []  # waits for its output, as usual
+    tracker.set_iopub_silent(True)
+    (first,) = tracker.poll()
+    assert first.output_note == (
+        "output may be incomplete: none came through the controller's iopub relay"
+    )
+    tracker.notify(1, Event.DONE, [1])
+    (second,) = tracker.poll()  # no wait at all while the relay is silent
+    assert second.output_note == first.output_note and not second.may_grow
+    assert tracker.snapshot().phase is Phase.FINISHED
+    tracker.release([first, second])  # none will come: not kept whole for an amendment
+    assert tracker.released(0) and tracker.released(1)
+    assert tracker.late_output() == []
+
+
 def test_output_later_than_the_last_resort_wait_is_recorded_as_an_amendment() -> None:
     clock = Clock()
     tracker = Tracker("t", 1, clock=clock, output_wait_s=60)
