@@ -53,6 +53,7 @@ class _Watched:
     md: dict
     order: int  # place in the order the chunks were sent
     gone_since: float | None = None  # monotonic time it was first missing from the records
+    in_records: bool = False  # found in the controller's records once
     seen_start: bool = False  # its "busy" status came after we started listening: we saw it all
     seen_end: bool = False  # its engine's "idle" status: all of its output has been sent
     heard: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
@@ -104,6 +105,8 @@ class HubWatcher(threading.Thread):
         self._lock = threading.Lock()
         # epoch seconds of the first iopub message heard; None: nothing heard (yet)
         self._listening_since: float | None = None
+        # monotonic time the controller's records last took in a watched task it lacked before
+        self._records_grew_at = float("-inf")
         self._unhook: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -192,6 +195,10 @@ class HubWatcher(threading.Thread):
         fetch: list[_Watched] = []
         now = time.monotonic()
         for w in items:
+            if not w.in_records and w.msg_id in found:
+                w.in_records = True
+                self._records_grew_at = now
+        for w in items:
             rec = found.get(w.msg_id)
             if rec is None:
                 if self._lost(w, newest, now):
@@ -248,10 +255,13 @@ class HubWatcher(threading.Thread):
     def _lost(self, w: _Watched, newest: int, now: float) -> bool:
         """A task missing from the controller's records is gone for good once a task sent after
         it is there (the controller takes in requests in order, so it had this one and culled
-        it), or after `gone_after_s()` (it may just not have reached the records yet)."""
+        it), or once the records have taken in none of the missing tasks for `gone_after_s()`
+        (it may just not have reached them yet: a controller working through a backlog takes
+        them in a few at a time)."""
         if w.gone_since is None:
             w.gone_since = now
-        return newest > w.order or now - w.gone_since >= self.gone_after_s
+        waited = now - max(w.gone_since, self._records_grew_at)
+        return newest > w.order or waited >= self.gone_after_s
 
     def _output_over(self, w: _Watched) -> bool:
         """Whether the task's output, as this watcher has it, is all there is (see the class)."""

@@ -3,6 +3,9 @@ records and the iopub messages it hears (the real thing runs in test_attach.py).
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 import ippmon.attach as attach
@@ -144,6 +147,32 @@ def test_a_task_not_yet_in_the_records_is_lost_only_after_a_while(
     watcher.gone_after_s = 0.0
     watcher._check()
     assert states(tracker) == [TaskState.LOST]
+
+
+def test_a_missing_task_is_not_lost_while_the_records_still_take_in_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A controller working through a backlog (a loaded machine) records the requests a few at
+    a time: the wait for a missing task counts from the last one it took in."""
+    now = [0.0]
+    monkeypatch.setattr(attach, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    hub = FakeHub({})
+    watcher, tracker, _mds = watch(hub, 3)
+    watcher.gone_after_s = 5.0
+    queued, running, lost = TaskState.QUEUED, TaskState.RUNNING, TaskState.LOST
+    for t, appears, expected in [
+        (0.0, None, [queued, queued, queued]),
+        (4.0, "m0", [running, queued, queued]),
+        (8.0, None, [running, queued, queued]),  # 8 s missing, but 4 s since the records grew
+        (9.5, "m1", [running, running, queued]),
+        (14.0, None, [running, running, queued]),
+        (15.0, None, [running, running, lost]),  # nothing taken in for 5.5 s
+    ]:
+        now[0] = t
+        if appears:
+            hub.records[appears] = record()
+        watcher._check()
+        assert states(tracker) == expected, t
 
 
 def test_how_long_a_missing_task_may_take_to_appear_comes_from_the_environment(
