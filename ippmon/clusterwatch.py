@@ -30,6 +30,15 @@ RECORDS_SOONER_S = 0.2  # asking again this soon, for the records of tasks that 
 # to the records it holds (bench/bench_top.py: ~0.16 ms a record on DictDB, ~0.4 on SQLiteDB):
 # top waits at least this many times as long as its last ask took before asking again.
 ASK_COST_FACTOR = 5.0
+# Every task's engine says busy and idle through the controller's iopub relay. Not one engine
+# message this long into watching while the records show tasks ending: the relay is down (its
+# process could not bind its port as the controller started, say), and top says so.
+RELAY_SILENT_S = 60.0
+RELAY_DOWN = (
+    "what the engines say: none of their messages came through the controller's iopub relay "
+    f"in {RELAY_SILENT_S:g} s while tasks ended (is it down? restart the cluster); engines, "
+    "output and rates are from the records only"
+)
 
 
 class ClusterWatcher:
@@ -183,6 +192,10 @@ class ClusterWatcher:
                 )
             )
         done, failed = self.ledger.totals()
+        limits = cluster.limits
+        ended = sum(j.done + j.failed - j.history for j in cluster.jobs)
+        if not self.ledger.heard and ended and now - self.ledger.started >= RELAY_SILENT_S:
+            limits = (RELAY_DOWN, *limits)
         return TopSnapshot(
             taken=now,
             watching_s=now - self.ledger.started,
@@ -193,7 +206,7 @@ class ClusterWatcher:
             failed=failed,
             tasks_per_s=self._total_rate.add(now, done + failed),
             db=cluster.db,
-            limits=cluster.limits,
+            limits=limits,
             vanished=cluster.vanished,
         )
 

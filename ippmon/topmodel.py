@@ -220,6 +220,7 @@ class EngineLedger:
         self._lines: deque[tuple[int, int, str, str, str, str]] = deque(maxlen=max_lines)
         self._seq = 0
         self._partial: dict[tuple[str, str], _Partial] = {}  # (msg_id, stream) -> unended line
+        self.heard = 0  # engine messages taken in (status, output, error)
 
     def _engine(self, eid: int, t: float) -> _Engine:
         eng = self._engines.get(eid)
@@ -246,6 +247,7 @@ class EngineLedger:
 
     def status(self, eid: int, msg_id: str, session: str, busy: bool) -> None:
         with self._lock:
+            self.heard += 1
             t = self.clock()
             eng = self._engine(eid, t)
             if busy:
@@ -265,12 +267,14 @@ class EngineLedger:
 
     def error(self, eid: int, msg_id: str) -> None:
         with self._lock:
+            self.heard += 1
             self._engine(eid, self.clock()).raised.add(msg_id)
 
     def output(self, eid: int, msg_id: str, session: str, stream: str, text: str) -> None:
         """A piece of a task's stdout or stderr: complete lines are kept, the rest waits for
         its end (or for the task's end)."""
         with self._lock:
+            self.heard += 1
             key = (msg_id, stream)
             part = self._partial.get(key)
             if part is None:

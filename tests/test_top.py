@@ -209,6 +209,31 @@ def test_an_engine_killed_mid_task_is_gone_and_no_longer_runs_its_task() -> None
     assert (job.running, job.failed) == (0, 1)
 
 
+def test_top_says_the_iopub_relay_is_down_when_tasks_end_and_no_engine_says_a_word() -> None:
+    """A controller whose relay process died as it started runs tasks, but no engine message
+    reaches anyone: top says so once tasks have ended for a minute without one."""
+    from ippmon.clusterwatch import RELAY_DOWN, RELAY_SILENT_S
+
+    def relay_down(watch: ClusterWatcher, clock: Clock, hub: HubStandIn, at: float) -> bool:
+        clock.t = at
+        return RELAY_DOWN in watch.poll().limits
+
+    for heard in (False, True):
+        hub = HubStandIn(rt_db())
+        for i in range(3):
+            hub.submit(f"carl_3_{i}", "carl")
+        clock = Clock()
+        start = clock.t
+        watch = watch_of(hub, clock)
+        assert not relay_down(watch, clock, hub, start + RELAY_SILENT_S)  # nothing ended yet
+        if heard:
+            watch.ledger.status(0, "carl_3_0", "carl", busy=True)
+        hub.assign("carl_3_0", 0)
+        hub.finish("carl_3_0", 0, "ok")
+        assert not relay_down(watch, clock, hub, start + RELAY_SILENT_S / 2)  # too soon to say
+        assert relay_down(watch, clock, hub, start + RELAY_SILENT_S + 2) is not heard
+
+
 def test_a_controller_slow_to_answer_is_asked_less_often() -> None:
     """Each ask of the records costs the controller (it answers nobody else meanwhile): top
     waits ASK_COST_FACTOR times as long as the last ask took before asking again."""
