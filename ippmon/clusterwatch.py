@@ -193,8 +193,11 @@ class ClusterWatcher:
             )
         done, failed = self.ledger.totals()
         limits = cluster.limits
-        ended = sum(j.done + j.failed - j.history for j in cluster.jobs)
-        if not self.ledger.heard and ended and now - self.ledger.started >= RELAY_SILENT_S:
+        if (
+            not self.ledger.heard
+            and now - self.ledger.started >= RELAY_SILENT_S
+            and any(j.done + j.failed > j.history for j in cluster.jobs)  # ended since watching
+        ):
             limits = (RELAY_DOWN, *limits)
         return TopSnapshot(
             taken=now,

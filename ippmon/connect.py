@@ -642,7 +642,7 @@ def unbound_ports(cluster: Any) -> list[str]:
         info = json.loads(path.read_text())
         for name, value in info.items():
             for port in value if isinstance(value, list) else [value]:
-                if isinstance(port, int) and not isinstance(port, bool) and name != "key":
+                if isinstance(port, int) and not isinstance(port, bool):
                     wanted.setdefault(port, f"{side} {name} {port}")
     listening: set[int] = set()
     for proc in _cluster_processes(cluster):
