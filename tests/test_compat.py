@@ -84,8 +84,15 @@ def test_engine_ids_are_found_by_the_uuid_in_the_controllers_task_records(client
     assert sorted(by_uuid.values()) == sorted(client.ids), "Client._engines changed"
     ar = client.load_balanced_view().apply_async(abs, -1)
     ar.get(timeout=30)
-    (record,) = client.db_query({"msg_id": ar.msg_id}, keys=["engine_uuid"])
-    assert by_uuid[record["engine_uuid"]] == ar.engine_id
+
+    def engine_uuid() -> str | None:
+        (record,) = client.db_query({"msg_id": ar.msg_id}, keys=["engine_uuid"])
+        return record["engine_uuid"]
+
+    # The controller records the engine a task went to as the scheduler tells it, which on a
+    # loaded machine can come after the client has the result (seen: None right after get).
+    assert until(lambda: engine_uuid() is not None, timeout=30), "the task's engine never recorded"
+    assert by_uuid[engine_uuid()] == ar.engine_id
 
 
 def test_the_iopub_hook_is_refused_without_error_on_a_stand_in_for_a_client() -> None:
