@@ -35,7 +35,7 @@ from ippmon.ui.widgets.output_log import OutputLog
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 
-TASKS = 3000
+TASKS = 2000
 LINES = 10
 
 PRINTER = f"""
