@@ -357,6 +357,14 @@ def _client(
             raise ConnectError(f"connection file {opts.file} does not exist")
         args.append(opts.file)  # url_file= is ignored by ipyparallel 9: positional only
     else:
+        # ipyparallel would wait for a missing file too, but saying so on stdout (headless
+        # output, or a script's pipe): waited for here, and said in the error if it never came
+        path = _connection_file(opts)
+        if not _wait_for_file(path, time.monotonic() + timeout):
+            raise ConnectError(
+                f"could not connect to {opts.describe()}: no connection file "
+                f"{path} (waited {timeout:g} s); {HINT}"
+            )
         kwargs["profile"] = opts.profile or "default"
         if opts.cluster_id:
             kwargs["cluster_id"] = opts.cluster_id
@@ -391,20 +399,31 @@ def _connection_file(opts: ConnectOptions) -> Path:
     from IPython.core.profiledir import ProfileDir
     from IPython.paths import get_ipython_dir
 
+    ipython_dir = get_ipython_dir()
     try:
-        found = ProfileDir.find_profile_dir_by_name(get_ipython_dir(), opts.profile or "default")
+        found = ProfileDir.find_profile_dir_by_name(ipython_dir, opts.profile or "default")
     except Exception:
-        raise ConnectError(f"could not connect to {opts.describe()}: no such profile") from None
+        raise ConnectError(
+            f"could not connect to {opts.describe()}: no such profile "
+            f"(no profile_{opts.profile or 'default'} in {ipython_dir}); {HINT}"
+        ) from None
     cluster = f"-{opts.cluster_id}" if opts.cluster_id else ""
     return Path(found.security_dir) / f"ipcontroller{cluster}-client.json"
+
+
+def _wait_for_file(path: Path, deadline: float) -> bool:
+    """Whether `path` exists, waiting for it until `deadline` (a controller that is starting
+    writes it within seconds)."""
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+    return path.exists()
 
 
 def _connection_info(opts: ConnectOptions, deadline: float) -> dict[str, Any]:
     """The client connection file (copied from the cluster's machine), read here: the tunnel
     forwards its ports. Waits for it until `deadline`, as ipyparallel does."""
     path = _connection_file(opts)
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+    _wait_for_file(path, deadline)
     try:
         info = json.loads(path.read_text())
         if not isinstance(info, dict) or not all(

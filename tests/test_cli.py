@@ -209,6 +209,23 @@ def test_no_running_cluster_exits_3_at_once_with_a_hint(tmp_path: Path) -> None:
     assert time.monotonic() - started < 15
 
 
+def test_a_named_cluster_that_is_not_there_is_one_line_on_stderr_and_nothing_on_stdout(
+    tmp_path: Path,
+) -> None:
+    """ipyparallel says "Waiting for connection file" on stdout while it waits: headless
+    output (or a script's pipe) would start with it."""
+    env = fresh_ipython_env(tmp_path)
+    (Path(env["IPYTHONDIR"]) / "profile_default" / "security").mkdir(parents=True)
+    proc = run(
+        ["--cluster-id", "nope", "--job", "squares", "--headless", "--timeout", "1"], env=env
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert "cluster-id 'nope'" in line and "ipcontroller-nope-client.json" in line, line
+    assert "(waited 1 s)" in line and "--local" in line, line
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -153,3 +153,36 @@ def test_engine_view_shows_running_tasks_while_they_run(
     assert snap.count(TaskState.OK) == 5
     assert sum(e.tasks_done for e in snap.engines) == 5
     assert sorted(r["result"] for r in read_results(job.record.folder)) == list(range(100, 105))
+
+
+def test_connecting_waits_for_a_connection_file_that_appears_and_prints_nothing(
+    cluster: ClientSession, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A cluster that is still starting: its file appears while ippmon waits for it."""
+    from ippmon import connect
+
+    options = connect.ConnectOptions(cluster_id=cluster.info.cluster_id, timeout=30)
+    path = connect._connection_file(options)
+    hidden = path.with_name(path.name + ".hidden")
+    path.rename(hidden)
+    waits: list[float] = []
+    real_sleep = connect.time.sleep
+
+    def sleep(seconds: float) -> None:  # the first wait is when the controller writes it
+        waits.append(seconds)
+        if not path.exists():
+            hidden.rename(path)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(connect.time, "sleep", sleep)
+    try:
+        session = connect.ClusterBackend(options).connect()
+    finally:
+        if hidden.exists():
+            hidden.rename(path)
+    try:
+        assert waits, "connected without waiting for the file"
+        assert session.info.engines == cluster.info.engines
+    finally:
+        session.close()
+    assert capfd.readouterr().out == ""
