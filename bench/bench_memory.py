@@ -19,13 +19,20 @@ job, exit), for the others the job alone. Prints a table; asserts nothing.
     python bench/bench_memory.py --tasks 10000 100000 --lines 0 10 100 --modes bare headless tui
     python bench/bench_memory.py --cluster-id ID              # a cluster you started
 
-Without `--cluster-id` a 2-engine cluster is started with `ipcluster` (normal priority, as a
-user would) and stopped at the end.
+Without `--cluster-id` every measurement gets a fresh 2-engine cluster, started with `ipcluster`
+(normal priority, as a user would) and stopped after it. A controller keeps working long after a
+job whose tasks print: its in-memory task database culls old records on every new message, one
+sort of all of them each time (ipyparallel 9.2), and after a 10,000 x 100 job it was still at
+100% of a core two hours later. On one cluster each run would race the last one's leftovers.
+With `--cluster-id` (a cluster you started) each run waits until that cluster's controller is
+idle (at most `--idle-wait` s) and says how long it waited, or that it never was. The controller's
+CPU seconds during each run are in the notes either way.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -36,6 +43,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SPEC = """
@@ -216,6 +224,111 @@ def measured(cmd: list[str]) -> tuple[dict, float]:
     return {**found, "cmd_wall": cmd_wall, "cpu": cpu}, peak
 
 
+def controller_procs(cluster_id: str) -> list:
+    """The processes of a cluster's controller (the hub and its schedulers)."""
+    import ipyparallel as ipp
+    import psutil
+
+    cluster = ipp.Cluster.from_file(cluster_id=cluster_id)
+    pid = cluster.controller.pid if cluster.controller else None
+    if not pid:
+        return []
+    hub = psutil.Process(pid)
+    return [hub, *hub.children(recursive=True)]
+
+
+def cpu_s(procs: list) -> float:
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def wait_idle(procs: list, limit_s: float) -> tuple[float, bool]:
+    """Wait until the controller uses under a tenth of a core over a second; (waited, idle)."""
+    started = time.monotonic()
+    while True:
+        before = cpu_s(procs)
+        time.sleep(1.0)
+        if cpu_s(procs) - before < 0.1:
+            return time.monotonic() - started, True
+        if time.monotonic() - started > limit_s:
+            return time.monotonic() - started, False
+
+
+@contextlib.contextmanager
+def cluster_for_run(given: str | None, idle_wait: float) -> Iterator[tuple[str, list, str]]:
+    """(cluster id, its controller's processes, a note): `given` once its controller is idle,
+    else a fresh 2-engine cluster, stopped afterwards."""
+    if given:
+        procs = controller_procs(given)
+        waited, idle = wait_idle(procs, idle_wait)
+        note = "" if waited < 2 else f"controller idle after {waited:.0f} s; "
+        if not idle:
+            note = f"controller still busy after {waited:.0f} s (earlier runs' output); "
+        yield given, procs, note
+        return
+    import ipyparallel as ipp
+
+    cluster_id = f"bench-memory-{os.getpid()}-{time.monotonic_ns()}"
+    subprocess.run(
+        ["ipcluster", "start", "-n", "2", f"--cluster-id={cluster_id}", "--daemonize"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        client = ipp.Client(cluster_id=cluster_id, timeout=60)
+        client.wait_for_engines(2, timeout=120)
+        client.close()
+        procs = controller_procs(cluster_id)
+        wait_idle(procs, 60)  # the engines' registration
+        yield cluster_id, procs, ""
+    finally:
+        subprocess.run(
+            ["ipcluster", "stop", f"--cluster-id={cluster_id}"], check=False, capture_output=True
+        )
+
+
+def run_mode(
+    mode: str, n: int, lines: int, spec: Path, runs: str, cluster_id: str, more: list[str]
+) -> tuple[dict, float, float | None, str]:
+    """One measurement: (the command's output, peak RSS, wall time, a note)."""
+    py = sys.executable
+    note = ""
+    if mode == "bare":
+        out, peak = measured([py, "-c", BARE, str(n), str(lines), cluster_id])
+        wall = out.get("wall")
+        note = f"whole command {out['cmd_wall']:.1f} s (with its exit)"
+    elif mode == "headless":
+        cmd = [py, "-m", "ippmon", "--cluster-id", cluster_id, "--jobs"]
+        cmd += [str(spec), "--job", "big", "--headless", "--runs-dir", runs]
+        out, peak = measured(cmd + more)
+        wall = out["cmd_wall"]
+        note = "whole command (ratio: against bare's whole command)"
+    elif mode == "tui":
+        out, peak = measured([py, "-c", TUI, str(spec), cluster_id, runs])
+        wall = out.get("wall")
+    elif mode == "tui-again":
+        me = str(Path(__file__).resolve())
+        cmd = [py, "-c", TUI_AGAIN, str(spec), cluster_id, runs, me]
+        out, peak = measured(cmd)
+        wall = out["walls"][0]
+        start_mb, first_mb, second_mb = out["rss"]
+        note = (
+            f"TUI + cluster process: RSS before {start_mb} MB, after job 1 "
+            f"{first_mb} MB, after job 2 {second_mb} MB "
+            f"(cluster process replaced {out['renewals']} times)"
+        )
+    else:
+        out, peak = measured([py, "-c", AGAIN, str(spec), cluster_id, runs])
+        wall = out["walls"][0]
+        start_mb, first_mb, second_mb = out["rss"]
+        note = f"RSS before {start_mb} MB, after job 1 {first_mb} MB, after job 2 {second_mb} MB"
+    return out, peak, wall, note
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, nargs="+", default=[10_000])
@@ -226,77 +339,52 @@ def main() -> None:
         default=["bare", "headless", "again"],
         choices=["bare", "headless", "tui", "again", "tui-again"],
     )
-    parser.add_argument("--cluster-id", help="a running cluster (default: start 2 engines)")
+    parser.add_argument(
+        "--cluster-id", help="a running cluster (default: a fresh one of 2 engines for each run)"
+    )
+    parser.add_argument(
+        "--idle-wait",
+        type=float,
+        default=900,
+        help="with --cluster-id: at most this long for its controller to be idle before a run",
+    )
     parser.add_argument(
         "--ippmon-args",
         type=shlex.split,
         default=[],
         help="more options for `ippmon --headless`, as one word: --ippmon-args='--send-window 0'",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the modes this many times over (paired rows)"
+    )
     args = parser.parse_args()
-    cluster_id = args.cluster_id or f"bench-memory-{os.getpid()}"
-    if not args.cluster_id:
-        subprocess.run(
-            ["ipcluster", "start", "-n", "2", f"--cluster-id={cluster_id}", "--daemonize"],
-            check=True,
-        )
-        time.sleep(10)
-    py = sys.executable
     head = f"{'tasks':>8} {'lines':>5} {'mode':>9} {'wall s':>8} {'ratio':>6} {'CPU s':>6}"
     print(f"{head} {'peak MB':>8}  notes")
-    try:
-        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-            for n in args.tasks:
-                for lines in args.lines:
-                    spec = Path(tmp) / f"spec-{n}-{lines}.toml"
-                    spec.write_text(textwrap.dedent(SPEC.format(n=n, lines=lines)))
-                    runs = str(Path(tmp) / "runs")
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        for n in args.tasks:
+            for lines in args.lines:
+                spec = Path(tmp) / f"spec-{n}-{lines}.toml"
+                spec.write_text(textwrap.dedent(SPEC.format(n=n, lines=lines)))
+                runs = str(Path(tmp) / "runs")
+                for _ in range(args.repeat):
                     bare_wall = bare_cmd = None
                     for mode in args.modes:
-                        note = ""
+                        with cluster_for_run(args.cluster_id, args.idle_wait) as found:
+                            cluster_id, procs, hub_note = found
+                            hub_before = cpu_s(procs)
+                            out, peak, wall, note = run_mode(
+                                mode, n, lines, spec, runs, cluster_id, args.ippmon_args
+                            )
+                            hub_note += f"controller CPU {cpu_s(procs) - hub_before:.0f} s; "
                         if mode == "bare":
-                            out, peak = measured([py, "-c", BARE, str(n), str(lines), cluster_id])
-                            wall = bare_wall = out.get("wall")
-                            bare_cmd = out["cmd_wall"]
-                            note = f"whole command {bare_cmd:.1f} s (with its exit)"
-                        elif mode == "headless":
-                            cmd = [py, "-m", "ippmon", "--cluster-id", cluster_id, "--jobs"]
-                            cmd += [str(spec), "--job", "big", "--headless", "--runs-dir", runs]
-                            out, peak = measured(cmd + args.ippmon_args)
-                            wall = out["cmd_wall"]
-                            note = "whole command (ratio: against bare's whole command)"
-                        elif mode == "tui":
-                            out, peak = measured([py, "-c", TUI, str(spec), cluster_id, runs])
-                            wall = out.get("wall")
-                        elif mode == "tui-again":
-                            me = str(Path(__file__).resolve())
-                            cmd = [py, "-c", TUI_AGAIN, str(spec), cluster_id, runs, me]
-                            out, peak = measured(cmd)
-                            wall = out["walls"][0]
-                            start_mb, first_mb, second_mb = out["rss"]
-                            note = (
-                                f"TUI + cluster process: RSS before {start_mb} MB, after job 1 "
-                                f"{first_mb} MB, after job 2 {second_mb} MB "
-                                f"(cluster process replaced {out['renewals']} times)"
-                            )
-                        else:
-                            out, peak = measured([py, "-c", AGAIN, str(spec), cluster_id, runs])
-                            wall = out["walls"][0]
-                            start_mb, first_mb, second_mb = out["rss"]
-                            note = (
-                                f"RSS before {start_mb} MB, after job 1 {first_mb} MB, "
-                                f"after job 2 {second_mb} MB"
-                            )
+                            bare_wall, bare_cmd = wall, out["cmd_wall"]
                         base = bare_cmd if mode == "headless" else bare_wall
                         ratio = f"{base / wall:.2f}" if base and wall else "-"
                         shown = f"{wall:.1f}" if wall else "-"
                         cpu = f"{out['cpu']:.1f}"
                         row = f"{n:>8,} {lines:>5} {mode:>9} {shown:>8} {ratio:>6} {cpu:>6}"
                         row += f" {peak:>8.0f}"
-                        print(f"{row}  {note}", flush=True)
-    finally:
-        if not args.cluster_id:
-            subprocess.run(["ipcluster", "stop", f"--cluster-id={cluster_id}"], check=False)
+                        print(f"{row}  {hub_note}{note}", flush=True)
 
 
 if __name__ == "__main__":
