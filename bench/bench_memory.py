@@ -229,7 +229,10 @@ def controller_procs(cluster_id: str) -> list:
     import ipyparallel as ipp
     import psutil
 
-    cluster = ipp.Cluster.from_file(cluster_id=cluster_id)
+    try:
+        cluster = ipp.Cluster.from_file(cluster_id=cluster_id)
+    except Exception:  # not started by ipcluster / Cluster: nothing to watch
+        return []
     pid = cluster.controller.pid if cluster.controller else None
     if not pid:
         return []
