@@ -13,16 +13,17 @@ own (same nice value as the TUI) sampling the same way during the busy window, w
 floor this machine sets while its cores are busy with the job. Prints, asserts nothing.
 
     python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--size 100x30] [--in-process]
-                                   [--cluster-id ID] [--coloured] [--stream]
+                                   [--engines 2 | --cluster-id ID] [--coloured] [--stream]
 
 `--coloured`: every task prints a line coloured with SGR codes, as coloured logging does (the
 output pane colours it).
 
 `--in-process` runs the ipyparallel client in the TUI's process (`ClusterBackend`, as before
 `RemoteBackend`); `IPPMON_NICE=0` leaves the cluster side at the TUI's priority.
-`--cluster-id ID` uses a cluster you started (`ipcluster start -n 2 --cluster-id ID`, normal
-priority) instead of a private `--local` one that ippmon lowers below itself. Every notice the
-monitor showed during the busy window is listed (a healthy job should show none).
+`--engines N`: the engines of the private `--local` cluster, which ippmon lowers below itself (2
+unless given). `--cluster-id ID` uses a cluster you started instead (`ipcluster start -n 2
+--cluster-id ID`, normal priority). Every notice the monitor showed during the busy window is
+listed (a healthy job should show none).
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ async def main(
     cluster_id: str | None = None,
     coloured: bool = False,
     stream: bool = False,
+    engines: int = 2,
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ippmon-bench-"))
     function, kwargs = (
@@ -163,12 +165,12 @@ async def main(
         f"kwargs = {kwargs}\n"
     )
     catalog = load_catalog(folder / "ippmon.toml")
-    options = ConnectOptions(cluster_id=cluster_id) if cluster_id else ConnectOptions(local=2)
+    options = ConnectOptions(cluster_id=cluster_id) if cluster_id else ConnectOptions(local=engines)
     backend = ClusterBackend(options) if in_process else RemoteBackend(options)
-    local = None if cluster_id else 2
+    local = None if cluster_id else engines
     app = IppmonApp(backend, catalog, runs_dir=str(folder / "runs"), local_engines=local)
     where = "in the TUI process" if in_process else "in its own process"
-    cluster = f"cluster {cluster_id} (started by you)" if cluster_id else "a --local cluster"
+    cluster = f"cluster {cluster_id} (started by you)" if cluster_id else f"--local {engines}"
     print(f"cluster side: {where}; {cluster}; screen {size[0]}x{size[1]}")
     async with app.run_test(size=size) as pilot:
         while type(app.screen).__name__ != "JobPickerScreen":
@@ -236,6 +238,7 @@ if __name__ == "__main__":
         help="run the ipyparallel client in the TUI's process (as before RemoteBackend)",
     )
     ap.add_argument("--size", default="100x30", help="columns x rows of the screen")
+    ap.add_argument("--engines", type=int, default=2, help="engines of the --local cluster")
     ap.add_argument("--cluster-id", help="a running cluster of yours instead of a --local one")
     ap.add_argument(
         "--coloured", action="store_true", help="every task prints a line with SGR colours"
@@ -252,5 +255,6 @@ if __name__ == "__main__":
             args.cluster_id,
             args.coloured,
             args.stream,
+            args.engines,
         )
     )
