@@ -1,8 +1,8 @@
 """Worst event-loop stall of the TUI while a 20,000-task job runs, and key-press latency.
 
-Starts a private 2-engine cluster, opens the app on it (headless Textual driver, 100x30 unless
-`--size`), submits a job of 20,000 tiny tasks that each print a line, and for `--seconds`
-measures:
+Starts a private cluster (2 engines unless `--engines N`), opens the app on it (headless Textual
+driver, 100x30 unless `--size`), submits a job of 20,000 tiny tasks that each print a line, and
+for `--seconds` measures:
 - stall: how late an `asyncio.sleep(5 ms)` on the UI loop wakes up (the loop's longest pause);
 - key latency: from a key event ("f", toggle follow) posted to the app until the screen's action
   handler runs (what a person waits for before the screen can change);
