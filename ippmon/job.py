@@ -70,7 +70,8 @@ if TYPE_CHECKING:
     from ippmon.attach import HubWatcher
     from ippmon.jobspec import JobSpec
 
-DIAGNOSE_EVERY_S = 10.0  # while a job runs, its diagnosis is worked out again this often
+DIAGNOSE_EVERY_S = 10.0  # while a job runs, its diagnosis is worked out again this often,
+DIAGNOSE_SHARE = 0.02  # or less often, so that it takes at most this share of the time
 SLICE_TASKS = 256  # chunks sent per map_async call
 RESTORE_BATCH = 2048  # recorded tasks read back at a time by `Job.restore`
 DETACH_SEND_S = 45.0  # detaching sends what the window held back for this long at most
@@ -197,6 +198,23 @@ class ControllerProbe:
         return self.unreachable_since is None
 
 
+class Budgeted:
+    """When to do again a piece of work that grows with the job: every `every_s` seconds, or
+    less often, so that it takes at most `share` of the time (its last run's cost / `share`)."""
+
+    def __init__(self, every_s: float, share: float) -> None:
+        self.every_s = every_s
+        self.share = share
+        self.last_at = float("-inf")
+        self.cost_s = 0.0
+
+    def due(self, now: float) -> bool:
+        return now - self.last_at >= max(self.every_s, self.cost_s / self.share)
+
+    def ran(self, started: float, ended: float) -> None:
+        self.last_at, self.cost_s = started, max(0.0, ended - started)
+
+
 class Job:
     """One job on one cluster, with all of its attempts, and its run record."""
 
@@ -282,7 +300,7 @@ class Job:
         self._unrecorded: list[Chunk] = []  # final chunks the record could not take yet
         self._touched = restore is None  # changed since read back: close() rewrites run.json
         self._findings: tuple[Finding, ...] = ()
-        self._diagnosed_at = float("-inf")
+        self._diagnosis = Budgeted(DIAGNOSE_EVERY_S, DIAGNOSE_SHARE)
         self._diagnosed_final = False
         self._heard_at = float("-inf")  # time.monotonic() of the last message from the cluster
         self._iopub_messages = 0  # of this job's tasks, through the controller's iopub relay
@@ -602,12 +620,14 @@ class Job:
 
     def _with_findings(self, snap: JobSnapshot) -> JobSnapshot:
         """The snapshot with the diagnosis (`ippmon.diagnosis`): worked out again every
-        `DIAGNOSE_EVERY_S` while the job runs, and once more when it has finished."""
+        `DIAGNOSE_EVERY_S` while the job runs (less often when it costs more than
+        `DIAGNOSE_SHARE` of that: it reads the whole timeline, and a 100,000-task one takes
+        about a second), and once more when it has finished."""
         now = time.monotonic()
         final = snap.phase is Phase.FINISHED
-        due = now - self._diagnosed_at >= DIAGNOSE_EVERY_S and snap.done >= MIN_CHUNKS
+        due = snap.done >= MIN_CHUNKS and self._diagnosis.due(now)
         if (final and not self._diagnosed_final) or (not final and due):
-            self._diagnosed_at, self._diagnosed_final = now, final
+            self._diagnosed_final = final
             engines = max(snap.n_engines, sum(1 for e in snap.engines if e.tasks_done))
             self._findings = tuple(
                 diagnose(
@@ -617,6 +637,7 @@ class Job:
                     chunksize=self.spec.chunksize or 1,
                 )
             )
+            self._diagnosis.ran(now, time.monotonic())
         return replace(snap, findings=self._findings) if self._findings else snap
 
     def _check_controller(self) -> None:

@@ -114,3 +114,63 @@ def test_recorded_timelines_are_real_runs_of_two_engines(name: str) -> None:
     runs, data = recorded(name)
     assert {r.engine for r in runs} == {0, 1} and len(runs) == data["total_items"]
     assert all(r.submitted <= r.started <= r.completed for r in runs)
+
+
+def test_the_idle_rule_measures_waiting_time_as_a_sweep_over_every_wait_does() -> None:
+    import random
+
+    from ippmon.diagnosis import _Union
+
+    def swept(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
+        covered, reach = 0.0, lo
+        for s, e in spans:
+            s, e = max(s, reach), min(e, hi)
+            if e > s:
+                covered += e - s
+                reach = e
+        return covered
+
+    rng = random.Random(7)
+    for _ in range(200):
+        spans = []
+        for _ in range(rng.randint(0, 30)):
+            s = rng.uniform(0, 100)
+            spans.append((s, s + rng.choice([0.0, rng.uniform(0, 3), rng.uniform(0, 40)])))
+        spans.sort()
+        union = _Union(spans)
+        for _ in range(20):
+            lo, hi = sorted((rng.uniform(-10, 110), rng.uniform(-10, 110)))
+            assert union.within(lo, hi) == pytest.approx(swept(spans, lo, hi), abs=1e-9)
+    assert _Union([]).within(0, 10) == 0.0
+
+
+def test_many_stragglers_are_counted_and_idle_stretches_between_them_added_up() -> None:
+    """4,000 chunks sent at t=0 to 2 engines. Engine 0 runs the even ones: every fifth of its
+    chunks runs 5 s, the others 0.5 s, and it pauses 1.5 s before each long one (400 x 1.5 s
+    idle). Engine 1 runs the odd ones, all 0.5 s, with the same 400 pauses, and is done at
+    1,600 s while engine 0 starts its last chunk at 3,399.5 s (1,799.5 s more idle, tasks
+    waiting): 2,999.5 s of 2 x 3,400 s."""
+    runs, free_at = [], {0: 0.0, 1: 0.0}
+    for i in range(4000):
+        engine = i % 2
+        start = free_at[engine] + (1.5 if i % 5 == 0 else 0.0)
+        runs.append(Ran(i, 1, engine, 0.0, start, start + (5.0 if i % 10 == 0 else 0.5)))
+        free_at[engine] = runs[-1].completed
+    stragglers, idle = diagnose(runs, engines=2, total_items=4000)
+    assert stragglers.text.startswith("stragglers: #0 (5.0s), #10 (5.0s), #20 (5.0s)")
+    assert "and 395 more ran over 3× the median (0.5s)" in stragglers.text
+    assert idle.kind == "idle-queued"
+    assert idle.text.startswith("engines sat idle for 50m00s (44% of the engine time)")
+
+
+def test_a_diagnosis_that_grows_costly_is_worked_out_less_often() -> None:
+    from ippmon.job import DIAGNOSE_EVERY_S, DIAGNOSE_SHARE, Budgeted
+
+    every = Budgeted(DIAGNOSE_EVERY_S, DIAGNOSE_SHARE)
+    assert every.due(0.0)
+    every.ran(0.0, 0.01)  # cheap: again after DIAGNOSE_EVERY_S
+    assert not every.due(DIAGNOSE_EVERY_S - 0.1) and every.due(DIAGNOSE_EVERY_S)
+    every.ran(10.0, 11.0)  # a second: again only when it is DIAGNOSE_SHARE of the time
+    assert not every.due(10.0 + DIAGNOSE_EVERY_S)
+    assert not every.due(10.0 + 1.0 / DIAGNOSE_SHARE - 0.1)
+    assert every.due(10.0 + 1.0 / DIAGNOSE_SHARE)
