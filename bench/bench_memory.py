@@ -26,7 +26,8 @@ sort of all of them each time (ipyparallel 9.2), and after a 10,000 x 100 job it
 100% of a core two hours later. On one cluster each run would race the last one's leftovers.
 With `--cluster-id` (a cluster you started) each run waits until that cluster's controller is
 idle (at most `--idle-wait` s) and says how long it waited, or that it never was. The controller's
-CPU seconds during each run are in the notes either way.
+CPU seconds during each run are in the notes either way, and the engines' (when `ipcluster`
+started them): engines that got less CPU in the same work waited for tasks.
 """
 
 from __future__ import annotations
@@ -240,6 +241,22 @@ def controller_procs(cluster_id: str) -> list:
     return [hub, *hub.children(recursive=True)]
 
 
+def engine_procs(cluster_id: str) -> list:
+    """The processes of a cluster's engines (as `ipcluster` started them; [] if unknown)."""
+    import ipyparallel as ipp
+    import psutil
+
+    procs = []
+    with contextlib.suppress(Exception):
+        cluster = ipp.Cluster.from_file(cluster_id=cluster_id)
+        for engine_set in cluster.engines.values():
+            for launcher in getattr(engine_set, "launchers", {}).values():
+                with contextlib.suppress(Exception):
+                    proc = psutil.Process(launcher.pid)
+                    procs += [proc, *proc.children(recursive=True)]
+    return procs
+
+
 def cpu_s(procs: list) -> float:
     total = 0.0
     for proc in procs:
@@ -374,11 +391,15 @@ def main() -> None:
                     for mode in args.modes:
                         with cluster_for_run(args.cluster_id, args.idle_wait) as found:
                             cluster_id, procs, hub_note = found
-                            hub_before = cpu_s(procs)
+                            engines = engine_procs(cluster_id)
+                            hub_before, engines_before = cpu_s(procs), cpu_s(engines)
                             out, peak, wall, note = run_mode(
                                 mode, n, lines, spec, runs, cluster_id, args.ippmon_args
                             )
                             hub_note += f"controller CPU {cpu_s(procs) - hub_before:.0f} s; "
+                            if engines:
+                                used = cpu_s(engines) - engines_before
+                                hub_note += f"engines CPU {used:.0f} s; "
                         if mode == "bare":
                             bare_wall, bare_cmd = wall, out["cmd_wall"]
                         base = bare_cmd if mode == "headless" else bare_wall
