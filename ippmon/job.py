@@ -621,8 +621,8 @@ class Job:
     def _with_findings(self, snap: JobSnapshot) -> JobSnapshot:
         """The snapshot with the diagnosis (`ippmon.diagnosis`): worked out again every
         `DIAGNOSE_EVERY_S` while the job runs (less often when it costs more than
-        `DIAGNOSE_SHARE` of that: it reads the whole timeline, and a 100,000-task one takes
-        about a second), and once more when it has finished."""
+        `DIAGNOSE_SHARE` of that: it reads the whole timeline, and a 100,000-task one takes over
+        half a second), and once more when it has finished."""
         now = time.monotonic()
         final = snap.phase is Phase.FINISHED
         due = snap.done >= MIN_CHUNKS and self._diagnosis.due(now)
