@@ -24,7 +24,6 @@ is enough to judge (no advice from a handful of tasks):
 
 from __future__ import annotations
 
-import bisect
 import math
 import statistics
 from collections import defaultdict
@@ -32,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ippmon.model import Finding, format_duration
+from ippmon.spans import Spans
 
 MIN_CHUNKS = 50
 MIN_STRAGGLER_SAMPLE = 20
@@ -228,7 +228,9 @@ def _idle_while_queued(
     end: float,
 ) -> Finding | None:
     """Stretches when an engine had no task while some task waited to start."""
-    waited = _Union(sorted((r.submitted, r.started) for r in runs if r.started > r.submitted))
+    waited = Spans()  # when some task waited to start
+    for wait in sorted((r.submitted, r.started) for r in runs if r.started > r.submitted):
+        waited.add(*wait)
     last_start = runs[-1].started  # runs come sorted by start (`diagnose`)
     idle_total = 0.0
     for mine in by_engine.values():
@@ -238,7 +240,7 @@ def _idle_while_queued(
         for lo, hi in free:
             if hi - lo < IDLE_MIN_S:
                 continue
-            idle_total += waited.within(lo, hi)
+            idle_total += waited.overlap(lo, hi)
     share = idle_total / (engines * (end - start))
     if share < IDLE_SHARE:
         return None
@@ -248,36 +250,3 @@ def _idle_while_queued(
         "while tasks waited to start: a scheduler or dependency problem (check the view's "
         "scheme and the tasks' dependencies)",
     )
-
-
-class _Union:
-    """The union of time intervals, for how much of any [lo, hi] it covers in O(log n): the
-    idle rule asks that once per idle stretch, and a long job has tens of thousands."""
-
-    def __init__(self, spans: Sequence[tuple[float, float]]) -> None:
-        """`spans`: (start, end) pairs sorted by start; they may overlap."""
-        self.starts: list[float] = []
-        self.ends: list[float] = []
-        self.before: list[float] = []  # length covered before each merged span
-        total = 0.0
-        for s, e in spans:
-            if self.ends and s <= self.ends[-1]:
-                if e > self.ends[-1]:
-                    total += e - self.ends[-1]
-                    self.ends[-1] = e
-                continue
-            self.starts.append(s)
-            self.ends.append(e)
-            self.before.append(total)
-            total += e - s
-
-    def _upto(self, x: float) -> float:
-        """Length covered before time x."""
-        i = bisect.bisect_right(self.starts, x) - 1
-        if i < 0:
-            return 0.0
-        return self.before[i] + min(x, self.ends[i]) - self.starts[i]
-
-    def within(self, lo: float, hi: float) -> float:
-        """Seconds of [lo, hi] during which at least one span was open."""
-        return max(0.0, self._upto(hi) - self._upto(lo)) if hi > lo else 0.0

@@ -11,7 +11,6 @@ No ipyparallel or Textual import here: the metadata is a plain dict per chunk (i
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 import threading
@@ -40,6 +39,7 @@ from ippmon.model import (
     duration_bucket,
 )
 from ippmon.records import epoch
+from ippmon.spans import Spans
 from ippmon.stream import (
     WARM_TICKS,
     EngineSpans,
@@ -198,45 +198,6 @@ class Throughput:
         if part > 0.1 * width:
             rates[-1] = bins[-1] / min(width, part)
         return tuple(rates)
-
-
-class Spans:
-    """A union of time spans, kept merged and sorted (few: the gaps between busy periods)."""
-
-    def __init__(self) -> None:
-        self.spans: list[list[float]] = []
-
-    def add(self, start: float, end: float) -> None:
-        if end < start:
-            start, end = end, start
-        spans = self.spans
-        i = bisect.bisect_left(spans, [start, start])
-        if i and spans[i - 1][1] >= start:
-            i -= 1
-        j = i
-        while j < len(spans) and spans[j][0] <= end:
-            start, end = min(start, spans[j][0]), max(end, spans[j][1])
-            j += 1
-        spans[i:j] = [[start, end]]
-
-    def length(self, extra: tuple[float, float] | None = None) -> float:
-        """Seconds covered, with `extra` (an open span) counted in too."""
-        spans = self.spans
-        if extra is not None:
-            merged = Spans()
-            merged.spans = [list(x) for x in spans]
-            merged.add(*extra)
-            spans = merged.spans
-        return sum(e - s for s, e in spans)
-
-    def overlap(self, start: float, end: float, extra: tuple[float, float] | None = None) -> float:
-        """Seconds of [start, end] these spans (and `extra`) cover."""
-        spans = self.spans if extra is None else [*self.spans, list(extra)]
-        union = Spans()
-        for s, e in spans:
-            if e > start and s < end:
-                union.add(max(s, start), min(e, end))
-        return union.length()
 
 
 @dataclass

@@ -119,7 +119,7 @@ def test_recorded_timelines_are_real_runs_of_two_engines(name: str) -> None:
 def test_the_idle_rule_measures_waiting_time_as_a_sweep_over_every_wait_does() -> None:
     import random
 
-    from ippmon.diagnosis import _Union
+    from ippmon.spans import Spans
 
     def swept(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
         covered, reach = 0.0, lo
@@ -137,11 +137,13 @@ def test_the_idle_rule_measures_waiting_time_as_a_sweep_over_every_wait_does() -
             s = rng.uniform(0, 100)
             spans.append((s, s + rng.choice([0.0, rng.uniform(0, 3), rng.uniform(0, 40)])))
         spans.sort()
-        union = _Union(spans)
+        union = Spans()
+        for span in spans:
+            union.add(*span)
         for _ in range(20):
             lo, hi = sorted((rng.uniform(-10, 110), rng.uniform(-10, 110)))
-            assert union.within(lo, hi) == pytest.approx(swept(spans, lo, hi), abs=1e-9)
-    assert _Union([]).within(0, 10) == 0.0
+            assert union.overlap(lo, hi) == pytest.approx(swept(spans, lo, hi), abs=1e-9)
+    assert Spans().overlap(0, 10) == 0.0
 
 
 def test_many_stragglers_are_counted_and_idle_stretches_between_them_added_up() -> None:
