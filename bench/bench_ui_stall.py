@@ -14,9 +14,14 @@ floor this machine sets while its cores are busy with the job. Prints, asserts n
 
     python bench/bench_ui_stall.py [--tasks 20000] [--seconds 20] [--size 100x30] [--in-process]
                                    [--engines 2 | --cluster-id ID] [--coloured] [--stream]
+                                   [--explain]
 
 `--coloured`: every task prints a line coloured with SGR codes, as coloured logging does (the
 output pane colours it).
+
+`--explain`: for every stall over 25 ms, the UI thread's CPU time and wait for a CPU during it
+(the rest it slept, in `select` or waiting for the GIL), the loop callbacks that ran over 5 ms
+and the garbage collections in them.
 
 `--in-process` runs the ipyparallel client in the TUI's process (`ClusterBackend`, as before
 `RemoteBackend`); `IPPMON_NICE=0` leaves the cluster side at the TUI's priority.
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import re
 import statistics
@@ -86,6 +92,88 @@ def ui_thread_times_s() -> tuple[float, float]:
     return int(ran) / 1e9, int(waited) / 1e9
 
 
+class Explain:
+    """Where each long stall of the UI loop went: the loop's own callbacks that ran long (timed
+    around `Handle._run`, which every callback and task step goes through), the UI thread's CPU
+    time and its wait for a CPU, and the garbage collections (over 2 ms) on the UI thread. The
+    rest the UI thread slept: in `select` past its timeout, or
+    waiting for the GIL while another thread of the process ran Python."""
+
+    def __init__(self, threshold_s: float = 0.025) -> None:
+        self.threshold_s = threshold_s
+        self.callbacks: list[tuple[float, float, str]] = []  # (start, seconds, what)
+        self.stalls: list[tuple[float, float, float, float]] = []
+        original = asyncio.events.Handle._run
+        callbacks = self.callbacks
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            start = time.perf_counter()
+            original(handle)
+            took = time.perf_counter() - start
+            if took > 0.005:
+                callbacks.append((start, took, _describe(handle)))
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        self.collections: list[tuple[float, float, int]] = []  # (start, seconds, generation)
+        started: list[float] = []
+
+        def collected(phase: str, info: dict[str, int]) -> None:
+            if threading.current_thread() is not threading.main_thread():
+                return
+            if phase == "start":
+                started[:] = [time.perf_counter()]
+            elif started:
+                took = time.perf_counter() - started[0]
+                if took > 0.002:
+                    self.collections.append((started[0], took, info["generation"]))
+
+        gc.callbacks.append(collected)
+
+    def sample(self) -> tuple[float, float, float]:
+        return (time.perf_counter(), *ui_thread_times_s())
+
+    def stall(self, before: tuple[float, float, float], stall: float) -> None:
+        if stall < self.threshold_s:
+            return
+        after = self.sample()
+        self.stalls.append((before[0], stall, after[1] - before[1], after[2] - before[2]))
+
+    def report(self) -> None:
+        ms = 1e3
+        print(f"  stalls over {self.threshold_s * ms:.0f} ms, explained ({len(self.stalls)}):")
+        for start, stall, ran, waited in self.stalls:
+            slow = [
+                f"{took * ms:.0f} ms {what}"
+                for at, took, what in self.callbacks
+                if at < start + stall + 0.005 and at + took > start
+            ] + [
+                f"of which {took * ms:.0f} ms collecting garbage (generation {generation})"
+                for at, took, generation in self.collections
+                if at < start + stall + 0.005 and at + took > start
+            ]
+            print(
+                f"    {stall * ms:5.1f} ms: UI thread ran {ran * ms:4.1f}, waited for a CPU "
+                f"{waited * ms:4.1f}, slept {max(0.0, stall - ran - waited) * ms:4.1f}; "
+                f"callbacks over 5 ms: {'; '.join(slow) or 'none'}"
+            )
+
+
+def _describe(handle: asyncio.events.Handle) -> str:
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = (
+            f" at {frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}" if frame else ""
+        )
+        return f"task {getattr(coro, '__qualname__', coro)}{where}"
+    return getattr(callback, "__qualname__", repr(callback))[:80]
+
+
+EXPLAIN: Explain | None = None
+
+
 async def loop_stalls(seconds: float, app, keys: list[float]) -> list[float]:  # noqa: ANN001
     """Sample the loop's lateness; on the monitor, post an "f" key twice a second and time
     how long until its handler ran."""
@@ -96,8 +184,11 @@ async def loop_stalls(seconds: float, app, keys: list[float]) -> list[float]:  #
     sent: float | None = None
     while loop.time() < end:
         t = loop.time()
+        before = EXPLAIN.sample() if EXPLAIN else None
         await asyncio.sleep(0.005)
         stalls.append(loop.time() - t - 0.005)
+        if EXPLAIN and before:
+            EXPLAIN.stall(before, stalls[-1])
         if sent is not None and HANDLED and HANDLED[-1] >= sent:
             keys.append(HANDLED[-1] - sent)
             sent = None
@@ -151,7 +242,11 @@ async def main(
     coloured: bool = False,
     stream: bool = False,
     engines: int = 2,
+    explain: bool = False,
 ) -> None:
+    global EXPLAIN
+    if explain:
+        EXPLAIN = Explain()
     folder = Path(tempfile.mkdtemp(prefix="ippmon-bench-"))
     function, kwargs = (
         ("ippmon.demo:coloured", "{ lines = 1 }")
@@ -196,6 +291,8 @@ async def main(
         keys = []
         notices: dict[str, int] = {}
         watch = asyncio.create_task(watch_notices(app, notices))
+        if EXPLAIN:
+            EXPLAIN.stalls.clear()
         before = ui_thread_times_s()
         stalls = await loop_stalls(seconds, app, keys)
         after = ui_thread_times_s()
@@ -213,12 +310,17 @@ async def main(
             f"during the measurement: {done}"
         )
         print(f"  notices shown: {notices or 'none'}")
+        if EXPLAIN:
+            EXPLAIN.report()
+            EXPLAIN.stalls.clear()
         # `t` while the job runs: the tasks view loads (rows fetched in a worker) and refreshes
         await pilot.press("t")
         stalls = await loop_stalls(min(5.0, seconds), app, [])
         shown = type(app.screen).__name__
         report("tasks view during the job", stalls)
         print(f"  (screen after the window: {shown})")
+        if EXPLAIN:
+            EXPLAIN.report()
         await pilot.press("escape")
         if job:
             await asyncio.to_thread(job.cancel)
@@ -244,6 +346,9 @@ if __name__ == "__main__":
         "--coloured", action="store_true", help="every task prints a line with SGR colours"
     )
     ap.add_argument("--stream", action="store_true", help="the task stream on screen (`v`)")
+    ap.add_argument(
+        "--explain", action="store_true", help="what each stall over 25 ms was spent on"
+    )
     args = ap.parse_args()
     columns, rows = (int(n) for n in args.size.split("x"))
     asyncio.run(
@@ -256,5 +361,6 @@ if __name__ == "__main__":
             args.coloured,
             args.stream,
             args.engines,
+            args.explain,
         )
     )

@@ -164,6 +164,46 @@ def test_a_process_gets_a_lower_priority_and_so_does_its_session() -> None:
         if autogroup.exists():  # Linux with autogroups: the session's share is lowered too
             assert autogroup.read_text().split()[-1] == "17"
         assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # this process is left alone
+        if hasattr(os, "SCHED_IDLE"):  # below 19 the threads keep the normal policy
+            assert os.sched_getscheduler(proc.pid) != os.SCHED_IDLE
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_at_the_lowest_priority_every_thread_gives_way_to_the_screen_at_once() -> None:
+    """At nice 19 the cluster side runs under SCHED_IDLE, each thread of it, and so do the
+    threads it starts afterwards."""
+    script = (
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+        "print('ready', flush=True)\n"
+        "input()\n"
+        "t = threading.Thread(target=time.sleep, args=(60,), daemon=True)\n"
+        "t.start()\n"
+        "print(t.native_id, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
+        assert len(threads) == 2
+        lower_priority([psutil.Process(proc.pid)], 19)
+        assert [os.sched_getscheduler(t) for t in threads] == [os.SCHED_IDLE] * 2
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        later = int(proc.stdout.readline())
+        assert os.sched_getscheduler(later) == os.SCHED_IDLE
+        assert os.sched_getscheduler(0) != os.SCHED_IDLE  # this process is left alone
     finally:
         proc.kill()
         proc.wait()

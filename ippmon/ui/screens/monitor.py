@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ from textual.worker import get_current_worker
 from ippmon.model import JobSnapshot, OutputBatch, Phase, TaskState
 from ippmon.protocols import JobHandle, Session
 from ippmon.stream import Zoom
+from ippmon.ui import collector
 from ippmon.ui.messages import (
     Exported,
     JobEnded,
@@ -229,10 +229,7 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
 
     def on_mount(self) -> None:
         self.query_one(OutputLog).focus()
-        # The app's objects, this screen's included, are long-lived: a full collection walking
-        # them stalled the screen ~60 ms during a busy job (bench/bench_ui_stall.py). Out of
-        # the collector's sight while the job is watched; back when the screen goes.
-        self.call_after_refresh(gc.freeze)
+        collector.start_watching()
         if self._given_job is not None:
             self._start_watching(self._given_job)
             return
@@ -536,5 +533,5 @@ class MonitorScreen(AnswersFromWorkers, Screen[MonitorResult]):
             job.close()
 
     def on_unmount(self) -> None:
-        gc.unfreeze()
+        collector.stop_watching()
         self.close_job()

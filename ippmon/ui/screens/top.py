@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 from collections import deque
 from collections.abc import Callable
 from typing import ClassVar
@@ -32,6 +31,7 @@ from ippmon.model import ClusterInfo
 from ippmon.protocols import ClusterWatch, Session
 from ippmon.text import one_line
 from ippmon.topmodel import TopJob, TopLine, TopSnapshot
+from ippmon.ui import collector
 from ippmon.ui.messages import ClusterUpdate, PollFailed, Watching
 from ippmon.ui.poller import poll_cluster
 from ippmon.ui.screens.confirm import (
@@ -144,10 +144,7 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(JobTable).focus()
-        # As in the monitor: the app's long-lived objects out of the collector's sight while
-        # the cluster is watched (a full collection walking them stalled the screen), back
-        # when the screen goes.
-        self.call_after_refresh(gc.freeze)
+        collector.start_watching()
         if self.cluster is not None:
             self._start(self.cluster)
         elif self.session is not None:
@@ -424,6 +421,6 @@ class TopScreen(AnswersFromWorkers, Screen[None]):
                 watch.close()
 
     def on_unmount(self) -> None:
-        gc.unfreeze()
+        collector.stop_watching()
         self.stop_polling()
         self.close_watch()
