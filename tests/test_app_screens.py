@@ -19,6 +19,7 @@ from fakes import recorded as rec
 from fakes.backends import FakeBackend, FakeJob, FakeSession
 from fakes.pilot import make_app, monitor_app, release_on_exit, settle, until, watch_app
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Label, Log
 
 from ippmon.model import OutputBatch, OutputLine, Phase
@@ -344,15 +345,7 @@ async def test_an_update_that_changes_nothing_lays_nothing_out_and_redraws_nothi
         screen.post_message(JobUpdate(rec.mid_run()))
         await pilot.pause()
         await pilot.pause()
-        dirty: list[tuple[str, bool]] = []
-        for widget in screen.query("*"):
-            original = widget.refresh
-
-            def spy(*regions, _widget=widget, _refresh=original, **kwargs):  # noqa: ANN002, ANN003, ANN202
-                dirty.append((type(_widget).__name__, bool(kwargs.get("layout"))))
-                return _refresh(*regions, **kwargs)
-
-            widget.refresh = spy  # type: ignore[method-assign]
+        dirty = spy_on_refreshes(screen)
         screen.post_message(JobUpdate(rec.mid_run()))
         await pilot.pause()
         assert dirty == []
@@ -362,6 +355,40 @@ async def test_an_update_that_changes_nothing_lays_nothing_out_and_redraws_nothi
         await pilot.pause()
         assert not any(layout for _, layout in dirty), dirty  # new lines: no layout pass
         assert {name for name, _ in dirty} <= {"OutputLog", "ScrollBar"}, dirty
+
+
+def spy_on_refreshes(screen: Screen) -> list[tuple[str, bool]]:
+    """(widget class, whether it asked for layout) for every refresh of a widget from now on."""
+    dirty: list[tuple[str, bool]] = []
+    for widget in screen.query("*"):
+        original = widget.refresh
+
+        def spy(*regions, _widget=widget, _refresh=original, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            dirty.append((type(_widget).__name__, bool(kwargs.get("layout"))))
+            return _refresh(*regions, **kwargs)
+
+        widget.refresh = spy  # type: ignore[method-assign]
+    return dirty
+
+
+async def test_counts_that_lose_a_digit_and_a_longer_status_lay_nothing_out() -> None:
+    """A layout pass re-arranges and redraws the whole screen (the longest stalls of a busy
+    job): the queued count dropping a digit, a count changing within its width and the status
+    detail changing length do not need one."""
+    app = watch_app(FakeJob(rec.mid_run()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        dirty = spy_on_refreshes(screen)
+        later = replace(
+            rec.mid_run(), counts=rec.counts(queued=9, running=3, ok=85, failed=3), attempt=2
+        )
+        screen.post_message(JobUpdate(later))
+        await pilot.pause()
+        assert "Label" in {name for name, _ in dirty}  # the labels did change
+        assert not any(layout for _, layout in dirty), dirty
+        assert "queued 9 " in str(screen.query_one("#count-queued", Label).render())
+        assert "attempt 2" in str(screen.query_one("#phase-detail", Label).render())
 
 
 async def test_connection_failure_offers_retry_and_quit_returns_3() -> None:

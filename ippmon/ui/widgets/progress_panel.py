@@ -81,5 +81,9 @@ class ProgressPanel(Vertical):
         for state in STATES:
             n = snapshot.count(state)
             label = self.query_one(f"#count-{state.value}", Label)
-            set_content(label, Content.from_markup("$word [b]$n[/b]", word=state.label, n=f"{n:,}"))
+            set_content(
+                label,
+                Content.from_markup("$word [b]$n[/b]", word=state.label, n=f"{n:,}"),
+                grow_only=True,  # gaining a digit lays the row out; losing one does not
+            )
             label.set_class(n == 0, "-zero")

@@ -3,7 +3,8 @@
 `Static.update` asks for a layout pass by default, and a layout pass re-arranges and re-renders
 every widget on the screen: with the monitor's dozen labels updated four times a second, that
 was most of the UI loop's time during a busy job. `set_content` skips unchanged text and asks
-for layout only when the widget's size follows its text and the text's extent changed.
+for layout only when the widget's size follows its text and the new text changes that size (a
+one-line label whose height is auto lays nothing out when only its width changes).
 """
 
 from __future__ import annotations
@@ -28,9 +29,24 @@ def _extent(content: object) -> tuple[int, int]:
     return max(cell_len(line) for line in lines), len(lines)
 
 
-def _sized_by_content(widget: Static) -> bool:
+def _needs_layout(widget: Static, old: object, new: object) -> bool:
+    """Whether the widget's size follows its text and the new text changes that size: its
+    width when the width is auto; its height when the height is auto and the line count
+    changed, or a wrapping text changed width and does not fit on its lines."""
     styles = widget.styles
-    return any(scalar is not None and scalar.is_auto for scalar in (styles.width, styles.height))
+    (old_width, old_lines), (new_width, new_lines) = _extent(old), _extent(new)
+    if _auto(styles.width) and old_width != new_width:
+        return True
+    if not _auto(styles.height):
+        return False
+    if old_lines != new_lines:
+        return True
+    wraps = styles.text_wrap != "nowrap"
+    return wraps and old_width != new_width and max(old_width, new_width) > widget.size.width
+
+
+def _auto(scalar: object) -> bool:
+    return scalar is not None and getattr(scalar, "is_auto", False)
 
 
 _WIDEST: weakref.WeakKeyDictionary[Static, int] = weakref.WeakKeyDictionary()  # see set_content
@@ -50,8 +66,7 @@ def set_content(widget: Static, content: str | Content, *, grow_only: bool = Fal
     old = widget.content
     if type(old) is type(content) and _key(old) == _key(content):
         return False
-    layout = _sized_by_content(widget) and _extent(old) != _extent(content)
-    widget.update(content, layout=layout)
+    widget.update(content, layout=_needs_layout(widget, old, content))
     return True
 
 
