@@ -11,8 +11,9 @@ is enough to judge (no advice from a handful of tasks):
   per engine) is suggested, with the time it would take, when it would save at least
   `MIN_SAVING_S`.
 - **stragglers** (at least `MIN_STRAGGLER_SAMPLE` chunks): chunks that ran more than
-  `STRAGGLER_X` times the median and at least `STRAGGLER_MIN_S` longer, when one of them held
-  the job's end up: all named.
+  `STRAGGLER_X` times the median and at least `STRAGGLER_MIN_S` longer, when those still running
+  in the job's last stretch held its end up (its engine, and the chunks after them there, would
+  have ended sooner): all named, with by how much.
 - **too few tasks** (a job of at least `MIN_JOB_S`): fewer chunks than engines, or engines idle
   after their last chunk for more than `TAIL_SHARE` of the engine time.
 - **one slow engine**: an engine whose median run time per item is `SLOW_ENGINE_X` times the
@@ -151,21 +152,32 @@ def _too_small(
 def _stragglers(runs: Sequence[Ran], end: float) -> Finding | None:
     median = statistics.median(r.run_s for r in runs)
     slow = [r for r in runs if straggling(r.run_s, median)]
-    # one held the end up: without its extra time the job would have ended sooner
-    if not any(r.completed > end - (r.run_s - median) for r in slow):
+    # the ones whose extra time reaches into the job's last stretch
+    late = [r for r in slow if r.completed > end - (r.run_s - median)]
+    held = _held_up(runs, late, median)
+    if held <= 0:
         return None
     slow.sort(key=lambda r: -r.run_s)
     named = ", ".join(f"#{r.index} ({format_duration(r.run_s)})" for r in slow[:5])
     more = f" and {len(slow) - 5} more" if len(slow) > 5 else ""
-    flagged = {id(r) for r in slow}
-    held = max(r.completed for r in slow) - max(
-        (r.completed for r in runs if id(r) not in flagged), default=end
-    )
     return Finding(
         "stragglers",
         f"stragglers: {named}{more} ran over {STRAGGLER_X:g}× the median "
-        f"({format_duration(median)}) and held the end up by ~{format_duration(max(0, held))}",
+        f"({format_duration(median)}) and held the end up by ~{format_duration(held)}",
     )
+
+
+def _held_up(runs: Sequence[Ran], late: Sequence[Ran], median: float) -> float:
+    """How much sooner the job would have ended had the `late` chunks run the median time: each
+    engine's chunks after one of them would have moved up by its extra time, and the job ends
+    with the last engine."""
+    ends: dict[int, float] = {}
+    for r in runs:
+        ends[r.engine] = max(ends.get(r.engine, r.completed), r.completed)
+    sooner = dict(ends)
+    for r in late:
+        sooner[r.engine] -= r.run_s - median
+    return max(ends.values()) - max(sooner.values())
 
 
 def _too_few(

@@ -176,3 +176,37 @@ def test_a_diagnosis_that_grows_costly_is_worked_out_less_often() -> None:
     assert not every.due(10.0 + DIAGNOSE_EVERY_S)
     assert not every.due(10.0 + 1.0 / DIAGNOSE_SHARE - 0.1)
     assert every.due(10.0 + 1.0 / DIAGNOSE_SHARE)
+
+
+def back_to_back(engine: int, lengths: list[float], first_index: int) -> list[Ran]:
+    """Chunks run one after another on `engine` from t=0, all sent at t=0."""
+    runs, t = [], 0.0
+    for i, length in enumerate(lengths):
+        runs.append(Ran(first_index + i, 1, engine, 0.0, t, t + length))
+        t += length
+    return runs
+
+
+def test_a_straggler_that_delayed_its_engines_last_chunks_held_the_end_up_by_its_extra_time() -> (
+    None
+):
+    """Engine 0's 28th chunk ran 5 s instead of 1 s and two more followed it there: the job
+    ended at 34 s, not at 30 s when engine 1 did, so it held the end up by ~4 s (the last
+    chunk to end is not the straggler itself)."""
+    slow = [1.0] * 30
+    slow[27] = 5.0
+    runs = back_to_back(0, slow, 0) + back_to_back(1, [1.0] * 30, 100)
+    runs.sort(key=lambda r: r.started)
+    findings = [f for f in diagnose(runs, engines=2, total_items=60) if f.kind == "stragglers"]
+    assert [f.text for f in findings] == [
+        "stragglers: #27 (5.0s) ran over 3× the median (1.0s) and held the end up by ~4.0s"
+    ]
+
+
+def test_a_late_straggler_on_an_engine_that_did_not_end_last_is_not_blamed_for_the_end() -> None:
+    """Engine 1's straggler ran into the last stretch, but engine 0 ended later anyway."""
+    slow = [1.0] * 30
+    slow[28] = 3.5
+    runs = back_to_back(0, [1.0] * 33, 0) + back_to_back(1, slow, 100)
+    runs.sort(key=lambda r: r.started)
+    assert [f for f in diagnose(runs, engines=2, total_items=63) if f.kind == "stragglers"] == []
