@@ -45,10 +45,11 @@ def idle_policy(pid: int) -> None:
     """Every thread of process `pid` under SCHED_IDLE (Linux; threads and processes it starts
     later inherit it). Best effort.
 
-    Even at nice 19, in sessions of their own, 64 engines and their nannies held the CPU for
-    tens of ms while the screen had work to do: on a wake-up the kernel weighs the sessions,
-    and 130 sessions of weight 15 outweigh the screen's one of 1,024. A task under SCHED_IDLE
-    gives up the CPU the moment a normal one wakes up."""
+    Even at nice 19, with their sessions lowered too, a `--local` cluster of 64 engines kept
+    the screen's thread waiting for a CPU 2.1 s in 20 s (a bare asyncio loop beside it stalled
+    28-57 ms): the kernel shares the CPU between some 130 sessions first. A task under
+    SCHED_IDLE gives way as soon as a normal one wakes up: 1.0 s of waiting, the bare loop's
+    worst 9-12 ms (`bench/bench_ui_stall.py --engines 64`)."""
     if not hasattr(os, "SCHED_IDLE"):
         return
     try:
