@@ -371,23 +371,24 @@ def spy_on_refreshes(screen: Screen) -> list[tuple[str, bool]]:
     return dirty
 
 
-async def test_counts_that_lose_a_digit_and_a_longer_status_lay_nothing_out() -> None:
+async def test_counts_that_gain_or_lose_a_digit_and_a_longer_status_lay_nothing_out() -> None:
     """A layout pass re-arranges and redraws the whole screen (the longest stalls of a busy
-    job): the queued count dropping a digit, a count changing within its width and the status
-    detail changing length do not need one."""
+    job): counts changing width (queued 39 -> 0, running 3 -> 10) and the status detail
+    changing length do not need one."""
     app = watch_app(FakeJob(rec.mid_run()))
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
         dirty = spy_on_refreshes(screen)
         later = replace(
-            rec.mid_run(), counts=rec.counts(queued=9, running=3, ok=85, failed=3), attempt=2
+            rec.mid_run(), counts=rec.counts(queued=0, running=10, ok=87, failed=3), attempt=2
         )
         screen.post_message(JobUpdate(later))
         await pilot.pause()
         assert "Label" in {name for name, _ in dirty}  # the labels did change
         assert not any(layout for _, layout in dirty), dirty
-        assert "queued 9 " in str(screen.query_one("#count-queued", Label).render())
+        counts = str(screen.query_one("#counts", Label).render())
+        assert counts.startswith("queued 0  running 10  ok 87  failed 3")
         assert "attempt 2" in str(screen.query_one("#phase-detail", Label).render())
 
 

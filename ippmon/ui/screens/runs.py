@@ -23,9 +23,9 @@ from ippmon.model import RunState, TaskState, format_duration
 from ippmon.runs import UNREADABLE, RunSummary
 from ippmon.terminal import plain
 from ippmon.ui.messages import RunsRead
-from ippmon.ui.screens.task_detail import text_style
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.states import STATE_CLASSES, state_rules, text_colour
+from ippmon.ui.widgets.text import text_style
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 WIDE = 120  # columns from which every count gets its own column

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -23,13 +22,13 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Footer, Header, Log, Static
 
 from ippmon import terminal
 from ippmon.model import TaskDetail, TaskState, format_duration
 from ippmon.protocols import JobHandle
 from ippmon.ui.widgets.states import STATE_CLASSES, colour, state_rules
+from ippmon.ui.widgets.text import text_style
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 MAX_RESULT_CHARS = 20_000
@@ -45,16 +44,6 @@ NOT_DONE = {
     TaskState.CANCELLED: "none: cancelled before it finished",
     TaskState.LOST: "none: the task was lost",
 }
-
-
-def text_style(widget: Widget, component: str) -> Style:
-    """A component class's colour and text style, without its background: for Rich Text in
-    cells and lines that sit on backgrounds of their own (zebra stripes, the cursor row).
-    (A partial style would lose the blending of translucent colours like $text-muted.)"""
-    full = widget.get_component_rich_style(component)
-    return Style(
-        color=full.color, bold=full.bold, dim=full.dim, italic=full.italic, strike=full.strike
-    )
 
 
 def plain(text: str) -> str:

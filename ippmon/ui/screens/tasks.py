@@ -25,11 +25,11 @@ from textual.widgets import Footer, Header, Input, Static
 
 from ippmon.model import DurationBar, Durations, TaskRow, TaskState, format_duration
 from ippmon.protocols import JobHandle
-from ippmon.ui.screens.task_detail import TaskDetailScreen, text_style
+from ippmon.ui.screens.task_detail import TaskDetailScreen
 from ippmon.ui.widgets.durations import DurationChart
 from ippmon.ui.widgets.line_table import Cell, Column, LineTable
 from ippmon.ui.widgets.states import STATE_CLASSES, state_rules
-from ippmon.ui.widgets.text import set_content
+from ippmon.ui.widgets.text import set_content, text_style
 from ippmon.ui.workers import AnswersFromWorkers, WorkerFailed
 
 LIMIT = 500  # rows in the table at most: a page of the current filter and sort

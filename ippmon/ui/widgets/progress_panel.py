@@ -6,11 +6,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.style import Style
 from textual.widgets import Label, ProgressBar, Sparkline
 
 from ippmon.model import JobSnapshot, TaskState, format_duration
 from ippmon.ui.widgets.states import state_rules
-from ippmon.ui.widgets.text import set_content, set_progress
+from ippmon.ui.widgets.text import set_content, set_progress, text_style
 
 # The order people read a job in: what waits, what runs, how it ended.
 STATES = (
@@ -26,8 +27,7 @@ STATES = (
 class ProgressPanel(Vertical):
     """Renders `JobSnapshot` progress; every number comes from the snapshot."""
 
-    DEFAULT_CSS = (
-        """
+    DEFAULT_CSS = """
     ProgressPanel { height: auto; }
     ProgressPanel #progress-row { height: 1; }
     ProgressPanel ProgressBar { width: 1fr; }
@@ -35,16 +35,12 @@ class ProgressPanel(Vertical):
     ProgressPanel #progress-text { width: auto; margin-left: 1; }
     ProgressPanel #throughput { width: 16; margin-left: 1; display: none; }
     ProgressPanel #throughput.-shown { display: block; }
-    ProgressPanel #counts { height: 1; }
-    ProgressPanel .count { width: auto; margin-right: 2; }
-    """
-        + state_rules(  # queued stays in the text colour: waiting is not news
-            "ProgressPanel Label.-{}", states=STATES[1:]
-        )
-        + """
-    ProgressPanel .count.-zero { color: $text-muted; }
-    """
-    )  # (two classes: more specific than a state's rule, so a zero count is muted)
+    ProgressPanel #counts { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    ProgressPanel > .progress--muted { color: $text-muted; }
+    """ + state_rules(  # queued stays in the text colour: waiting is not news
+        "ProgressPanel > .progress--{}", states=STATES[1:]
+    )
+    COMPONENT_CLASSES = {"progress--muted"} | {f"progress--{s.value}" for s in STATES[1:]}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):
@@ -53,11 +49,13 @@ class ProgressPanel(Vertical):
             spark.tooltip = "tasks finished per second, from the start of the job to now"
             yield spark
             yield Label(id="progress-text")
-        with Horizontal(id="counts"):
-            for state in STATES:
-                yield Label(
-                    f"{state.label} 0", id=f"count-{state.value}", classes=f"count -{state.value}"
-                )
+        yield Label(id="counts")
+
+    def on_mount(self) -> None:
+        self._shown: JobSnapshot | None = None
+        self._counts(None)
+        # the counts' colours are resolved when drawn: again with another theme
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._counts(self._shown))
 
     def apply(self, snapshot: JobSnapshot) -> None:
         set_progress(self.query_one(ProgressBar), snapshot.done, snapshot.total)
@@ -78,12 +76,21 @@ class ProgressPanel(Vertical):
             ),
             grow_only=True,  # rate and ETA change width every tick
         )
+        self._counts(snapshot)
+
+    def _counts(self, snapshot: JobSnapshot | None) -> None:
+        """`queued 39  running 3  ok 55  ...`: each state's count in its colour (queued in the
+        text's, a zero muted; before there is a snapshot, zeros in the states' colours). One
+        label, not one per state: a count that gains a digit then lays out nothing (a layout
+        pass redraws the whole screen, the longest stalls of a busy job)."""
+        self._shown = snapshot
+        parts = []
         for state in STATES:
-            n = snapshot.count(state)
-            label = self.query_one(f"#count-{state.value}", Label)
-            set_content(
-                label,
-                Content.from_markup("$word [b]$n[/b]", word=state.label, n=f"{n:,}"),
-                grow_only=True,  # gaining a digit lays the row out; losing one does not
-            )
-            label.set_class(n == 0, "-zero")
+            n = snapshot.count(state) if snapshot is not None else 0
+            number = Content(f"{n:,}")
+            part = Content(f"{state.label} ") + (number.stylize("bold") if snapshot else number)
+            look = "muted" if snapshot is not None and n == 0 else state.value
+            if look != TaskState.QUEUED.value:
+                part = part.stylize(Style.from_rich_style(text_style(self, f"progress--{look}")))
+            parts.append(part)
+        set_content(self.query_one("#counts", Label), Content("  ").join(parts))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import weakref
 
 from rich.cells import cell_len
+from rich.style import Style
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 
 
@@ -75,3 +77,13 @@ def set_progress(bar: ProgressBar, progress: float, total: int) -> None:
     total = max(total, 1)
     if bar.total != total or bar.progress != progress:
         bar.update(total=total, progress=progress)
+
+
+def text_style(widget: Widget, component: str) -> Style:
+    """A component class's colour and text style, without its background: for Rich Text in
+    cells and lines that sit on backgrounds of their own (zebra stripes, the cursor row).
+    (A partial style would lose the blending of translucent colours like $text-muted.)"""
+    full = widget.get_component_rich_style(component)
+    return Style(
+        color=full.color, bold=full.bold, dim=full.dim, italic=full.italic, strike=full.strike
+    )
