@@ -373,22 +373,22 @@ def spy_on_refreshes(screen: Screen) -> list[tuple[str, bool]]:
 
 async def test_counts_that_gain_or_lose_a_digit_and_a_longer_status_lay_nothing_out() -> None:
     """A layout pass re-arranges and redraws the whole screen (the longest stalls of a busy
-    job): counts changing width (queued 39 -> 0, running 3 -> 10) and the status detail
-    changing length do not need one."""
-    app = watch_app(FakeJob(rec.mid_run()))
+    job): counts changing width (queued 39 -> 0, running 3 -> 10, done 58 -> 190) and the
+    status detail changing length do not need one."""
+    first = replace(rec.mid_run(), total=1000)
+    app = watch_app(FakeJob(first))
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
         dirty = spy_on_refreshes(screen)
-        later = replace(
-            rec.mid_run(), counts=rec.counts(queued=0, running=10, ok=87, failed=3), attempt=2
-        )
+        later = replace(first, counts=rec.counts(queued=0, running=10, ok=187, failed=3), attempt=2)
         screen.post_message(JobUpdate(later))
         await pilot.pause()
         assert "Label" in {name for name, _ in dirty}  # the labels did change
         assert not any(layout for _, layout in dirty), dirty
         counts = str(screen.query_one("#counts", Label).render())
-        assert counts.startswith("queued 0  running 10  ok 87  failed 3")
+        assert counts.startswith("queued 0  running 10  ok 187  failed 3")
+        assert " 190 / 1,000 " in str(screen.query_one("#progress-text", Label).render())
         assert "attempt 2" in str(screen.query_one("#phase-detail", Label).render())
 
 

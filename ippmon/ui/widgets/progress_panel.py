@@ -65,12 +65,16 @@ class ProgressPanel(Vertical):
             spark.data = snapshot.throughput
         rate = f"{snapshot.tasks_per_s:.1f}" if snapshot.tasks_per_s > 0 else "--"
         eta = format_duration(snapshot.eta_s) if snapshot.eta_s is not None else "--"
+        total = f"{snapshot.total:,}"
         set_content(
             self.query_one("#progress-text", Label),
             Content.from_markup(
-                "[b]$done[/b] / $total [dim]·[/dim] $rate tasks/s [dim]·[/dim] ETA [b]$eta[/b]",
+                "$pad[b]$done[/b] / $total [dim]·[/dim] $rate tasks/s [dim]·[/dim] ETA [b]$eta[/b]",
+                # done as wide as the total from the start: a done count that gains a digit
+                # would lay the whole screen out (the longest stalls of a busy job)
+                pad=" " * (len(total) - len(f"{snapshot.done:,}")),
                 done=f"{snapshot.done:,}",
-                total=f"{snapshot.total:,}",
+                total=total,
                 rate=rate,
                 eta=eta,
             ),
