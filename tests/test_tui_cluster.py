@@ -243,7 +243,7 @@ async def test_submit_from_the_picker_and_watch_the_job_finish(
         assert snapshot.count(TaskState.OK) == 8 and snapshot.total == 8
         progress = plain(monitor.query_one("#progress-text", Label))
         assert re.match(r"8 / 8\b", progress), progress
-        assert plain(monitor.query_one("#count-ok", Label)) == "ok 8"
+        assert plain(monitor.query_one("#counts", Label)).startswith("queued 0  running 0  ok 8  ")
         assert monitor.query_one(SummaryPanel).border_title == "finished · all 8 tasks ok"
         lines = output_lines(app)
         steps = [line for line in lines if re.fullmatch(r"\[e\d #\d\] square \d: step \d/2", line)]
