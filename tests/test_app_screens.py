@@ -18,6 +18,7 @@ import pytest
 from fakes import recorded as rec
 from fakes.backends import FakeBackend, FakeJob, FakeSession
 from fakes.pilot import make_app, monitor_app, release_on_exit, settle, until, watch_app
+from textual.content import Content
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Label, Log
@@ -611,3 +612,21 @@ async def test_the_output_pane_is_as_wide_as_its_widest_line_at_once() -> None:
         assert log.virtual_size.width == 508
         await pilot.press("end")
         assert log.max_scroll_x == 508 - log.scrollable_content_region.width
+
+
+async def test_the_counts_take_the_new_themes_colours() -> None:
+    app = watch_app(FakeJob(rec.mid_run()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        counts = app.screen.query_one("#counts", Label)
+
+        def colours() -> list[str]:
+            content = counts.content
+            assert isinstance(content, Content)
+            return [str(span.style) for span in content.spans]
+
+        before = colours()
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert colours() != before
+        assert str(counts.render()).startswith("queued 39  running 3  ok 55  failed 3")

@@ -53,9 +53,13 @@ class ProgressPanel(Vertical):
 
     def on_mount(self) -> None:
         self._shown: JobSnapshot | None = None
+        self._looks: dict[str, Style] = {}  # the counts' colours, resolved once per theme
         self._counts(None)
-        # the counts' colours are resolved when drawn: again with another theme
-        self.app.theme_changed_signal.subscribe(self, lambda _: self._counts(self._shown))
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._looks.clear()
+        self._counts(self._shown)
 
     def apply(self, snapshot: JobSnapshot) -> None:
         set_progress(self.query_one(ProgressBar), snapshot.done, snapshot.total)
@@ -95,6 +99,13 @@ class ProgressPanel(Vertical):
             part = Content(f"{state.label} ") + (number.stylize("bold") if snapshot else number)
             look = "muted" if snapshot is not None and n == 0 else state.value
             if look != TaskState.QUEUED.value:
-                part = part.stylize(Style.from_rich_style(text_style(self, f"progress--{look}")))
+                part = part.stylize(self._look(look))
             parts.append(part)
         set_content(self.query_one("#counts", Label), Content("  ").join(parts))
+
+    def _look(self, name: str) -> Style:
+        style = self._looks.get(name)
+        if style is None:
+            style = Style.from_rich_style(text_style(self, f"progress--{name}"))
+            self._looks[name] = style
+        return style

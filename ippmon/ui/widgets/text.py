@@ -36,10 +36,13 @@ def _needs_layout(widget: Static, old: object, new: object) -> bool:
     width when the width is auto; its height when the height is auto and the line count
     changed, or a wrapping text changed width and does not fit on its lines."""
     styles = widget.styles
+    width_auto, height_auto = _auto(styles.width), _auto(styles.height)
+    if not (width_auto or height_auto):
+        return False  # (most labels: no need to measure the texts)
     (old_width, old_lines), (new_width, new_lines) = _extent(old), _extent(new)
-    if _auto(styles.width) and old_width != new_width:
+    if width_auto and old_width != new_width:
         return True
-    if not _auto(styles.height):
+    if not height_auto:
         return False
     if old_lines != new_lines:
         return True
