@@ -96,8 +96,8 @@ class Explain:
     """Where each long stall of the UI loop went: the loop's own callbacks that ran long (timed
     around `Handle._run`, which every callback and task step goes through), the UI thread's CPU
     time and its wait for a CPU, and the garbage collections (over 2 ms) on the UI thread. The
-    rest the UI thread slept: in `select` past its timeout, or
-    waiting for the GIL while another thread of the process ran Python."""
+    rest the UI thread slept: in `select` past its timeout, or waiting for the GIL while another
+    thread of the process ran Python."""
 
     def __init__(self, threshold_s: float = 0.025) -> None:
         self.threshold_s = threshold_s
